@@ -1,0 +1,195 @@
+// Package journal is the record of one run: what was injected where and
+// when, every probe sample, the SLO figures per phase and the verdict.
+// It is written as JSON and read back by reports and the daemon.
+package journal
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/chaosctl/chaosctl/plugins"
+	"github.com/chaosctl/chaosctl/probes"
+)
+
+// FormatVersion is the journal schema version.
+const FormatVersion = 1
+
+// Verdict is the outcome of a run.
+type Verdict string
+
+const (
+	Passed      Verdict = "passed"      // every objective met
+	Failed      Verdict = "failed"      // an SLO missed or service not recovered in time
+	Aborted     Verdict = "aborted"     // a stop condition or the operator ended it
+	NotSteady   Verdict = "not-steady"  // steady state did not hold; nothing injected
+	Error       Verdict = "error"       // the runner itself failed
+	Interrupted Verdict = "interrupted" // the runner died mid-run; faults reverted on restart
+	Running     Verdict = "running"     // not finished
+)
+
+// ExitCode is the process exit code `chaosctl run` uses for a verdict.
+// 2 is reserved for invalid input (usage, invalid scenario).
+func (v Verdict) ExitCode() int {
+	switch v {
+	case Passed:
+		return 0
+	case Failed:
+		return 1
+	case NotSteady:
+		return 3
+	case Aborted:
+		return 4
+	case Interrupted:
+		return 6
+	default:
+		return 5
+	}
+}
+
+// Phase names, in the order a run goes through them.
+const (
+	PhasePreflight = "preflight"
+	PhaseSteady    = "steady"
+	PhaseInject    = "inject"
+	PhaseObserve   = "observe"
+	PhaseRevert    = "revert"
+	PhaseRecovery  = "recovery"
+	PhaseRunbook   = "runbook"
+	PhaseVerdict   = "verdict"
+)
+
+// Journal is one run.
+type Journal struct {
+	Format       int               `json:"format"`
+	RunID        string            `json:"run_id"`
+	Scenario     string            `json:"scenario"`
+	ScenarioPath string            `json:"scenario_path"`
+	ScenarioHash string            `json:"scenario_hash"`
+	Postmortem   Postmortem        `json:"postmortem"`
+	DryRun       bool              `json:"dry_run,omitempty"`
+	StartedAt    time.Time         `json:"started_at"`
+	EndedAt      time.Time         `json:"ended_at"`
+	Phases       []Phase           `json:"phases"`
+	Faults       []Fault           `json:"faults"`
+	Samples      []probes.Sample   `json:"samples"`
+	SLOs         []SLOResult       `json:"slos"`
+	Recovery     *Recovery         `json:"recovery,omitempty"`
+	Runbook      json.RawMessage   `json:"runbook,omitempty"`
+	Verdict      Verdict           `json:"verdict"`
+	Reasons      []string          `json:"reasons"`
+	Labels       map[string]string `json:"labels,omitempty"`
+}
+
+// Postmortem is the incident the run replays.
+type Postmortem struct {
+	ID      string `json:"id,omitempty"`
+	URL     string `json:"url,omitempty"`
+	Date    string `json:"date,omitempty"`
+	Summary string `json:"summary,omitempty"`
+}
+
+// Phase is when a phase started and ended.
+type Phase struct {
+	Name    string    `json:"name"`
+	Started time.Time `json:"started"`
+	Ended   time.Time `json:"ended"`
+}
+
+// Fault is one injection into one target.
+type Fault struct {
+	ID          string         `json:"id"` // unique within the run
+	Name        string         `json:"name"`
+	Plugin      string         `json:"plugin"`
+	Action      string         `json:"action"`
+	Target      plugins.Target `json:"target"`
+	Params      plugins.Params `json:"params,omitempty"`
+	IntentAt    time.Time      `json:"intent_at"`
+	InjectedAt  *time.Time     `json:"injected_at,omitempty"`
+	InjectError string         `json:"inject_error,omitempty"`
+	RevertData  []byte         `json:"revert_data,omitempty"`
+	RevertedAt  *time.Time     `json:"reverted_at,omitempty"`
+	RevertError string         `json:"revert_error,omitempty"`
+	Notes       []string       `json:"notes,omitempty"` // plugin restarts, reverts after a crash
+}
+
+// SLOResult is one SLO's figures in each phase.
+type SLOResult struct {
+	Name       string               `json:"name"`
+	Probe      string               `json:"probe"`
+	Objective  string               `json:"objective"` // "availability >= 99% and p99 < 300ms over 5s"
+	Phases     map[string]SLOFigure `json:"phases"`
+	Held       bool                 `json:"held"` // the objective held wherever it had to
+	BreachedAt *time.Time           `json:"breached_at,omitempty"`
+}
+
+// SLOFigure summarises samples in one phase.
+type SLOFigure struct {
+	Samples      int           `json:"samples"`
+	Availability float64       `json:"availability_pct"`
+	P50          time.Duration `json:"p50_ns"`
+	P95          time.Duration `json:"p95_ns"`
+	P99          time.Duration `json:"p99_ns"`
+	Held         bool          `json:"held"`
+}
+
+// Recovery is the measured time to recover.
+type Recovery struct {
+	MeasuredFrom string         `json:"measured_from"` // "inject" or "revert"
+	From         time.Time      `json:"from"`
+	RecoveredAt  *time.Time     `json:"recovered_at,omitempty"`
+	Duration     *time.Duration `json:"duration_ns,omitempty"`
+	Objective    time.Duration  `json:"objective_ns"`
+	Recovered    bool           `json:"recovered"` // within the objective
+}
+
+// Write stores j as indented JSON at path, atomically (temp file + rename).
+func Write(path string, j *Journal) error {
+	b, err := json.MarshalIndent(j, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode journal: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("journal dir: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".journal-*")
+	if err != nil {
+		return fmt.Errorf("write journal: %w", err)
+	}
+	if _, err := tmp.Write(append(b, '\n')); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write journal %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return fmt.Errorf("sync journal %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write journal %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write journal %s: %w", path, err)
+	}
+	return nil
+}
+
+// Read loads a journal written by Write.
+func Read(path string) (*Journal, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read journal: %w", err)
+	}
+	var j Journal
+	if err := json.Unmarshal(b, &j); err != nil {
+		return nil, fmt.Errorf("read journal %s: not a chaosctl journal: %w", path, err)
+	}
+	if j.Format != FormatVersion {
+		return nil, fmt.Errorf("read journal %s: format %d, this chaosctl reads %d", path, j.Format, FormatVersion)
+	}
+	return &j, nil
+}

@@ -1,0 +1,148 @@
+// Package plugins is the fault contract: what a fault plugin describes,
+// validates, injects and reverts. The engine only ever talks to Fault, so a
+// fault can run in-process or behind a plugin process boundary unchanged.
+package plugins
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Wrap them with %w; callers test with errors.Is.
+var (
+	ErrUnknownPlugin  = errors.New("unknown plugin")
+	ErrUnknownAction  = errors.New("unknown action")
+	ErrInvalidParams  = errors.New("invalid parameters")
+	ErrNoTargets      = errors.New("selector matched no targets")
+	ErrPluginShutdown = errors.New("plugin process is gone")
+	ErrCanceled       = errors.New("plugin call canceled")
+)
+
+// Fault is one fault plugin. Every method takes the caller's context; a
+// plugin must return promptly when it is cancelled.
+type Fault interface {
+	// Describe lists the plugin's actions and their parameters.
+	Describe(ctx context.Context) (Descriptor, error)
+	// Validate checks an action's parameters and target selector beyond
+	// the schema in Describe. It returns *ValidationError (possibly several
+	// joined with errors.Join) naming the offending field.
+	Validate(ctx context.Context, action string, params Params, selector Params) error
+	// Targets resolves a selector to the concrete targets an action would hit.
+	// It injects nothing: preflight and --dry-run use it.
+	Targets(ctx context.Context, action string, params Params, selector Params) ([]Target, error)
+	// Inject applies the action to targets and returns revert data: opaque
+	// bytes the engine stores durably so that a fresh plugin process can
+	// undo the fault after a crash. It is called once per target.
+	Inject(ctx context.Context, req InjectRequest) (RevertData []byte, err error)
+	// Revert undoes what Inject did, from its revert data alone. Reverting a
+	// fault whose target no longer exists, or that is already reverted, is
+	// not an error.
+	Revert(ctx context.Context, action string, revertData []byte) error
+	// Status reports whether the fault described by revert data is still in
+	// effect.
+	Status(ctx context.Context, action string, revertData []byte) (Status, error)
+}
+
+// Params are decoded TOML values: string, int64, float64, bool, []any,
+// map[string]any. Durations travel as strings ("500ms").
+type Params map[string]any
+
+// InjectRequest is one injection into one target.
+type InjectRequest struct {
+	Action   string        `json:"action"`
+	Params   Params        `json:"params"`
+	Target   Target        `json:"target"`
+	Duration time.Duration `json:"duration"` // how long the fault is meant to last; 0: until reverted
+}
+
+// Target is one thing a fault hits.
+type Target struct {
+	Kind  string            `json:"kind"` // "process", "container", "path", "host"
+	ID    string            `json:"id"`   // pid, container id, path
+	Name  string            `json:"name"` // human name
+	Attrs map[string]string `json:"attrs,omitempty"`
+}
+
+func (t Target) String() string {
+	if t.Name != "" && t.Name != t.ID {
+		return t.Kind + ":" + t.Name + "(" + t.ID + ")"
+	}
+	return t.Kind + ":" + t.ID
+}
+
+// Status is whether an injected fault is still in effect.
+type Status struct {
+	Active bool   `json:"active"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// Descriptor is what a plugin says about itself.
+type Descriptor struct {
+	Name    string   `json:"name"`
+	Version string   `json:"version"`
+	Doc     string   `json:"doc"`
+	Actions []Action `json:"actions"`
+}
+
+// Action looks up an action by name.
+func (d Descriptor) Action(name string) (Action, bool) {
+	for _, a := range d.Actions {
+		if a.Name == name {
+			return a, true
+		}
+	}
+	return Action{}, false
+}
+
+// Action is one thing a plugin can do.
+type Action struct {
+	Name string `json:"name"`
+	Doc  string `json:"doc"`
+	// Reversible actions are undone by Revert after the fault's duration;
+	// others (a SIGKILL) are instantaneous and their Revert is a no-op.
+	Reversible bool    `json:"reversible"`
+	Params     []Param `json:"params"`
+	Selector   []Param `json:"selector"` // keys of the fault's target table
+}
+
+// ParamType is a parameter's TOML type.
+type ParamType string
+
+const (
+	TypeString   ParamType = "string"
+	TypeInt      ParamType = "int"
+	TypeFloat    ParamType = "float"
+	TypeBool     ParamType = "bool"
+	TypeDuration ParamType = "duration"
+	TypeStrings  ParamType = "[]string"
+	TypeTable    ParamType = "table"
+)
+
+// Param is one parameter's schema.
+type Param struct {
+	Name     string    `json:"name"`
+	Type     ParamType `json:"type"`
+	Required bool      `json:"required,omitempty"`
+	Default  any       `json:"default,omitempty"`
+	Doc      string    `json:"doc"`
+	Min      *float64  `json:"min,omitempty"`
+	Max      *float64  `json:"max,omitempty"`
+	Enum     []string  `json:"enum,omitempty"`
+}
+
+// ValidationError names the parameter (or selector key) that is wrong.
+type ValidationError struct {
+	Field string // "params.signal", "target.name"
+	Msg   string
+}
+
+func (e *ValidationError) Error() string { return e.Field + ": " + e.Msg }
+func (e *ValidationError) Unwrap() error { return ErrInvalidParams }
+
+// Catalog resolves plugin names to faults. The engine, validation and
+// `chaosctl plugins` read the same catalog.
+type Catalog interface {
+	Lookup(ctx context.Context, name string) (Fault, error)
+	Names() []string
+}

@@ -1,0 +1,141 @@
+// Package scenarios is the scenario file format (v1): a post-mortem turned
+// into probes, SLOs, faults, recovery objectives and safety limits. Files are
+// decoded strictly (unknown keys are errors) and then validated; every error
+// names file:line:col and the field.
+package scenarios
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/chaosctl/chaosctl/plugins"
+	"github.com/chaosctl/chaosctl/probes"
+)
+
+// Version is the scenario format version this package reads.
+const Version = 1
+
+// Scenario is one decoded, validated scenario file.
+type Scenario struct {
+	Version     int        `toml:"version"`
+	Name        string     `toml:"name"`
+	Description string     `toml:"description"`
+	Tags        []string   `toml:"tags"`
+	Owner       string     `toml:"owner"`
+	Schedule    string     `toml:"schedule"` // cron expression for the daemon; empty: on request only
+	Postmortem  Postmortem `toml:"postmortem"`
+	Steady      Steady     `toml:"steady"`
+	Probes      []Probe    `toml:"probe"`
+	SLOs        []SLO      `toml:"slo"`
+	Faults      []Fault    `toml:"fault"`
+	Recovery    Recovery   `toml:"recovery"`
+	Safety      Safety     `toml:"safety"`
+	Runbook     *Runbook   `toml:"runbook"`
+
+	// Filled by the loader, not the file.
+	Path string `toml:"-"` // file it was read from
+	Hash string `toml:"-"` // sha256 of the file's bytes, hex
+	Pos  Index  `toml:"-"` // where each key stands in the file
+}
+
+// Postmortem is the incident the scenario replays.
+type Postmortem struct {
+	ID      string   `toml:"id"`
+	URL     string   `toml:"url"`
+	Date    string   `toml:"date"` // YYYY-MM-DD
+	Summary string   `toml:"summary"`
+	Lessons []string `toml:"lessons"`
+}
+
+// Steady is how steady state is established before any fault.
+type Steady struct {
+	Duration Duration `toml:"duration"` // default 2s
+}
+
+// Probe is one steady-state probe: common keys here, kind-specific keys
+// (url, address, command, ...) decoded into Spec from the same table.
+type Probe struct {
+	Name     string   `toml:"name"`
+	Kind     string   `toml:"kind"`
+	Interval Duration `toml:"interval"` // default 1s
+	Timeout  Duration `toml:"timeout"`  // default: the interval
+
+	Spec probes.Spec `toml:"-"`
+}
+
+// SLO is an objective over a probe's samples in a sliding window.
+type SLO struct {
+	Name              string   `toml:"name"`
+	Probe             string   `toml:"probe"`
+	Availability      *float64 `toml:"availability"`       // percent of samples ok, e.g. 99.0
+	LatencyPercentile *float64 `toml:"latency_percentile"` // e.g. 99
+	LatencyMax        Duration `toml:"latency_max"`        // e.g. "300ms"
+	Window            Duration `toml:"window"`             // default 5s
+	// MustHoldDuringFaults fails the run if the SLO breaks while faults are
+	// active; by default a breach during the fault is recorded, and the
+	// verdict rests on recovery.
+	MustHoldDuringFaults bool `toml:"must_hold_during_faults"`
+}
+
+// Fault is one injection.
+type Fault struct {
+	Name     string         `toml:"name"`
+	Plugin   string         `toml:"plugin"`
+	Action   string         `toml:"action"`
+	Target   plugins.Params `toml:"target"` // selector, keys defined by the plugin action
+	Params   plugins.Params `toml:"params"`
+	After    Duration       `toml:"after"`    // offset from the start of injection (parallel) or the previous fault's end (serial)
+	Duration Duration       `toml:"duration"` // how long the fault lasts before revert; 0: instantaneous
+}
+
+// Recovery is how fast service must come back.
+type Recovery struct {
+	Within      Duration `toml:"recover_within"` // required
+	HoldFor     Duration `toml:"hold_for"`       // SLO must hold this long to count as recovered; default 2s
+	MeasureFrom string   `toml:"measure_from"`   // "inject" (default) or "revert"
+}
+
+// Safety limits the blast radius.
+type Safety struct {
+	MaxTargets       int             `toml:"max_targets"`        // default 1; 0 in the file means the default
+	Injection        string          `toml:"injection"`          // "parallel" (default) or "serial"
+	OnEmptySelection string          `toml:"on_empty_selection"` // "fail" (default) or "skip"
+	Stop             []StopCondition `toml:"stop"`
+}
+
+// StopCondition aborts the run at once when a probe's error ratio over a
+// window exceeds a limit while faults are active.
+type StopCondition struct {
+	Probe         string   `toml:"probe"`
+	MaxErrorRatio float64  `toml:"max_error_ratio"` // percent
+	Window        Duration `toml:"window"`          // default 10s
+}
+
+// Runbook is the disaster-recovery runbook; its steps are defined by a
+// later format revision.
+type Runbook struct {
+	RTO Duration `toml:"rto"`
+}
+
+// Duration is a Go duration in TOML as a string ("500ms", "2m").
+type Duration struct{ time.Duration }
+
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("not a duration: %q (use Go durations such as \"500ms\" or \"2m\")", string(b))
+	}
+	d.Duration = v
+	return nil
+}
+
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// Position is a 1-based line and column in a scenario file.
+type Position struct {
+	Line, Col int
+}
+
+// Index maps a key path such as "fault[0].params.signal" or "probe[1].url"
+// to where it stands in the file.
+type Index map[string]Position
