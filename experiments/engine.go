@@ -1,0 +1,366 @@
+// Package experiments runs a scenario the way a game day reads: preflight,
+// steady state, inject, observe, revert, verify recovery, verdict. Revert
+// always runs: at the end, on abort, on error and on cancellation.
+package experiments
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/chaosctl/chaosctl/journal"
+	"github.com/chaosctl/chaosctl/plugins"
+	"github.com/chaosctl/chaosctl/probes"
+	"github.com/chaosctl/chaosctl/scenarios"
+)
+
+// Options configure one run.
+type Options struct {
+	Log      zerolog.Logger
+	Catalog  plugins.Catalog
+	Ledger   Ledger   // nil: faults are only journalled
+	Observer Observer // nil: no progress events
+	DryRun   bool     // preflight only: resolve targets, inject nothing
+	RunID    string   // "": generated
+	// RevertTimeout bounds each revert; reverts run even when the run's
+	// context is cancelled. Default 30s.
+	RevertTimeout time.Duration
+	// Hooks run in the runbook phase, after recovery is measured.
+	Runbook RunbookFunc
+}
+
+// RunbookFunc executes a scenario's disaster-recovery runbook and stores
+// its outcome in the journal. It returns reasons the run failed, if any.
+type RunbookFunc func(ctx context.Context, sc *scenarios.Scenario, j *journal.Journal, samples func() []probes.Sample) (failures []string, err error)
+
+// ErrStopCondition is the cause of an abort by a stop condition.
+var ErrStopCondition = errors.New("stop condition tripped")
+
+// NewRunID returns a sortable, unique run id.
+func NewRunID() string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
+
+type run struct {
+	sc      *scenarios.Scenario
+	opts    Options
+	log     zerolog.Logger
+	j       *journal.Journal
+	rec     *recorder
+	objs    []objective
+	events  chan Event
+	evDone  chan struct{}
+	mu      sync.Mutex // guards j.Faults, j.Phases and reasons while faults run
+	reasons []string
+}
+
+// plannedFault is one fault resolved to its plugin and targets.
+type plannedFault struct {
+	spec    scenarios.Fault
+	fault   plugins.Fault
+	action  plugins.Action
+	targets []plugins.Target
+}
+
+// Run executes sc and returns its journal. The journal is complete whatever
+// happens; its verdict says how the run ended.
+func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) *journal.Journal {
+	if opts.RunID == "" {
+		opts.RunID = NewRunID()
+	}
+	if opts.RevertTimeout <= 0 {
+		opts.RevertTimeout = 30 * time.Second
+	}
+	r := &run{
+		sc:   sc,
+		opts: opts,
+		log:  opts.Log.With().Str("run_id", opts.RunID).Str("scenario", sc.Name).Logger(),
+		j: &journal.Journal{
+			Format:       journal.FormatVersion,
+			RunID:        opts.RunID,
+			Scenario:     sc.Name,
+			ScenarioPath: sc.Path,
+			ScenarioHash: sc.Hash,
+			Postmortem: journal.Postmortem{
+				ID: sc.Postmortem.ID, URL: sc.Postmortem.URL, Date: sc.Postmortem.Date, Summary: sc.Postmortem.Summary,
+			},
+			DryRun:    opts.DryRun,
+			StartedAt: time.Now(),
+			Verdict:   journal.Running,
+		},
+		events: make(chan Event, 4096),
+		evDone: make(chan struct{}),
+	}
+	for _, s := range sc.SLOs {
+		r.objs = append(r.objs, newObjective(s))
+	}
+	r.rec = &recorder{notify: func(s probes.Sample) { r.emit(Event{Kind: EventSample, Sample: &s}) }}
+	go r.dispatch()
+
+	verdict, reasons := r.execute(ctx)
+	r.finish(verdict, reasons)
+	return r.j
+}
+
+func (r *run) dispatch() {
+	defer close(r.evDone)
+	for ev := range r.events {
+		if r.opts.Observer != nil {
+			r.opts.Observer(ev)
+		}
+	}
+}
+
+// emit queues an event. Samples are dropped rather than stall the run when
+// the observer falls behind; every other event is delivered.
+func (r *run) emit(ev Event) {
+	ev.Time = time.Now()
+	ev.RunID = r.opts.RunID
+	if ev.Kind == EventSample {
+		select {
+		case r.events <- ev:
+		default:
+		}
+		return
+	}
+	r.events <- ev
+}
+
+func (r *run) phase(name string, deadline *time.Time) {
+	now := time.Now()
+	r.mu.Lock()
+	if n := len(r.j.Phases); n > 0 && r.j.Phases[n-1].Ended.IsZero() {
+		r.j.Phases[n-1].Ended = now
+	}
+	r.j.Phases = append(r.j.Phases, journal.Phase{Name: name, Started: now})
+	r.mu.Unlock()
+	r.log.Info().Str("phase", name).Msg("phase")
+	r.emit(Event{Kind: EventPhase, Phase: name, Deadline: deadline})
+}
+
+func (r *run) finish(v journal.Verdict, reasons []string) {
+	now := time.Now()
+	r.mu.Lock()
+	if n := len(r.j.Phases); n > 0 && r.j.Phases[n-1].Ended.IsZero() {
+		r.j.Phases[n-1].Ended = now
+	}
+	r.j.EndedAt = now
+	r.j.Samples = r.rec.snapshot()
+	if r.j.Samples == nil {
+		r.j.Samples = []probes.Sample{}
+	}
+	if r.j.Faults == nil {
+		r.j.Faults = []journal.Fault{}
+	}
+	r.j.Verdict = v
+	r.j.Reasons = append(reasons, r.reasons...)
+	if r.j.Reasons == nil {
+		r.j.Reasons = []string{}
+	}
+	r.mu.Unlock()
+	ev := r.log.Info()
+	if v != journal.Passed {
+		ev = r.log.Warn()
+	}
+	ev.Str("verdict", string(v)).Strs("reasons", r.j.Reasons).Msg("verdict")
+	r.emit(Event{Kind: EventVerdict, Phase: journal.PhaseVerdict, Verdict: v, Reasons: r.j.Reasons})
+	close(r.events)
+	<-r.evDone
+}
+
+// addReason records a reason that does not end the run by itself (a revert
+// or ledger error): it is never dropped.
+func (r *run) addReason(s string) {
+	r.mu.Lock()
+	r.reasons = append(r.reasons, s)
+	r.mu.Unlock()
+}
+
+func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
+	r.phase(journal.PhasePreflight, nil)
+	plan, probers, err := r.preflight(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return journal.Aborted, []string{"aborted by operator during preflight"}
+		}
+		return journal.Error, []string{"preflight: " + err.Error()}
+	}
+	if r.opts.DryRun {
+		return journal.Passed, []string{"dry run: preflight passed, nothing injected"}
+	}
+
+	sampleCtx, stopSampling := context.WithCancel(ctx)
+	var sampling sync.WaitGroup
+	for i, p := range r.sc.Probes {
+		sampling.Add(1)
+		go func() {
+			defer sampling.Done()
+			sample(sampleCtx, p.Name, probers[i], p.Interval.Duration, p.Timeout.Duration, r.rec)
+		}()
+	}
+	defer func() {
+		stopSampling()
+		sampling.Wait()
+	}()
+
+	// Steady state: nothing is injected unless every SLO holds.
+	steadyStart := time.Now()
+	steadyEnd := steadyStart.Add(r.sc.Steady.Duration.Duration)
+	r.phase(journal.PhaseSteady, &steadyEnd)
+	if err := r.wait(ctx, steadyEnd); err != nil {
+		return journal.Aborted, []string{"aborted by operator during steady state"}
+	}
+	if reasons := r.steady(steadyStart, time.Now()); len(reasons) > 0 {
+		return journal.NotSteady, reasons
+	}
+
+	// Faults.
+	fw, err := r.runFaults(ctx, plan)
+	var verdict journal.Verdict
+	var reasons []string
+	switch {
+	case errors.Is(err, ErrStopCondition):
+		verdict, reasons = journal.Aborted, []string{err.Error()}
+	case ctx.Err() != nil:
+		verdict, reasons = journal.Aborted, []string{"aborted by operator; faults reverted"}
+	case err != nil:
+		verdict, reasons = journal.Error, []string{err.Error()}
+	}
+	if verdict != "" {
+		r.figures(steadyStart, fw, time.Now())
+		return verdict, reasons
+	}
+
+	// Recovery.
+	rv := r.recovery(ctx, fw)
+	if ctx.Err() != nil {
+		r.figures(steadyStart, fw, time.Now())
+		return journal.Aborted, []string{"aborted by operator while measuring recovery"}
+	}
+	var failures []string
+	if r.sc.Runbook != nil && r.opts.Runbook != nil {
+		r.phase(journal.PhaseRunbook, nil)
+		f, err := r.opts.Runbook(ctx, r.sc, r.j, r.rec.snapshot)
+		if err != nil {
+			r.figures(steadyStart, fw, time.Now())
+			if ctx.Err() != nil {
+				return journal.Aborted, []string{"aborted by operator during the runbook"}
+			}
+			return journal.Error, []string{"runbook: " + err.Error()}
+		}
+		failures = append(failures, f...)
+	}
+	failures = append(failures, r.figures(steadyStart, fw, time.Now())...)
+	failures = append(failures, rv...)
+	if len(r.reasons) > 0 {
+		return journal.Error, failures
+	}
+	if len(failures) > 0 {
+		return journal.Failed, failures
+	}
+	return journal.Passed, []string{r.passedReason()}
+}
+
+func (r *run) passedReason() string {
+	if rc := r.j.Recovery; rc != nil && rc.Duration != nil {
+		return fmt.Sprintf("every SLO held in steady state and recovered in %s (objective %s)",
+			rc.Duration.Round(time.Millisecond), rc.Objective)
+	}
+	return "every objective met"
+}
+
+// wait sleeps until t or until ctx ends.
+func (r *run) wait(ctx context.Context, t time.Time) error {
+	tm := time.NewTimer(time.Until(t))
+	defer tm.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-tm.C:
+		return nil
+	}
+}
+
+// preflight resolves every fault's plugin and targets and builds the probes.
+func (r *run) preflight(ctx context.Context) ([]plannedFault, []probes.Prober, error) {
+	probers := make([]probes.Prober, len(r.sc.Probes))
+	for i, p := range r.sc.Probes {
+		pr, err := p.Spec.Build(p.Name)
+		if err != nil {
+			return nil, nil, fmt.Errorf("probe %s: %w", p.Name, err)
+		}
+		probers[i] = pr
+	}
+	var plan []plannedFault
+	total := 0
+	for i, f := range r.sc.Faults {
+		if r.opts.Catalog == nil {
+			return nil, nil, fmt.Errorf("fault %s: %w: no plugin catalog", f.Name, plugins.ErrUnknownPlugin)
+		}
+		flt, err := r.opts.Catalog.Lookup(ctx, f.Plugin)
+		if err != nil {
+			return nil, nil, fmt.Errorf("fault %s: %w", f.Name, err)
+		}
+		desc, err := flt.Describe(ctx)
+		if err != nil {
+			return nil, nil, fmt.Errorf("fault %s: describe plugin %s: %w", f.Name, f.Plugin, err)
+		}
+		act, ok := desc.Action(f.Action)
+		if !ok {
+			return nil, nil, fmt.Errorf("fault %s: %w %q in plugin %s", f.Name, plugins.ErrUnknownAction, f.Action, f.Plugin)
+		}
+		targets, err := flt.Targets(ctx, f.Action, f.Params, f.Target)
+		if err != nil && !errors.Is(err, plugins.ErrNoTargets) {
+			return nil, nil, fmt.Errorf("fault %s: resolve targets: %w", f.Name, err)
+		}
+		if len(targets) == 0 {
+			if r.sc.Safety.OnEmptySelection == "skip" {
+				r.addNote(fmt.Sprintf("fault %s: selector matched no targets; skipped", f.Name))
+				continue
+			}
+			return nil, nil, fmt.Errorf("fault %s: %w", f.Name, plugins.ErrNoTargets)
+		}
+		total += len(targets)
+		plan = append(plan, plannedFault{spec: f, fault: flt, action: act, targets: targets})
+		for n, t := range targets {
+			r.j.Faults = append(r.j.Faults, journal.Fault{
+				ID: fmt.Sprintf("%s/%d", f.Name, n), Name: f.Name, Plugin: f.Plugin, Action: f.Action,
+				Target: t, Params: f.Params,
+			})
+			r.log.Info().Str("fault", f.Name).Str("target", t.String()).Int("fault_index", i).Msg("target resolved")
+		}
+	}
+	if max := r.sc.Safety.MaxTargets; total > max {
+		return nil, nil, fmt.Errorf("safety: faults would hit %d targets, more than max_targets = %d", total, max)
+	}
+	return plan, probers, nil
+}
+
+// addNote records an informational line in the journal's reasons without
+// failing the run.
+func (r *run) addNote(s string) {
+	r.log.Info().Msg(s)
+	r.emit(Event{Kind: EventMessage, Message: s})
+}
+
+// steady checks every SLO over the steady-state window.
+func (r *run) steady(from, to time.Time) []string {
+	samples := r.rec.snapshot()
+	var reasons []string
+	for _, o := range r.objs {
+		f := o.figure(between(samples, o.probe, from, to))
+		if !f.Held {
+			reasons = append(reasons, fmt.Sprintf("steady state did not hold: SLO %s (%s) measured availability %.2f%%, p99 %s over %d samples; nothing was injected",
+				o.name, o, f.Availability, f.P99, f.Samples))
+		}
+	}
+	return reasons
+}

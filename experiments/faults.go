@@ -1,0 +1,338 @@
+package experiments
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/chaosctl/chaosctl/journal"
+	"github.com/chaosctl/chaosctl/plugins"
+)
+
+// faultWindow is when faults were in effect.
+type faultWindow struct {
+	start        time.Time // the first injection was attempted
+	lastInjected time.Time
+	end          time.Time // the last fault was reverted (or injected, for instantaneous ones)
+	injected     int
+}
+
+type stopError struct {
+	probe string
+	ratio float64
+	limit float64
+	win   time.Duration
+	n     int
+}
+
+func (e *stopError) Error() string {
+	return fmt.Sprintf("stop condition: probe %s failed %.1f%% of %d samples over %s (limit %g%%); faults reverted",
+		e.probe, e.ratio, e.n, e.win, e.limit)
+}
+func (e *stopError) Unwrap() error { return ErrStopCondition }
+
+// runFaults injects every planned fault (in parallel or in series, at their
+// offsets), waits out their durations and reverts them. A stop condition,
+// an injection error or ctx ending cancels the rest; whatever was injected
+// is reverted in every case.
+func (r *run) runFaults(ctx context.Context, plan []plannedFault) (faultWindow, error) {
+	fctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	var (
+		fw      faultWindow
+		fwMu    sync.Mutex
+		wg      sync.WaitGroup
+		started = make(chan struct{})
+		once    sync.Once
+	)
+	markStart := func() {
+		once.Do(func() {
+			fwMu.Lock()
+			fw.start = time.Now()
+			fwMu.Unlock()
+			close(started)
+		})
+	}
+	r.phase(journal.PhaseInject, nil)
+
+	// Faults of one scenario entry hit their targets together.
+	runEntry := func(p plannedFault, base int) error {
+		var ewg sync.WaitGroup
+		errs := make([]error, len(p.targets))
+		for n, t := range p.targets {
+			ewg.Add(1)
+			go func() {
+				defer ewg.Done()
+				errs[n] = r.runOne(fctx, p, base+n, t, markStart, func(injected bool, at time.Time) {
+					fwMu.Lock()
+					defer fwMu.Unlock()
+					if injected {
+						fw.injected++
+						if at.After(fw.lastInjected) {
+							fw.lastInjected = at
+						}
+					}
+					if at.After(fw.end) {
+						fw.end = at
+					}
+				})
+			}()
+		}
+		ewg.Wait()
+		return errors.Join(errs...)
+	}
+
+	// Index of each entry's first journal fault.
+	bases := make([]int, len(plan))
+	idx := 0
+	for i, p := range plan {
+		bases[i] = idx
+		idx += len(p.targets)
+	}
+
+	errc := make(chan error, len(plan))
+	if r.sc.Safety.Injection == "serial" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i, p := range plan {
+				if err := r.sleep(fctx, p.spec.After.Duration); err != nil {
+					return
+				}
+				if err := runEntry(p, bases[i]); err != nil {
+					errc <- err
+					cancel(err)
+					return
+				}
+			}
+		}()
+	} else {
+		for i, p := range plan {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := r.sleep(fctx, p.spec.After.Duration); err != nil {
+					return
+				}
+				if err := runEntry(p, bases[i]); err != nil {
+					errc <- err
+					cancel(err)
+				}
+			}()
+		}
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+
+	// Watch stop conditions while faults are active.
+	tick := time.NewTicker(25 * time.Millisecond)
+	defer tick.Stop()
+	slo := time.NewTicker(time.Second)
+	defer slo.Stop()
+	observing := false
+	for {
+		select {
+		case <-done:
+			close(errc)
+			var errs []error
+			for err := range errc {
+				errs = append(errs, err)
+			}
+			fwMu.Lock()
+			out := fw
+			fwMu.Unlock()
+			if out.start.IsZero() {
+				out.start = time.Now()
+			}
+			if out.end.IsZero() {
+				out.end = time.Now()
+			}
+			if cause := context.Cause(fctx); errors.Is(cause, ErrStopCondition) {
+				return out, cause
+			}
+			return out, errors.Join(errs...)
+		case <-tick.C:
+			select {
+			case <-started:
+			default:
+				continue
+			}
+			fwMu.Lock()
+			start, injected := fw.start, fw.injected
+			fwMu.Unlock()
+			if !observing && injected == len(r.j.Faults) {
+				observing = true
+				r.phase(journal.PhaseObserve, nil)
+			}
+			if err := r.checkStop(start, time.Now()); err != nil {
+				r.log.Warn().Err(err).Msg("stop condition tripped")
+				cancel(err)
+			}
+		case <-slo.C:
+			r.emitSLOs()
+		}
+	}
+}
+
+// sleep waits d or until ctx ends.
+func (r *run) sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// runOne injects one fault into one target, holds it for its duration and
+// reverts it. The intent is recorded (and made durable by the ledger)
+// before injection; the revert runs on a context that outlives ctx.
+func (r *run) runOne(ctx context.Context, p plannedFault, i int, t plugins.Target, markStart func(), mark func(injected bool, at time.Time)) error {
+	log := r.log.With().Str("fault", p.spec.Name).Str("target", t.String()).Logger()
+	if ctx.Err() != nil {
+		return nil
+	}
+	r.updateFault(i, func(f *journal.Fault) { f.IntentAt = time.Now() })
+	if r.opts.Ledger != nil {
+		if err := r.opts.Ledger.Intent(ctx, r.opts.RunID, r.fault(i)); err != nil {
+			r.updateFault(i, func(f *journal.Fault) { f.InjectError = "ledger: " + err.Error() })
+			return fmt.Errorf("record intent of %s on %s: %w", p.spec.Name, t, err)
+		}
+	}
+	r.emitFault(i)
+	markStart()
+	revertData, err := p.fault.Inject(ctx, plugins.InjectRequest{
+		Action: p.spec.Action, Params: p.spec.Params, Target: t, Duration: p.spec.Duration.Duration,
+	})
+	now := time.Now()
+	if err != nil {
+		log.Error().Err(err).Msg("inject failed")
+		r.updateFault(i, func(f *journal.Fault) { f.InjectError = err.Error(); f.RevertData = revertData })
+		r.emitFault(i)
+		mark(false, now)
+		if revertData != nil {
+			// Partly injected: undo what was done.
+			r.revert(ctx, p, i)
+		} else if r.opts.Ledger != nil {
+			if lerr := r.opts.Ledger.Reverted(context.WithoutCancel(ctx), r.opts.RunID, r.fault(i)); lerr != nil {
+				r.addReason(fmt.Sprintf("ledger: close %s: %v", r.fault(i).ID, lerr))
+			}
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("inject %s on %s: %w", p.spec.Name, t, err)
+	}
+	r.updateFault(i, func(f *journal.Fault) { f.InjectedAt = &now; f.RevertData = revertData })
+	log.Info().Msg("injected")
+	if r.opts.Ledger != nil {
+		if err := r.opts.Ledger.Injected(context.WithoutCancel(ctx), r.opts.RunID, r.fault(i)); err != nil {
+			r.addReason(fmt.Sprintf("ledger: record injection of %s: %v", r.fault(i).ID, err))
+		}
+	}
+	r.emitFault(i)
+	mark(true, now)
+
+	if !p.action.Reversible {
+		r.updateFault(i, func(f *journal.Fault) {
+			f.Notes = append(f.Notes, "instantaneous: nothing to revert")
+		})
+		if r.opts.Ledger != nil {
+			if err := r.opts.Ledger.Reverted(context.WithoutCancel(ctx), r.opts.RunID, r.fault(i)); err != nil {
+				r.addReason(fmt.Sprintf("ledger: close %s: %v", r.fault(i).ID, err))
+			}
+		}
+		return nil
+	}
+	_ = r.sleep(ctx, p.spec.Duration.Duration)
+	r.revert(ctx, p, i)
+	mark(false, time.Now())
+	return nil
+}
+
+// revert undoes fault i whatever state ctx is in, and records the outcome.
+func (r *run) revert(ctx context.Context, p plannedFault, i int) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.RevertTimeout)
+	defer cancel()
+	f := r.fault(i)
+	err := p.fault.Revert(rctx, f.Action, f.RevertData)
+	now := time.Now()
+	r.updateFault(i, func(f *journal.Fault) {
+		f.RevertedAt = &now
+		if err != nil {
+			f.RevertError = err.Error()
+		}
+	})
+	if err != nil {
+		r.log.Error().Err(err).Str("fault", f.ID).Msg("revert failed")
+		r.addReason(fmt.Sprintf("revert %s on %s failed: %v", f.Name, f.Target, err))
+	} else {
+		r.log.Info().Str("fault", f.ID).Str("target", f.Target.String()).Msg("reverted")
+	}
+	if r.opts.Ledger != nil {
+		if lerr := r.opts.Ledger.Reverted(rctx, r.opts.RunID, r.fault(i)); lerr != nil {
+			r.addReason(fmt.Sprintf("ledger: record revert of %s: %v", f.ID, lerr))
+		}
+	}
+	r.emitFault(i)
+}
+
+func (r *run) fault(i int) journal.Fault {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.j.Faults[i]
+}
+
+func (r *run) updateFault(i int, fn func(*journal.Fault)) {
+	r.mu.Lock()
+	fn(&r.j.Faults[i])
+	r.mu.Unlock()
+}
+
+func (r *run) emitFault(i int) {
+	f := r.fault(i)
+	r.emit(Event{Kind: EventFault, Fault: &f})
+}
+
+// checkStop evaluates every stop condition over its window, once the
+// faults have been active for that long.
+func (r *run) checkStop(start, now time.Time) error {
+	if len(r.sc.Safety.Stop) == 0 {
+		return nil
+	}
+	samples := r.rec.snapshot()
+	for _, sc := range r.sc.Safety.Stop {
+		w := sc.Window.Duration
+		if now.Sub(start) < w {
+			continue
+		}
+		ratio, n := errorRatio(samples, sc.Probe, now.Add(-w), now)
+		if n > 0 && ratio > sc.MaxErrorRatio {
+			return &stopError{probe: sc.Probe, ratio: ratio, limit: sc.MaxErrorRatio, win: w, n: n}
+		}
+	}
+	return nil
+}
+
+// emitSLOs reports each SLO over its latest window.
+func (r *run) emitSLOs() {
+	if r.opts.Observer == nil {
+		return
+	}
+	samples := r.rec.snapshot()
+	now := time.Now()
+	states := make([]SLOState, 0, len(r.objs))
+	for _, o := range r.objs {
+		f := o.figure(between(samples, o.probe, now.Add(-o.window), now))
+		states = append(states, SLOState{Name: o.name, Held: f.Held, Availability: f.Availability, P99: f.P99, Samples: f.Samples})
+	}
+	r.emit(Event{Kind: EventSLO, SLOs: states})
+}

@@ -1,0 +1,44 @@
+// Package builtin is the single list of fault plugins that ship inside the
+// chaosctl binary.
+package builtin
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/chaosctl/chaosctl/plugins"
+	"github.com/chaosctl/chaosctl/plugins/process"
+)
+
+// factories is the one list of built-in fault kinds.
+var factories = map[string]func() plugins.Fault{
+	"process": func() plugins.Fault { return process.New() },
+}
+
+// Names lists the built-in plugins, sorted.
+func Names() []string {
+	out := make([]string, 0, len(factories))
+	for n := range factories {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// New returns a fresh instance of the built-in plugin name.
+func New(name string) (plugins.Fault, error) {
+	f, ok := factories[name]
+	if !ok {
+		return nil, fmt.Errorf("%w %q (known: %v)", plugins.ErrUnknownPlugin, name, Names())
+	}
+	return f(), nil
+}
+
+// InProcess is a catalog of the built-in plugins running inside this process.
+type InProcess struct{}
+
+var _ plugins.Catalog = InProcess{}
+
+func (InProcess) Lookup(_ context.Context, name string) (plugins.Fault, error) { return New(name) }
+func (InProcess) Names() []string                                              { return Names() }

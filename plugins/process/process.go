@@ -1,0 +1,303 @@
+// Package process is the host process fault: signal processes matched by
+// name, command line, pid or pidfile. "kill" sends a signal once (SIGKILL by
+// default); "pause" sends SIGSTOP and, on revert, SIGCONT.
+package process
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/shirou/gopsutil/v3/process"
+	"golang.org/x/sys/unix"
+
+	"github.com/chaosctl/chaosctl/plugins"
+)
+
+// Fault implements the "process" plugin.
+type Fault struct{}
+
+var _ plugins.Fault = (*Fault)(nil)
+
+// New returns the process fault.
+func New() *Fault { return &Fault{} }
+
+var signals = []string{"SIGKILL", "SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"}
+
+var selector = []plugins.Param{
+	{Name: "name", Type: plugins.TypeString, Doc: "exact process name (comm), e.g. \"nginx\""},
+	{Name: "cmdline", Type: plugins.TypeString, Doc: "regular expression over the full command line"},
+	{Name: "pid", Type: plugins.TypeInt, Doc: "one process id", Min: ptr(2)},
+	{Name: "pidfile", Type: plugins.TypeString, Doc: "file holding the process id"},
+}
+
+func ptr(f float64) *float64 { return &f }
+
+// Describe lists the actions.
+func (*Fault) Describe(context.Context) (plugins.Descriptor, error) {
+	return plugins.Descriptor{
+		Name:    "process",
+		Version: "1",
+		Doc:     "Signal host processes matched by name, command line, pid or pidfile.",
+		Actions: []plugins.Action{
+			{
+				Name: "kill", Doc: "send a signal once (a crash when SIGKILL); nothing to revert",
+				Params: []plugins.Param{
+					{Name: "signal", Type: plugins.TypeString, Default: "SIGKILL", Enum: signals, Doc: "signal to send"},
+				},
+				Selector: selector,
+			},
+			{
+				Name: "pause", Doc: "SIGSTOP the process for the fault's duration, SIGCONT on revert",
+				Reversible: true, Selector: selector,
+			},
+		},
+	}, nil
+}
+
+// Validate checks that exactly one selector is given and that it is well formed.
+func (*Fault) Validate(_ context.Context, action string, params, sel plugins.Params) error {
+	if action != "kill" && action != "pause" {
+		return fmt.Errorf("%w %q", plugins.ErrUnknownAction, action)
+	}
+	var errs []error
+	n := 0
+	for _, k := range []string{"name", "cmdline", "pid", "pidfile"} {
+		if _, ok := sel[k]; ok {
+			n++
+		}
+	}
+	if n != 1 {
+		errs = append(errs, &plugins.ValidationError{Field: "target", Msg: "give exactly one of name, cmdline, pid, pidfile"})
+	}
+	if s, ok := sel["cmdline"].(string); ok {
+		if _, err := regexp.Compile(s); err != nil {
+			errs = append(errs, &plugins.ValidationError{Field: "target.cmdline", Msg: "not a regular expression: " + err.Error()})
+		}
+	}
+	if s, ok := params["signal"].(string); ok && action == "kill" {
+		if _, err := signalNumber(s); err != nil {
+			errs = append(errs, &plugins.ValidationError{Field: "params.signal", Msg: err.Error()})
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func signalNumber(name string) (syscall.Signal, error) {
+	n := strings.ToUpper(name)
+	if !strings.HasPrefix(n, "SIG") {
+		n = "SIG" + n
+	}
+	for _, s := range signals {
+		if s == n {
+			return unix.SignalNum(n), nil
+		}
+	}
+	return 0, fmt.Errorf("unsupported signal %q (one of %s)", name, strings.Join(signals, ", "))
+}
+
+// Targets resolves the selector to running processes. chaosctl itself and
+// its ancestors are never targets.
+func (*Fault) Targets(ctx context.Context, _ string, _ plugins.Params, sel plugins.Params) ([]plugins.Target, error) {
+	pids, err := match(ctx, sel)
+	if err != nil {
+		return nil, err
+	}
+	protected := ancestors()
+	var out []plugins.Target
+	for _, pid := range pids {
+		if protected[pid] {
+			continue
+		}
+		p, err := process.NewProcessWithContext(ctx, pid)
+		if err != nil {
+			continue // gone since listing
+		}
+		name, _ := p.NameWithContext(ctx)
+		ct, _ := p.CreateTimeWithContext(ctx)
+		out = append(out, plugins.Target{
+			Kind: "process", ID: strconv.Itoa(int(pid)), Name: name,
+			Attrs: map[string]string{"create_time": strconv.FormatInt(ct, 10)},
+		})
+	}
+	if len(out) == 0 {
+		return nil, plugins.ErrNoTargets
+	}
+	return out, nil
+}
+
+func match(ctx context.Context, sel plugins.Params) ([]int32, error) {
+	switch {
+	case sel["pid"] != nil:
+		pid, ok := sel["pid"].(int64)
+		if !ok {
+			return nil, &plugins.ValidationError{Field: "target.pid", Msg: "must be an integer"}
+		}
+		if exists, _ := process.PidExistsWithContext(ctx, int32(pid)); !exists {
+			return nil, nil
+		}
+		return []int32{int32(pid)}, nil
+	case sel["pidfile"] != nil:
+		path, _ := sel["pidfile"].(string)
+		b, err := os.ReadFile(path)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read pidfile: %w", err)
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || pid < 2 {
+			return nil, fmt.Errorf("pidfile %s: no process id in it", path)
+		}
+		if exists, _ := process.PidExistsWithContext(ctx, int32(pid)); !exists {
+			return nil, nil
+		}
+		return []int32{int32(pid)}, nil
+	}
+	var re *regexp.Regexp
+	name, _ := sel["name"].(string)
+	if s, ok := sel["cmdline"].(string); ok {
+		var err error
+		if re, err = regexp.Compile(s); err != nil {
+			return nil, &plugins.ValidationError{Field: "target.cmdline", Msg: err.Error()}
+		}
+	}
+	procs, err := process.ProcessesWithContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list processes: %w", err)
+	}
+	var out []int32
+	for _, p := range procs {
+		if re != nil {
+			cl, err := p.CmdlineWithContext(ctx)
+			if err == nil && cl != "" && re.MatchString(cl) {
+				out = append(out, p.Pid)
+			}
+			continue
+		}
+		if n, err := p.NameWithContext(ctx); err == nil && n == name {
+			out = append(out, p.Pid)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out, nil
+}
+
+// ancestors is chaosctl's own pid and every parent up to init.
+func ancestors() map[int32]bool {
+	out := map[int32]bool{1: true}
+	pid := int32(os.Getpid())
+	for pid > 1 && !out[pid] {
+		out[pid] = true
+		p, err := process.NewProcess(pid)
+		if err != nil {
+			break
+		}
+		pp, err := p.Ppid()
+		if err != nil {
+			break
+		}
+		pid = pp
+	}
+	return out
+}
+
+// revertData identifies the process exactly: a pid and its start time, so
+// a reused pid is never signalled.
+type revertData struct {
+	PID        int32 `json:"pid"`
+	CreateTime int64 `json:"create_time"`
+}
+
+// Inject signals the target.
+func (*Fault) Inject(ctx context.Context, req plugins.InjectRequest) ([]byte, error) {
+	pid, err := strconv.Atoi(req.Target.ID)
+	if err != nil {
+		return nil, fmt.Errorf("target %s: not a process id", req.Target)
+	}
+	ct, _ := strconv.ParseInt(req.Target.Attrs["create_time"], 10, 64)
+	if err := sameProcess(ctx, int32(pid), ct); err != nil {
+		return nil, err
+	}
+	sig := syscall.SIGSTOP
+	if req.Action == "kill" {
+		name, _ := req.Params["signal"].(string)
+		if name == "" {
+			name = "SIGKILL"
+		}
+		if sig, err = signalNumber(name); err != nil {
+			return nil, fmt.Errorf("%w: %w", plugins.ErrInvalidParams, err)
+		}
+	}
+	rd, _ := json.Marshal(revertData{PID: int32(pid), CreateTime: ct})
+	if err := syscall.Kill(pid, sig); err != nil {
+		return nil, fmt.Errorf("send %s to %d: %w", unix.SignalName(sig), pid, err)
+	}
+	return rd, nil
+}
+
+// sameProcess fails when pid no longer is the process created at ct.
+func sameProcess(ctx context.Context, pid int32, ct int64) error {
+	p, err := process.NewProcessWithContext(ctx, pid)
+	if err != nil {
+		return fmt.Errorf("process %d: %w", pid, err)
+	}
+	if ct != 0 {
+		if got, err := p.CreateTimeWithContext(ctx); err == nil && got != ct {
+			return fmt.Errorf("process %d was replaced since it was selected", pid)
+		}
+	}
+	return nil
+}
+
+// Revert resumes a paused process. A process that is gone, or was
+// replaced, needs nothing.
+func (*Fault) Revert(ctx context.Context, action string, data []byte) error {
+	if action != "pause" || len(data) == 0 {
+		return nil
+	}
+	var rd revertData
+	if err := json.Unmarshal(data, &rd); err != nil {
+		return fmt.Errorf("revert data: %w", err)
+	}
+	if err := sameProcess(ctx, rd.PID, rd.CreateTime); err != nil {
+		return nil // gone: nothing is paused any more
+	}
+	if err := syscall.Kill(int(rd.PID), syscall.SIGCONT); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("SIGCONT %d: %w", rd.PID, err)
+	}
+	return nil
+}
+
+// Status says whether a paused process is still stopped.
+func (*Fault) Status(ctx context.Context, action string, data []byte) (plugins.Status, error) {
+	if action != "pause" || len(data) == 0 {
+		return plugins.Status{}, nil
+	}
+	var rd revertData
+	if err := json.Unmarshal(data, &rd); err != nil {
+		return plugins.Status{}, fmt.Errorf("revert data: %w", err)
+	}
+	if err := sameProcess(ctx, rd.PID, rd.CreateTime); err != nil {
+		return plugins.Status{Detail: "process gone"}, nil
+	}
+	p, _ := process.NewProcessWithContext(ctx, rd.PID)
+	st, err := p.StatusWithContext(ctx)
+	if err != nil {
+		return plugins.Status{}, fmt.Errorf("status of %d: %w", rd.PID, err)
+	}
+	for _, s := range st {
+		if s == process.Stop {
+			return plugins.Status{Active: true, Detail: "stopped"}, nil
+		}
+	}
+	return plugins.Status{Detail: strings.Join(st, ",")}, nil
+}

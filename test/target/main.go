@@ -1,0 +1,168 @@
+// Command target is the demo and test service that scenarios break: a small
+// HTTP server with /healthz and a data file, and an optional supervisor
+// mode that restarts it when it dies (like systemd's Restart=always).
+//
+// It is built static (CGO_ENABLED=0) so it also runs in a FROM scratch image.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+func main() {
+	var (
+		listen       = flag.String("listen", "127.0.0.1:8080", "address to serve on")
+		pidfile      = flag.String("pidfile", "", "write the serving process's pid here")
+		data         = flag.String("data", "", "data file served at /data; /healthz fails when it is missing")
+		healthWrite  = flag.Bool("health-write", false, "/healthz also writes a small file next to -data (fails when the disk is full)")
+		supervise    = flag.Bool("supervise", false, "run the server as a child and restart it when it exits")
+		restartDelay = flag.Duration("restart-delay", 200*time.Millisecond, "supervisor: wait before restarting")
+		startDelay   = flag.Duration("start-delay", 0, "wait before listening (a slow boot)")
+		dependency   = flag.String("dependency", "", "URL that /api calls; /api fails when it fails")
+	)
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	var err error
+	if *supervise {
+		err = superviseChild(ctx, *restartDelay)
+	} else {
+		err = serve(ctx, *listen, *pidfile, *data, *healthWrite, *startDelay, *dependency)
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		log.Fatal(err)
+	}
+}
+
+// superviseChild re-runs this binary without -supervise until ctx ends.
+func superviseChild(ctx context.Context, delay time.Duration) error {
+	var args []string
+	for _, a := range os.Args[1:] {
+		if a != "-supervise" && a != "--supervise" && a != "-supervise=true" {
+			args = append(args, a)
+		}
+	}
+	for {
+		cmd := exec.Command(os.Args[0], args...)
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("start child: %w", err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-ctx.Done():
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			<-done
+			return ctx.Err()
+		case err := <-done:
+			log.Printf("supervisor: child %d exited (%v); restarting in %s", cmd.Process.Pid, err, delay)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+	}
+}
+
+func serve(ctx context.Context, addr, pidfile, data string, healthWrite bool, startDelay time.Duration, dependency string) error {
+	if pidfile != "" {
+		if err := os.WriteFile(pidfile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			return fmt.Errorf("pidfile: %w", err)
+		}
+	}
+	time.Sleep(startDelay)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if data != "" {
+			if _, err := os.Stat(data); err != nil {
+				http.Error(w, "data file: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+			if healthWrite {
+				p := filepath.Join(filepath.Dir(data), ".health-probe")
+				if err := os.WriteFile(p, make([]byte, 64<<10), 0o644); err != nil {
+					http.Error(w, "write: "+err.Error(), http.StatusServiceUnavailable)
+					return
+				}
+				_ = os.Remove(p)
+			}
+		}
+		fmt.Fprintln(w, `{"status":"ok"}`)
+	})
+	mux.HandleFunc("/data", func(w http.ResponseWriter, r *http.Request) {
+		if data == "" {
+			http.Error(w, "no data file", http.StatusNotFound)
+			return
+		}
+		http.ServeFile(w, r, data)
+	})
+	client := &http.Client{Timeout: 5 * time.Second}
+	mux.HandleFunc("/api", func(w http.ResponseWriter, r *http.Request) {
+		if dependency == "" {
+			fmt.Fprintln(w, `{"api":"ok"}`)
+			return
+		}
+		resp, err := client.Get(dependency)
+		if err != nil {
+			http.Error(w, "dependency: "+err.Error(), http.StatusBadGateway)
+			return
+		}
+		resp.Body.Close()
+		if resp.StatusCode >= 300 {
+			http.Error(w, "dependency: "+resp.Status, http.StatusBadGateway)
+			return
+		}
+		fmt.Fprintln(w, `{"api":"ok"}`)
+	})
+	l, err := listenRetry(ctx, addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	log.Printf("target %d serving on %s", os.Getpid(), l.Addr())
+	if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return ctx.Err()
+}
+
+// listenRetry binds addr, retrying briefly while a killed predecessor's
+// socket is still being torn down.
+func listenRetry(ctx context.Context, addr string) (net.Listener, error) {
+	var lc net.ListenConfig
+	var err error
+	for range 50 {
+		var l net.Listener
+		if l, err = lc.Listen(ctx, "tcp", addr); err == nil {
+			return l, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return nil, fmt.Errorf("listen %s: %w", addr, err)
+}
