@@ -178,6 +178,15 @@ func (d *decoder) array(p toml.Primitive, path string) ([]toml.Primitive, bool) 
 }
 
 func (d *decoder) leaf(p toml.Primitive, fv reflect.Value, path string) {
+	if reflect.PointerTo(fv.Type()).Implements(textUnmarshaler) {
+		// BurntSushi would format a number or boolean as text and hand it
+		// to UnmarshalText; say plainly that a string is wanted.
+		var raw any
+		if _ = d.md.PrimitiveDecode(p, &raw); reflect.TypeOf(raw) != reflect.TypeFor[string]() {
+			d.typeErr(path, p, wantType(fv.Type()))
+			return
+		}
+	}
 	err := d.md.PrimitiveDecode(p, fv.Addr().Interface())
 	if err == nil {
 		return
@@ -298,7 +307,12 @@ func probeKindNames() []string {
 	return names
 }
 
-var lastKeyRe = regexp.MustCompile(`last key ("(?:[^"\\]|\\.)*")`)
+// BurntSushi's type mismatch errors are plain strings; these pick out the
+// key and the types so the message reads like the others.
+var (
+	lastKeyRe = regexp.MustCompile(`last key ("(?:[^"\\]|\\.)*")`)
+	badTypeRe = regexp.MustCompile(`TOML value has type (.+); destination has type (.+)$`)
+)
 
 // probeSpecs decodes the specs of the probes of one kind. BurntSushi marks
 // keys decoded without the array index, so one probe's "url" would hide an
@@ -338,6 +352,9 @@ func (d *decoder) probeSpecs(kind string, idx []int, out []Probe, path string, c
 				msg = strings.TrimPrefix(strings.TrimPrefix(msg, ")"), ": ")
 			}
 			msg = strings.TrimPrefix(msg, "toml: ")
+			if m := badTypeRe.FindStringSubmatch(msg); m != nil {
+				msg = "want " + m[2] + ", got " + m[1]
+			}
 			d.r.bad[field] = true
 			d.r.bad[ep+".spec"] = true
 			d.r.add(field, "%s", msg)

@@ -72,7 +72,7 @@ func TestLoadNilCatalog(t *testing.T) {
 		t.Fatalf("Load without catalog: %v", err)
 	}
 	_, err := Load(context.Background(), "testdata/bad-fault-schema.toml", nil)
-	want := "testdata/bad-fault-schema.toml:33:1: fault[2].plugin: required"
+	want := "testdata/bad-fault-schema.toml:22:1: fault[2].plugin: required"
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("err = %v, want it to contain %q", err, want)
 	}
