@@ -353,7 +353,12 @@ func (d *decoder) probeSpecs(kind string, idx []int, out []Probe, path string, c
 			}
 			msg = strings.TrimPrefix(msg, "toml: ")
 			if m := badTypeRe.FindStringSubmatch(msg); m != nil {
-				msg = "want " + m[2] + ", got " + m[1]
+				want := map[string]string{"slice": "an array", "integer": "an integer", "float": "a number",
+					"string": "a string", "boolean": "true or false", "map": "a table"}[m[2]]
+				if want == "" {
+					want = m[2]
+				}
+				msg = "want " + want + ", got " + m[1]
 			}
 			d.r.bad[field] = true
 			d.r.bad[ep+".spec"] = true

@@ -16,7 +16,7 @@ import (
 
 type fakeHTTPSpec struct {
 	URL          string            `toml:"url"`
-	ExpectStatus int               `toml:"expect_status"`
+	ExpectStatus []int             `toml:"expect_status"`
 	Headers      map[string]string `toml:"headers"`
 }
 
@@ -25,8 +25,10 @@ func (s *fakeHTTPSpec) Validate() []probes.FieldError {
 	if s.URL == "" {
 		errs = append(errs, probes.FieldError{Field: "url", Msg: "required"})
 	}
-	if s.ExpectStatus != 0 && (s.ExpectStatus < 100 || s.ExpectStatus > 599) {
-		errs = append(errs, probes.FieldError{Field: "expect_status", Msg: fmt.Sprintf("must be an HTTP status, got %d", s.ExpectStatus)})
+	for _, st := range s.ExpectStatus {
+		if st < 100 || st > 599 {
+			errs = append(errs, probes.FieldError{Field: "expect_status", Msg: fmt.Sprintf("must be an HTTP status, got %d", st)})
+		}
 	}
 	return errs
 }

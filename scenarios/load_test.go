@@ -25,7 +25,7 @@ func TestLoadGood(t *testing.T) {
 	if s.Name != "checkout-worker-killed" || s.Path != "testdata/good.toml" || len(s.Hash) != 64 {
 		t.Errorf("name, path, hash = %q, %q, %q", s.Name, s.Path, s.Hash)
 	}
-	if got := s.Probes[0].Spec.(*fakeHTTPSpec); got.URL != "http://localhost:8080/checkout/health" || got.ExpectStatus != 200 {
+	if got := s.Probes[0].Spec.(*fakeHTTPSpec); got.URL != "http://localhost:8080/checkout/health" || !reflect.DeepEqual(got.ExpectStatus, []int{200}) {
 		t.Errorf("probe[0] spec = %+v", got)
 	}
 	if got := s.Probes[1].Spec.(*fakeTCPSpec); got.Address != "localhost:9090" {
