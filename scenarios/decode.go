@@ -361,7 +361,6 @@ func (d *decoder) probeSpecs(kind string, idx []int, out []Probe, path string, c
 				msg = "want " + want + ", got " + m[1]
 			}
 			d.r.bad[field] = true
-			d.r.bad[ep+".spec"] = true
 			d.r.add(field, "%s", msg)
 			continue
 		}
