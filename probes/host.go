@@ -116,7 +116,7 @@ type hostProber struct {
 	name string
 	spec HostSpec
 
-	mu      sync.Mutex    // serialises cpu attempts around prev
+	mu      sync.Mutex     // serialises cpu attempts around prev
 	prevCPU *cpu.TimesStat // cpu: totals at the previous attempt
 }
 
