@@ -41,3 +41,5 @@ require (
 	google.golang.org/grpc v1.85.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
+
+require go.yaml.in/yaml/v3 v3.0.5 // indirect

@@ -4,8 +4,11 @@ package probes
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/url"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -78,4 +81,88 @@ func Kinds() []Kind {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// A Prober may also implement io.Closer to release what it holds (idle
+// connections, ...). Callers should Close such a prober when they are done.
+
+// Duration is a Go duration in TOML as a string ("500ms", "2m").
+type Duration struct{ time.Duration }
+
+// UnmarshalText reads a Go duration such as "500ms".
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("not a duration: %q (use Go durations such as \"500ms\" or \"2m\")", string(b))
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText writes the duration as Go prints it.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// InvalidError is returned by Build when the spec does not validate. It
+// keeps every field error so callers can report them all.
+type InvalidError struct {
+	Probe  string
+	Fields []FieldError
+}
+
+func (e *InvalidError) Error() string {
+	msgs := make([]string, len(e.Fields))
+	for i, f := range e.Fields {
+		msgs[i] = f.Error()
+	}
+	return fmt.Sprintf("probe %s: invalid spec: %s", e.Probe, strings.Join(msgs, "; "))
+}
+
+// Unwrap lets errors.As find each FieldError.
+func (e *InvalidError) Unwrap() []error {
+	out := make([]error, len(e.Fields))
+	for i, f := range e.Fields {
+		out[i] = f
+	}
+	return out
+}
+
+// validated returns an *InvalidError for name when errs is not empty.
+func validated(name string, errs []FieldError) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	return &InvalidError{Probe: name, Fields: errs}
+}
+
+// measure runs one attempt and turns its outcome into a Sample: Time is the
+// attempt's start, Latency its duration, OK whether attempt returned nil.
+// The value is kept even when the attempt fails (a 503 is still a status).
+func measure(ctx context.Context, name string, attempt func(context.Context) (float64, error)) Sample {
+	start := time.Now()
+	v, err := attempt(ctx)
+	s := Sample{Probe: name, Time: start, Latency: time.Since(start), OK: err == nil, Value: v}
+	if err != nil {
+		s.Err = reason(ctx, err)
+	}
+	return s
+}
+
+// reason is the short, human text for a failed attempt. When the attempt's
+// context ended, that is what matters, so it leads the message.
+func reason(ctx context.Context, err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err // the URL is in the spec already; keep the message short
+	}
+	cerr := ctx.Err()
+	if cerr == nil || errors.Is(err, cerr) {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return "timed out: " + err.Error()
+		}
+		return err.Error()
+	}
+	if errors.Is(cerr, context.DeadlineExceeded) {
+		return "timed out: context deadline exceeded (" + err.Error() + ")"
+	}
+	return "canceled: " + err.Error()
 }
