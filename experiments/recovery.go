@@ -51,7 +51,7 @@ func (r *run) recovery(ctx context.Context, fw faultWindow) []string {
 			if !out.Recovered {
 				return []string{fmt.Sprintf("not recovered within %s: service recovered after %s", rc.Within, d.Round(time.Millisecond))}
 			}
-			r.log.Info().Dur("time_to_recover", d).Msg("recovered")
+			r.log.Info().Float64("time_to_recover_ms", float64(d)/1e6).Msg("recovered")
 			return nil
 		}
 		if last.After(stopAt) {
@@ -87,6 +87,13 @@ func (r *run) recoveredAt(from, last time.Time, hold time.Duration) (time.Time, 
 	return latest, pending
 }
 
+// Windows the journal reports SLO figures for, besides the steady phase.
+const (
+	PhaseFault      = "fault"      // faults in effect: first injection to last revert
+	PhaseRecovering = "recovering" // last revert to the recovery instant (or the end, when not recovered)
+	PhaseRecovered  = "recovered"  // the recovery instant to the end of the run
+)
+
 // figures fills per-phase SLO figures in the journal and returns failures
 // of SLOs that had to hold during the faults.
 func (r *run) figures(steadyStart time.Time, fw faultWindow, end time.Time) []string {
@@ -97,8 +104,17 @@ func (r *run) figures(steadyStart time.Time, fw faultWindow, end time.Time) []st
 		res := journal.SLOResult{Name: o.name, Probe: o.probe, Objective: o.String(), Phases: map[string]journal.SLOFigure{}, Held: true}
 		res.Phases[journal.PhaseSteady] = o.figure(between(samples, o.probe, steadyStart, steadyStart.Add(r.sc.Steady.Duration.Duration)))
 		if !fw.start.IsZero() {
-			res.Phases["fault"] = o.figure(between(samples, o.probe, fw.start, fw.end))
-			res.Phases[journal.PhaseRecovery] = o.figure(between(samples, o.probe, fw.end, end))
+			if fw.end.After(fw.start) {
+				res.Phases[PhaseFault] = o.figure(between(samples, o.probe, fw.start, fw.end))
+			}
+			if rc := r.j.Recovery; rc != nil && rc.RecoveredAt != nil {
+				if rc.RecoveredAt.After(fw.end) {
+					res.Phases[PhaseRecovering] = o.figure(between(samples, o.probe, fw.end, *rc.RecoveredAt))
+				}
+				res.Phases[PhaseRecovered] = o.figure(between(samples, o.probe, *rc.RecoveredAt, end))
+			} else {
+				res.Phases[PhaseRecovering] = o.figure(between(samples, o.probe, fw.end, end))
+			}
 			if at, breached := o.breachDuring(samples, fw.start, fw.end); breached {
 				res.BreachedAt = &at
 				if o.mustHold {

@@ -1,0 +1,127 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/chaosctl/chaosctl/experiments"
+	"github.com/chaosctl/chaosctl/scenarios"
+)
+
+// newProgress returns an observer for a run and a function that stops it.
+// On a terminal it redraws one status line (phase, elapsed, SLO state,
+// countdown) and prints fault changes above it; off a terminal it logs
+// structured lines.
+func newProgress(e *env, sc *scenarios.Scenario) (experiments.Observer, func()) {
+	if !e.tty || e.output == "json" {
+		return func(ev experiments.Event) { logEvent(e, ev) }, func() {}
+	}
+	p := &liveLine{e: e, start: time.Now(), done: make(chan struct{}), stopped: make(chan struct{})}
+	go p.loop()
+	return p.observe, func() {
+		close(p.done)
+		<-p.stopped
+	}
+}
+
+// logEvent writes what the engine's own log lines do not say: the SLOs'
+// state about once a second, and failed samples at debug level.
+func logEvent(e *env, ev experiments.Event) {
+	switch ev.Kind {
+	case experiments.EventSLO:
+		for _, s := range ev.SLOs {
+			e.log.Info().Str("run_id", ev.RunID).Str("slo", s.Name).Bool("held", s.Held).
+				Float64("availability_pct", s.Availability).Float64("p99_ms", float64(s.P99)/1e6).Int("samples", s.Samples).Msg("slo")
+		}
+	case experiments.EventSample:
+		if s := ev.Sample; !s.OK {
+			e.log.Debug().Str("run_id", ev.RunID).Str("probe", s.Probe).Str("error", s.Err).Msg("probe failed")
+		}
+	}
+}
+
+type liveLine struct {
+	e       *env
+	start   time.Time
+	mu      sync.Mutex
+	phase   string
+	phaseAt time.Time
+	dl      *time.Time
+	slos    []experiments.SLOState
+	lines   []string
+	last    map[string]bool // probe -> ok, from the latest sample
+	done    chan struct{}
+	stopped chan struct{}
+}
+
+func (p *liveLine) observe(ev experiments.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch ev.Kind {
+	case experiments.EventPhase:
+		p.phase, p.phaseAt, p.dl = ev.Phase, ev.Time, ev.Deadline
+	case experiments.EventSLO:
+		p.slos = ev.SLOs
+	case experiments.EventSample:
+		if p.last == nil {
+			p.last = map[string]bool{}
+		}
+		p.last[ev.Sample.Probe] = ev.Sample.OK
+	case experiments.EventFault:
+		f := ev.Fault
+		switch {
+		case f.InjectError != "":
+			p.lines = append(p.lines, fmt.Sprintf("✗ inject %s on %s failed: %s", f.Name, f.Target, f.InjectError))
+		case f.RevertError != "":
+			p.lines = append(p.lines, fmt.Sprintf("✗ revert %s on %s failed: %s", f.Name, f.Target, f.RevertError))
+		case f.RevertedAt != nil:
+			p.lines = append(p.lines, fmt.Sprintf("↺ reverted %s on %s", f.Name, f.Target))
+		case f.InjectedAt != nil:
+			p.lines = append(p.lines, fmt.Sprintf("⚡ injected %s.%s on %s", f.Plugin, f.Action, f.Target))
+		}
+	case experiments.EventMessage:
+		p.lines = append(p.lines, ev.Message)
+	}
+}
+
+func (p *liveLine) loop() {
+	defer close(p.stopped)
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.done:
+			p.draw()
+			fmt.Fprint(p.e.stderr, "\r\033[K")
+			return
+		case <-t.C:
+			p.draw()
+		}
+	}
+}
+
+func (p *liveLine) draw() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var b strings.Builder
+	for _, l := range p.lines {
+		fmt.Fprintf(&b, "\r\033[K%s %s\n", time.Now().Format("15:04:05"), l)
+	}
+	p.lines = p.lines[:0]
+	fmt.Fprintf(&b, "\r\033[K[%s] %5.1fs", p.phase, time.Since(p.start).Seconds())
+	for _, s := range p.slos {
+		mark := "✓"
+		if !s.Held {
+			mark = "✗"
+		}
+		fmt.Fprintf(&b, "  %s %s %.1f%% p99 %s", mark, s.Name, s.Availability, s.P99.Round(time.Millisecond))
+	}
+	if p.dl != nil {
+		if left := time.Until(*p.dl); left > 0 {
+			fmt.Fprintf(&b, "  ends in %.1fs", left.Seconds())
+		}
+	}
+	fmt.Fprint(p.e.stderr, b.String())
+}

@@ -1,0 +1,106 @@
+// Package cli is the chaosctl command line: one file per command.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+// Exit codes that are not verdicts (see journal.Verdict.ExitCode).
+const (
+	ExitOK      = 0
+	ExitInvalid = 2 // usage error or invalid scenario
+	ExitError   = 5 // the runner itself failed
+)
+
+// exitError carries an exit code out of a command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+func (e *exitError) Unwrap() error { return e.err }
+
+// withCode wraps err so Execute exits with code. A nil err exits quietly.
+func withCode(code int, err error) error { return &exitError{code: code, err: err} }
+
+// Version is set at build time with -ldflags "-X ...cli.Version=...".
+var Version = "dev"
+
+// env is what every command shares.
+type env struct {
+	stdout, stderr io.Writer
+	output         string // text or json
+	logLevel       string
+	logLevelSet    bool // --log-level was given
+	log            zerolog.Logger
+	tty            bool // stderr is a terminal: live progress
+}
+
+// Execute runs the command line and returns the process exit code.
+func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	e := &env{stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:           "chaosctl",
+		Short:         "Replay post-mortems as chaos experiments and measure recovery",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if e.output != "text" && e.output != "json" {
+				return withCode(ExitInvalid, fmt.Errorf("--output must be text or json, not %q", e.output))
+			}
+			e.logLevelSet = cmd.Flags().Changed("log-level")
+			lvl, err := zerolog.ParseLevel(e.logLevel)
+			if err != nil {
+				return withCode(ExitInvalid, fmt.Errorf("--log-level: %w", err))
+			}
+			if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+				e.tty = true
+			}
+			var w io.Writer = stderr
+			if e.tty {
+				w = zerolog.ConsoleWriter{Out: stderr, TimeFormat: time.TimeOnly}
+			}
+			e.log = zerolog.New(w).Level(lvl).With().Timestamp().Logger()
+			return nil
+		},
+	}
+	root.PersistentFlags().StringVarP(&e.output, "output", "o", "text", "output format: text or json")
+	root.PersistentFlags().StringVar(&e.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(
+		newRunCmd(e),
+		newValidateCmd(e),
+		newVersionCmd(e),
+	)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	var xe *exitError
+	if errors.As(err, &xe) {
+		if xe.err != nil {
+			fmt.Fprintln(stderr, "chaosctl:", xe.err)
+		}
+		return xe.code
+	}
+	// cobra's own errors: unknown command or flag, wrong argument count.
+	fmt.Fprintln(stderr, "chaosctl:", err)
+	return ExitInvalid
+}

@@ -1,0 +1,126 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+
+	"github.com/chaosctl/chaosctl/experiments"
+	"github.com/chaosctl/chaosctl/journal"
+	"github.com/chaosctl/chaosctl/plugins/builtin"
+	"github.com/chaosctl/chaosctl/scenarios"
+)
+
+type runFlags struct {
+	dryRun     bool
+	journal    string
+	journalDir string
+}
+
+func newRunCmd(e *env) *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "run FILE",
+		Short: "Run one scenario and print its verdict",
+		Long: `run executes a scenario: preflight, steady state, inject, observe, revert,
+verify recovery, verdict. Faults are always reverted, also on Ctrl-C.
+
+Exit codes: 0 passed, 1 failed (SLO missed or not recovered in time),
+2 invalid scenario or usage, 3 not steady (nothing injected), 4 aborted
+(stop condition or operator), 5 error (the runner itself failed).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runScenario(cmd.Context(), e, args[0], f)
+		},
+	}
+	cmd.Flags().BoolVar(&f.dryRun, "dry-run", false, "resolve and print the exact targets, inject nothing")
+	cmd.Flags().StringVar(&f.journal, "journal", "", "write the run's journal to this file (default: JOURNAL_DIR/RUN_ID.json)")
+	cmd.Flags().StringVar(&f.journalDir, "journal-dir", defaultJournalDir(), "directory for journals")
+	return cmd
+}
+
+// defaultJournalDir is $CHAOSCTL_JOURNAL_DIR, else $XDG_STATE_HOME/chaosctl/journals,
+// else ~/.local/state/chaosctl/journals.
+func defaultJournalDir() string {
+	if d := os.Getenv("CHAOSCTL_JOURNAL_DIR"); d != "" {
+		return d
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "chaosctl", "journals")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "state", "chaosctl", "journals")
+	}
+	return filepath.Join(os.TempDir(), "chaosctl-journals")
+}
+
+func runScenario(ctx context.Context, e *env, file string, f runFlags) error {
+	cat := builtin.InProcess{}
+	sc, err := scenarios.Load(ctx, file, cat)
+	if err != nil {
+		var list scenarios.ErrorList
+		if errors.As(err, &list) {
+			for _, le := range list {
+				fmt.Fprintln(e.stderr, le.Error())
+			}
+			return withCode(ExitInvalid, fmt.Errorf("%s is invalid: %d errors", file, len(list)))
+		}
+		return withCode(ExitInvalid, err)
+	}
+	runID := experiments.NewRunID()
+	path := f.journal
+	if path == "" {
+		path = filepath.Join(f.journalDir, runID+".json")
+	}
+	obs, stop := newProgress(e, sc)
+	log := e.log
+	if e.tty && !e.logLevelSet {
+		// The live line says what info lines would; keep warnings.
+		log = log.Level(zerolog.WarnLevel)
+	}
+	j := experiments.Run(ctx, sc, experiments.Options{
+		Log:      log,
+		Catalog:  cat,
+		Observer: obs,
+		DryRun:   f.dryRun,
+		RunID:    runID,
+	})
+	stop()
+	if err := journal.Write(path, j); err != nil {
+		printResult(e, j, "")
+		return withCode(ExitError, err)
+	}
+	printResult(e, j, path)
+	return withCode(j.Verdict.ExitCode(), nil)
+}
+
+// result is what `run --output json` prints: the verdict and where the
+// full journal is.
+type result struct {
+	RunID    string              `json:"run_id"`
+	Scenario string              `json:"scenario"`
+	Verdict  journal.Verdict     `json:"verdict"`
+	ExitCode int                 `json:"exit_code"`
+	Reasons  []string            `json:"reasons"`
+	Recovery *journal.Recovery   `json:"recovery,omitempty"`
+	SLOs     []journal.SLOResult `json:"slos"`
+	Faults   []journal.Fault     `json:"faults"`
+	Journal  string              `json:"journal"`
+}
+
+func printResult(e *env, j *journal.Journal, path string) {
+	if e.output == "json" {
+		_ = json.NewEncoder(e.stdout).Encode(result{
+			RunID: j.RunID, Scenario: j.Scenario, Verdict: j.Verdict, ExitCode: j.Verdict.ExitCode(),
+			Reasons: j.Reasons, Recovery: j.Recovery, SLOs: j.SLOs, Faults: j.Faults, Journal: path,
+		})
+		return
+	}
+	fmt.Fprint(e.stdout, summary(j, path))
+}

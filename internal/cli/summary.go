@@ -1,0 +1,79 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/chaosctl/chaosctl/experiments"
+	"github.com/chaosctl/chaosctl/journal"
+)
+
+// summary renders a journal for people: verdict first, then why.
+func summary(j *journal.Journal, path string) string {
+	var b strings.Builder
+	w := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	pm := ""
+	if j.Postmortem.ID != "" {
+		pm = " (replays " + j.Postmortem.ID + ")"
+	}
+	fmt.Fprintf(w, "scenario\t%s%s\n", j.Scenario, pm)
+	fmt.Fprintf(w, "run\t%s\n", j.RunID)
+	fmt.Fprintf(w, "verdict\t%s\n", strings.ToUpper(string(j.Verdict)))
+	for _, r := range j.Reasons {
+		fmt.Fprintf(w, "  reason\t%s\n", r)
+	}
+	if j.DryRun {
+		for _, f := range j.Faults {
+			fmt.Fprintf(w, "would hit\t%s %s.%s -> %s\n", f.Name, f.Plugin, f.Action, f.Target)
+		}
+	}
+	if rc := j.Recovery; rc != nil {
+		if rc.Duration != nil {
+			fmt.Fprintf(w, "recovery\t%s (objective %s, from %s)\n", rc.Duration.Round(time.Millisecond), rc.Objective, rc.MeasuredFrom)
+		} else {
+			fmt.Fprintf(w, "recovery\tnot recovered (objective %s, from %s)\n", rc.Objective, rc.MeasuredFrom)
+		}
+	}
+	for _, s := range j.SLOs {
+		fmt.Fprintf(w, "slo %s\t%s\n", s.Name, s.Objective)
+		for _, ph := range []string{journal.PhaseSteady, experiments.PhaseFault, experiments.PhaseRecovering, experiments.PhaseRecovered} {
+			f, ok := s.Phases[ph]
+			if !ok {
+				continue
+			}
+			if f.Samples == 0 {
+				fmt.Fprintf(w, "  %s\tno samples\n", ph)
+				continue
+			}
+			mark := "held"
+			if !f.Held {
+				mark = "not held"
+			}
+			fmt.Fprintf(w, "  %s\t%6.2f%% ok  p50 %s  p99 %s  (%d samples, %s)\n", ph, f.Availability,
+				f.P50.Round(time.Microsecond*100), f.P99.Round(time.Microsecond*100), f.Samples, mark)
+		}
+	}
+	if !j.DryRun {
+		for _, f := range j.Faults {
+			state := "not injected"
+			switch {
+			case f.InjectError != "":
+				state = "inject failed: " + f.InjectError
+			case f.RevertError != "":
+				state = "REVERT FAILED: " + f.RevertError
+			case f.RevertedAt != nil && f.InjectedAt != nil:
+				state = fmt.Sprintf("injected for %s, reverted", f.RevertedAt.Sub(*f.InjectedAt).Round(time.Millisecond))
+			case f.InjectedAt != nil:
+				state = "injected " + f.InjectedAt.Format("15:04:05.000")
+			}
+			fmt.Fprintf(w, "fault %s\t%s.%s on %s: %s\n", f.Name, f.Plugin, f.Action, f.Target, state)
+		}
+	}
+	if path != "" {
+		fmt.Fprintf(w, "journal\t%s\n", path)
+	}
+	w.Flush()
+	return b.String()
+}
