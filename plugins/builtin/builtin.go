@@ -8,12 +8,14 @@ import (
 	"sort"
 
 	"github.com/chaosctl/chaosctl/plugins"
+	"github.com/chaosctl/chaosctl/plugins/docker"
 	"github.com/chaosctl/chaosctl/plugins/process"
 )
 
 // factories is the one list of built-in fault kinds.
 var factories = map[string]func() plugins.Fault{
 	"process": func() plugins.Fault { return process.New() },
+	"docker":  func() plugins.Fault { return docker.New() },
 }
 
 // Names lists the built-in plugins, sorted.

@@ -1,0 +1,290 @@
+// Package docker is the "docker" fault plugin: crash, kill, stop, pause,
+// restart, partition or fill the disk of containers chosen by name, labels,
+// Compose project/service or image, through the Docker Engine API (and,
+// for crash and fill, from the host through the container's init pid).
+//
+// Every Engine call goes through the Engine interface (adapter.go); revert
+// data carries everything a fresh process needs to undo a fault after a
+// crash of chaosctl (container id, network id and addresses, file paths).
+package docker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/chaosctl/chaosctl/plugins"
+)
+
+// Fault implements the "docker" plugin.
+type Fault struct {
+	connect func(context.Context) (Engine, error)
+	mu      sync.Mutex
+	engine  Engine
+}
+
+var _ plugins.Fault = (*Fault)(nil)
+
+// New returns the docker fault; it connects to the Engine (DOCKER_HOST or
+// the default socket) on first use.
+func New() *Fault { return &Fault{connect: Connect} }
+
+// NewWithEngine returns the docker fault on a given Engine (tests).
+func NewWithEngine(e Engine) *Fault {
+	return &Fault{connect: func(context.Context) (Engine, error) { return e, nil }}
+}
+
+func (f *Fault) eng(ctx context.Context) (Engine, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.engine != nil {
+		return f.engine, nil
+	}
+	e, err := f.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f.engine = e
+	return e, nil
+}
+
+// action is one docker action: its schema and what it does.
+type action struct {
+	plugins.Action
+	// onlyRunning: only running, unpaused containers are targets.
+	onlyRunning bool
+	validate    func(params plugins.Params) []error
+	inject      func(ctx context.Context, e Engine, c Container, params plugins.Params, rd *revertData) error
+	revert      func(ctx context.Context, e Engine, rd revertData) error // nil: nothing to undo
+	status      func(ctx context.Context, e Engine, c Container, rd revertData) (plugins.Status, error)
+}
+
+// actions is the one list of docker actions.
+var actions = []*action{crashAction, killAction, stopAction, pauseAction, restartAction, partitionAction, fillAction}
+
+func lookup(name string) (*action, error) {
+	for _, a := range actions {
+		if a.Name == name {
+			return a, nil
+		}
+	}
+	return nil, fmt.Errorf("%w %q", plugins.ErrUnknownAction, name)
+}
+
+// revertData is stored durably by the engine; a fresh process reverts from
+// it alone.
+type revertData struct {
+	ContainerID string    `json:"container_id"`
+	Name        string    `json:"name"`
+	StartedAt   time.Time `json:"started_at"`        // the container's start at injection
+	Pid         int       `json:"pid,omitempty"`     // crash: the pid signalled
+	Signal      string    `json:"signal,omitempty"`  // crash, kill
+	StartAfter  bool      `json:"start_after"`       // stop: start again on revert
+	Network     *Endpoint `json:"network,omitempty"` // partition: how to reconnect
+	Fill        *fillData `json:"fill,omitempty"`    // fill: what to remove
+	Restart     string    `json:"restart,omitempty"` // the restart policy at injection
+}
+
+// Describe lists the actions.
+func (*Fault) Describe(context.Context) (plugins.Descriptor, error) {
+	d := plugins.Descriptor{
+		Name: "docker", Version: "1",
+		Doc: "Crash, kill, stop, pause, restart, partition or fill the disk of Docker containers. " +
+			"Containers labelled chaosctl.skip=true or chaosctl.managed=true, and chaosctl's own, are never targets.",
+	}
+	for _, a := range actions {
+		x := a.Action
+		x.Selector = selectorSchema
+		d.Actions = append(d.Actions, x)
+	}
+	return d, nil
+}
+
+// Validate checks the selector and the action's parameters.
+func (*Fault) Validate(_ context.Context, name string, params, sel plugins.Params) error {
+	a, err := lookup(name)
+	if err != nil {
+		return err
+	}
+	_, errs := parseSelector(sel)
+	if a.validate != nil {
+		errs = append(errs, a.validate(params)...)
+	}
+	return errors.Join(errs...)
+}
+
+// Targets lists the containers the action would hit.
+func (f *Fault) Targets(ctx context.Context, name string, _ plugins.Params, sel plugins.Params) ([]plugins.Target, error) {
+	a, err := lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	e, err := f.eng(ctx)
+	if err != nil {
+		return nil, err
+	}
+	list, err := selectContainers(ctx, e, sel, a.onlyRunning)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]plugins.Target, len(list))
+	for i, c := range list {
+		out[i] = plugins.Target{Kind: "container", ID: c.ID, Name: c.Name, Attrs: map[string]string{"image": c.Image}}
+	}
+	return out, nil
+}
+
+// Inject applies the action to one container.
+func (f *Fault) Inject(ctx context.Context, req plugins.InjectRequest) ([]byte, error) {
+	a, err := lookup(req.Action)
+	if err != nil {
+		return nil, err
+	}
+	e, err := f.eng(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c, err := e.Inspect(ctx, req.Target.ID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("container %s vanished before injection: %w", req.Target, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("inspect %s: %w", req.Target, err)
+	}
+	if protected(c, selfContainerID()) != "" {
+		return nil, fmt.Errorf("container %s is protected: %s", c.Name, protected(c, selfContainerID()))
+	}
+	if a.onlyRunning && (!c.Running || c.Paused) {
+		return nil, fmt.Errorf("container %s is %s, not running", c.Name, c.State)
+	}
+	rd := revertData{ContainerID: c.ID, Name: c.Name, StartedAt: c.StartedAt, Restart: c.Restart}
+	ierr := a.inject(ctx, e, c, req.Params, &rd)
+	if ierr != nil && a.revert == nil {
+		return nil, ierr
+	}
+	b, err := json.Marshal(rd)
+	if err != nil {
+		return nil, errors.Join(ierr, fmt.Errorf("encode revert data: %w", err))
+	}
+	if ierr != nil && !rd.partial() {
+		return nil, ierr
+	}
+	return b, ierr
+}
+
+// partial says whether a failed injection left something to undo.
+func (rd revertData) partial() bool { return rd.Network != nil || rd.Fill != nil }
+
+// Revert undoes the action. A container that no longer exists needs nothing.
+func (f *Fault) Revert(ctx context.Context, name string, data []byte) error {
+	a, err := lookup(name)
+	if err != nil {
+		return err
+	}
+	if a.revert == nil || len(data) == 0 {
+		return nil
+	}
+	var rd revertData
+	if err := json.Unmarshal(data, &rd); err != nil {
+		return fmt.Errorf("revert data: %w", err)
+	}
+	e, err := f.eng(ctx)
+	if err != nil {
+		return fmt.Errorf("revert %s on %s: %w", name, rd.Name, err)
+	}
+	if err := a.revert(ctx, e, rd); err != nil && !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("revert %s on %s: %w", name, rd.Name, err)
+	}
+	return nil
+}
+
+// Status says whether the fault is still in effect.
+func (f *Fault) Status(ctx context.Context, name string, data []byte) (plugins.Status, error) {
+	a, err := lookup(name)
+	if err != nil {
+		return plugins.Status{}, err
+	}
+	var rd revertData
+	if err := json.Unmarshal(data, &rd); err != nil {
+		return plugins.Status{}, fmt.Errorf("revert data: %w", err)
+	}
+	e, err := f.eng(ctx)
+	if err != nil {
+		return plugins.Status{}, err
+	}
+	c, err := e.Inspect(ctx, rd.ContainerID)
+	if errors.Is(err, ErrNotFound) {
+		return plugins.Status{Detail: "container gone"}, nil
+	}
+	if err != nil {
+		return plugins.Status{}, err
+	}
+	if a.status == nil {
+		return plugins.Status{Detail: "instantaneous; container " + c.State}, nil
+	}
+	return a.status(ctx, e, c, rd)
+}
+
+// Close releases the Engine connection.
+func (f *Fault) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.engine == nil {
+		return nil
+	}
+	err := f.engine.Close()
+	f.engine = nil
+	return err
+}
+
+// Shared parameter helpers.
+
+var signals = []string{"SIGKILL", "SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGABRT", "SIGSEGV", "SIGUSR1", "SIGUSR2"}
+
+func normSignal(s string) string {
+	s = strings.ToUpper(s)
+	if !strings.HasPrefix(s, "SIG") {
+		s = "SIG" + s
+	}
+	return s
+}
+
+func signalParam(params plugins.Params) (string, error) {
+	s, _ := params["signal"].(string)
+	if s == "" {
+		return "SIGKILL", nil
+	}
+	n := normSignal(s)
+	for _, x := range signals {
+		if x == n {
+			return n, nil
+		}
+	}
+	return "", &plugins.ValidationError{Field: "params.signal", Msg: fmt.Sprintf("unsupported signal %q (one of %s)", s, strings.Join(signals, ", "))}
+}
+
+func validateSignal(params plugins.Params) []error {
+	if _, err := signalParam(params); err != nil {
+		return []error{err}
+	}
+	return nil
+}
+
+func durationParam(params plugins.Params, key string, def time.Duration) (time.Duration, error) {
+	v, ok := params[key]
+	if !ok {
+		return def, nil
+	}
+	s, _ := v.(string)
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, &plugins.ValidationError{Field: "params." + key, Msg: fmt.Sprintf("not a duration: %v", v)}
+	}
+	return d, nil
+}
+
+var signalSchema = plugins.Param{Name: "signal", Type: plugins.TypeString, Default: "SIGKILL", Doc: "signal to send (" + strings.Join(signals, ", ") + ")"}

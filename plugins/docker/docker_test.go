@@ -1,0 +1,245 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/chaosctl/chaosctl/plugins"
+)
+
+func ctr(id, name string, labels map[string]string) Container {
+	return Container{ID: id + strings.Repeat("0", 64-len(id)), Name: name, Image: "api:1", Labels: labels, State: "running", Running: true}
+}
+
+func names(cs []Container) []string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, c.Name)
+	}
+	return out
+}
+
+func TestSelectorChoose(t *testing.T) {
+	list := []Container{
+		ctr("a1", "api-1", map[string]string{"app": "api", labelComposeProject: "shop", labelComposeService: "api"}),
+		ctr("a2", "api-2", map[string]string{"app": "api", labelComposeProject: "shop", labelComposeService: "api"}),
+		ctr("a3", "api-3", map[string]string{"app": "api", LabelSkip: "true"}),
+		ctr("b1", "db", map[string]string{"app": "db", labelComposeProject: "shop", labelComposeService: "db"}),
+		ctr("c1", "chaosctl", map[string]string{LabelManaged: "true", "app": "api"}),
+		ctr("d1", "self", map[string]string{"app": "api"}),
+	}
+	self := list[5].ID
+	tests := []struct {
+		name string
+		sel  plugins.Params
+		want []string
+	}{
+		{"name", plugins.Params{"name": "db"}, []string{"db"}},
+		{"id prefix", plugins.Params{"name": list[0].ID[:12]}, []string{"api-1"}},
+		{"regex skips skip-labelled", plugins.Params{"name_regex": "^api-"}, []string{"api-1", "api-2"}},
+		{"labels skip managed and self", plugins.Params{"labels": map[string]any{"app": "api"}}, []string{"api-1", "api-2"}},
+		{"compose service", plugins.Params{"compose_project": "shop", "compose_service": "api"}, []string{"api-1", "api-2"}},
+		{"image", plugins.Params{"image": "api:1", "count": int64(2)}, []string{"api-1", "api-2"}},
+		{"count", plugins.Params{"name_regex": "^api", "count": int64(1)}, []string{"api-1"}},
+		{"percent rounds up", plugins.Params{"compose_project": "shop", "percent": 50.0}, []string{"api-1", "api-2"}},
+		{"none", plugins.Params{"name": "nope"}, nil},
+		{"skip label by name", plugins.Params{"name": "api-3"}, nil},
+		{"own container by name", plugins.Params{"name": "chaosctl"}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, errs := parseSelector(tc.sel)
+			require.Empty(t, errs)
+			assert.Equal(t, tc.want, names(s.choose(list, self, nil)))
+		})
+	}
+}
+
+func TestSelectorRandomPicksCount(t *testing.T) {
+	var list []Container
+	for _, n := range []string{"a", "b", "c", "d", "e"} {
+		list = append(list, ctr(n, n, map[string]string{"app": "x"}))
+	}
+	s, errs := parseSelector(plugins.Params{"labels": map[string]any{"app": "x"}, "count": int64(2), "random": true})
+	require.Empty(t, errs)
+	seen := map[string]bool{}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 50 {
+		got := s.choose(list, "", rng)
+		require.Len(t, got, 2)
+		for _, c := range got {
+			seen[c.Name] = true
+		}
+	}
+	assert.Greater(t, len(seen), 2, "random selection always picked the same containers")
+}
+
+func TestValidate(t *testing.T) {
+	f := NewWithEngine(newFake())
+	tests := []struct {
+		action string
+		params plugins.Params
+		sel    plugins.Params
+		want   string // substring of the error, "" for none
+	}{
+		{"crash", nil, plugins.Params{"name": "x"}, ""},
+		{"crash", nil, plugins.Params{}, "target: give at least one of name"},
+		{"crash", nil, plugins.Params{"name_regex": "("}, "target.name_regex: not a regular expression"},
+		{"crash", plugins.Params{"signal": "SIGFOO"}, plugins.Params{"name": "x"}, "params.signal: unsupported signal"},
+		{"kill", plugins.Params{"signal": "term"}, plugins.Params{"name": "x"}, ""},
+		{"crash", nil, plugins.Params{"name": "x", "count": int64(1), "all": true}, "at most one of count, percent, all"},
+		{"fill", plugins.Params{"path": "data"}, plugins.Params{"name": "x"}, "params.path: must be an absolute path"},
+		{"stop", plugins.Params{"timeout": "soon"}, plugins.Params{"name": "x"}, "params.timeout: not a duration"},
+		{"explode", nil, plugins.Params{"name": "x"}, "unknown action"},
+	}
+	for _, tc := range tests {
+		err := f.Validate(context.Background(), tc.action, tc.params, tc.sel)
+		if tc.want == "" {
+			assert.NoError(t, err, tc.action)
+			continue
+		}
+		require.Error(t, err, tc.action)
+		assert.Contains(t, err.Error(), tc.want)
+	}
+}
+
+func TestTargetsEmptySelection(t *testing.T) {
+	f := NewWithEngine(newFake(ctr("a1", "api", nil)))
+	_, err := f.Targets(context.Background(), "crash", nil, plugins.Params{"name": "web"})
+	require.ErrorIs(t, err, plugins.ErrNoTargets)
+	assert.Contains(t, err.Error(), "name=web")
+}
+
+func inject(t *testing.T, f *Fault, action, id string, params plugins.Params) []byte {
+	t.Helper()
+	rd, err := f.Inject(context.Background(), plugins.InjectRequest{Action: action, Params: params, Target: plugins.Target{Kind: "container", ID: id}})
+	require.NoError(t, err)
+	return rd
+}
+
+func TestPartitionRevertReconnectsSameAliasesAndIP(t *testing.T) {
+	c := ctr("a1", "api-1", nil)
+	c.Networks = map[string]Endpoint{"backend": {NetworkID: "net1", NetworkName: "backend", Aliases: []string{"api", c.ID[:12]}, IPv4: "10.5.0.7"}}
+	fe := newFake(c)
+	f := NewWithEngine(fe)
+	rd := inject(t, f, "partition", c.ID, nil)
+	st, err := f.Status(context.Background(), "partition", rd)
+	require.NoError(t, err)
+	assert.True(t, st.Active)
+
+	// A fresh plugin instance reverts from the revert data alone.
+	require.NoError(t, NewWithEngine(fe).Revert(context.Background(), "partition", rd))
+	assert.Equal(t, []string{"disconnect net1 " + c.ID, "connect net1 " + c.ID + " ip=10.5.0.7 aliases=[api]"}, fe.calls)
+	// Reverting twice does nothing more.
+	require.NoError(t, f.Revert(context.Background(), "partition", rd))
+	assert.Len(t, fe.calls, 2)
+}
+
+func TestPartitionRevertFallsBackToAnyIP(t *testing.T) {
+	c := ctr("a1", "api-1", nil)
+	c.Networks = map[string]Endpoint{"bridge": {NetworkID: "net1", NetworkName: "bridge", IPv4: "172.17.0.3"}}
+	fe := newFake(c)
+	fe.connectErr = func(ep Endpoint) error {
+		if ep.IPv4 != "" {
+			return errors.New("user specified IP address is supported on user defined networks only")
+		}
+		return nil
+	}
+	f := NewWithEngine(fe)
+	rd := inject(t, f, "partition", c.ID, nil)
+	require.NoError(t, f.Revert(context.Background(), "partition", rd))
+	assert.Contains(t, fe.calls[len(fe.calls)-1], "ip= ")
+}
+
+func TestPartitionNeedsNetworkWhenSeveral(t *testing.T) {
+	c := ctr("a1", "api-1", nil)
+	c.Networks = map[string]Endpoint{"a": {NetworkID: "n1", NetworkName: "a"}, "b": {NetworkID: "n2", NetworkName: "b"}}
+	f := NewWithEngine(newFake(c))
+	_, err := f.Inject(context.Background(), plugins.InjectRequest{Action: "partition", Target: plugins.Target{ID: c.ID}})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "on 2 networks (a, b): name one")
+}
+
+func TestRevertOfVanishedContainerIsDone(t *testing.T) {
+	for _, action := range []string{"pause", "stop", "partition"} {
+		t.Run(action, func(t *testing.T) {
+			c := ctr("a1", "api-1", nil)
+			c.Networks = map[string]Endpoint{"backend": {NetworkID: "net1", NetworkName: "backend"}}
+			fe := newFake(c)
+			f := NewWithEngine(fe)
+			rd := inject(t, f, action, c.ID, nil)
+			fe.remove(c.ID)
+			assert.NoError(t, f.Revert(context.Background(), action, rd))
+			st, err := f.Status(context.Background(), action, rd)
+			require.NoError(t, err)
+			assert.False(t, st.Active)
+		})
+	}
+}
+
+func TestStopAndPauseRevert(t *testing.T) {
+	c := ctr("a1", "api-1", nil)
+	fe := newFake(c)
+	f := NewWithEngine(fe)
+	rd := inject(t, f, "stop", c.ID, plugins.Params{"start_after": true})
+	require.NoError(t, f.Revert(context.Background(), "stop", rd))
+	rd = inject(t, f, "pause", c.ID, nil)
+	require.NoError(t, f.Revert(context.Background(), "pause", rd))
+	rd = inject(t, f, "stop", c.ID, plugins.Params{"start_after": false})
+	require.NoError(t, f.Revert(context.Background(), "stop", rd))
+	assert.Equal(t, []string{"stop " + c.ID, "start " + c.ID, "pause " + c.ID, "unpause " + c.ID, "stop " + c.ID}, fe.calls)
+}
+
+func TestInjectVanishedContainer(t *testing.T) {
+	f := NewWithEngine(newFake())
+	_, err := f.Inject(context.Background(), plugins.InjectRequest{Action: "pause", Target: plugins.Target{ID: "gone"}})
+	require.ErrorIs(t, err, ErrNotFound)
+	assert.Contains(t, err.Error(), "vanished before injection")
+}
+
+func TestFillThroughMountAndRevert(t *testing.T) {
+	dir := t.TempDir()
+	c := ctr("a1", "api-1", nil)
+	c.Mounts = []Mount{{Type: "volume", Source: dir, Destination: "/data"}}
+	fe := newFake(c)
+	f := NewWithEngine(fe)
+	rd := inject(t, f, "fill", c.ID, plugins.Params{"path": "/data", "bytes": int64(1 << 20)})
+	files, _ := filepath.Glob(filepath.Join(dir, ".chaosctl-fill-*"))
+	require.Len(t, files, 1)
+	fi, err := os.Stat(files[0])
+	require.NoError(t, err)
+	assert.Equal(t, int64(1<<20), fi.Size())
+	// The volume outlives the container: revert still removes the file.
+	fe.remove(c.ID)
+	require.NoError(t, f.Revert(context.Background(), "fill", rd))
+	_, err = os.Stat(files[0])
+	assert.ErrorIs(t, err, os.ErrNotExist)
+}
+
+func TestResolve(t *testing.T) {
+	c := Container{Pid: 42, Mounts: []Mount{
+		{Source: "/v/data", Destination: "/data"},
+		{Source: "/v/cache", Destination: "/data/cache"},
+		{Type: "tmpfs", Destination: "/tmp"},
+	}}
+	for in, want := range map[string]string{
+		"/data":           "/v/data",
+		"/data/x":         "/v/data/x",
+		"/data/cache/y":   "/v/cache/y",
+		"/datax":          "/proc/42/root/datax",
+		"/tmp":            "/proc/42/root/tmp",
+		"/var/lib/../lib": "/proc/42/root/var/lib",
+	} {
+		got, _, err := resolve(c, in)
+		require.NoError(t, err)
+		assert.Equal(t, want, got, in)
+	}
+}

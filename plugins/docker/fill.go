@@ -1,0 +1,243 @@
+package docker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/chaosctl/chaosctl/plugins"
+)
+
+// fill creates disk pressure inside a container: it writes one file into a
+// path of the container's filesystem or of one of its volumes, resolved on
+// the host through inspect (the mount's source) or /proc/PID/root (the
+// container's root and tmpfs mounts). Revert removes that file.
+//
+// The space is taken by fillTo, a small helper kept behind one function so
+// it can be swapped for the disk plugin's logic (plugins/disk) once that is
+// in main.
+var fillAction = &action{
+	Action: plugins.Action{
+		Name:       "fill",
+		Doc:        "fill a path of the container (its filesystem or a volume) with one file for the fault's duration; remove it on revert",
+		Reversible: true,
+		Params: []plugins.Param{
+			{Name: "path", Type: plugins.TypeString, Required: true, Doc: "absolute directory inside the container, e.g. a volume's mount point"},
+			{Name: "percent", Type: plugins.TypeFloat, Min: ptr(1), Max: ptr(100), Doc: "fill until the filesystem is this percent used (default 100)"},
+			{Name: "bytes", Type: plugins.TypeInt, Min: ptr(1), Doc: "write exactly this many bytes instead"},
+		},
+	},
+	onlyRunning: true,
+	validate: func(params plugins.Params) []error {
+		var errs []error
+		p, _ := params["path"].(string)
+		if !path.IsAbs(p) {
+			errs = append(errs, &plugins.ValidationError{Field: "params.path", Msg: fmt.Sprintf("must be an absolute path in the container, got %q", p)})
+		}
+		_, hasP := params["percent"]
+		_, hasB := params["bytes"]
+		if hasP && hasB {
+			errs = append(errs, &plugins.ValidationError{Field: "params", Msg: "give percent or bytes, not both"})
+		}
+		return errs
+	},
+	inject: func(ctx context.Context, _ Engine, c Container, params plugins.Params, rd *revertData) error {
+		cpath, _ := params["path"].(string)
+		dir, via, err := resolve(c, cpath)
+		if err != nil {
+			return err
+		}
+		st, err := os.Stat(dir)
+		if err != nil {
+			return fmt.Errorf("path %s of %s (%s): %w", cpath, c.Name, dir, err)
+		}
+		if !st.IsDir() {
+			return fmt.Errorf("path %s of %s is not a directory", cpath, c.Name)
+		}
+		name := ".chaosctl-fill-" + randHex()
+		fd := &fillData{ContainerPath: cpath, File: name, Via: via}
+		if via == viaMount {
+			fd.HostFile = filepath.Join(dir, name)
+		}
+		rd.Fill = fd
+		goal := fillGoal{Percent: 100}
+		if v, ok := params["percent"]; ok {
+			goal.Percent = toFloat(v)
+		}
+		if v, ok := params["bytes"].(int64); ok {
+			goal = fillGoal{Bytes: v}
+		}
+		n, err := fillTo(ctx, filepath.Join(dir, name), goal)
+		fd.Written = n
+		if err != nil {
+			return fmt.Errorf("fill %s of %s: %w", cpath, c.Name, err)
+		}
+		return nil
+	},
+	revert: func(ctx context.Context, e Engine, rd revertData) error {
+		if rd.Fill == nil {
+			return nil
+		}
+		file := rd.Fill.HostFile
+		if rd.Fill.Via != viaMount {
+			c, err := e.Inspect(ctx, rd.ContainerID)
+			if err != nil {
+				return err // not found: the container and its layer are gone
+			}
+			dir, _, err := resolve(c, rd.Fill.ContainerPath)
+			if err != nil {
+				return err
+			}
+			file = filepath.Join(dir, rd.Fill.File)
+		}
+		if err := os.Remove(file); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove fill file %s: %w", file, err)
+		}
+		return nil
+	},
+	status: func(ctx context.Context, _ Engine, c Container, rd revertData) (plugins.Status, error) {
+		if rd.Fill == nil {
+			return plugins.Status{}, nil
+		}
+		file := rd.Fill.HostFile
+		if rd.Fill.Via != viaMount {
+			dir, _, err := resolve(c, rd.Fill.ContainerPath)
+			if err != nil {
+				return plugins.Status{Detail: err.Error()}, nil
+			}
+			file = filepath.Join(dir, rd.Fill.File)
+		}
+		if _, err := os.Stat(file); err != nil {
+			return plugins.Status{Detail: "fill file gone"}, nil
+		}
+		return plugins.Status{Active: true, Detail: "fill file " + file}, nil
+	},
+}
+
+const (
+	viaMount  = "mount"  // the path is in a volume or bind mount: its host source
+	viaRootfs = "rootfs" // the container's own filesystem, through /proc/PID/root (or its upper dir when stopped)
+)
+
+// fillData is what fill's revert needs.
+type fillData struct {
+	ContainerPath string `json:"container_path"`
+	File          string `json:"file"`                // file name in that directory
+	Via           string `json:"via"`                 // mount or rootfs
+	HostFile      string `json:"host_file,omitempty"` // mount: the file on the host
+	Written       int64  `json:"written"`
+}
+
+// resolve maps a directory of the container to a host path: through the
+// source of the volume or bind mount holding it, else through the
+// container's root (/proc/PID/root, or its writable layer when stopped).
+func resolve(c Container, cpath string) (string, string, error) {
+	cpath = path.Clean(cpath)
+	best := -1
+	for i, m := range c.Mounts {
+		if m.Source == "" || (cpath != m.Destination && !strings.HasPrefix(cpath, strings.TrimSuffix(m.Destination, "/")+"/")) {
+			continue
+		}
+		if best < 0 || len(m.Destination) > len(c.Mounts[best].Destination) {
+			best = i
+		}
+	}
+	if best >= 0 {
+		m := c.Mounts[best]
+		rel := strings.TrimPrefix(cpath, m.Destination)
+		return filepath.Join(m.Source, rel), viaMount, nil
+	}
+	if c.Pid > 0 {
+		return filepath.Join("/proc", strconv.Itoa(c.Pid), "root", cpath), viaRootfs, nil
+	}
+	if c.UpperDir != "" {
+		return filepath.Join(c.UpperDir, cpath), viaRootfs, nil
+	}
+	return "", "", fmt.Errorf("container %s is not running and its filesystem is not reachable from the host", c.Name)
+}
+
+// fillGoal is how much to write: Bytes exactly, or until the filesystem is
+// Percent used.
+type fillGoal struct {
+	Bytes   int64
+	Percent float64
+}
+
+// fillTo creates file and makes it take the space goal asks for; it returns
+// the bytes taken. A full disk before the goal is reached is not an error
+// when filling to a percentage (100% is that). On any other error the file
+// is left for the revert to remove.
+func fillTo(ctx context.Context, file string, goal fillGoal) (int64, error) {
+	want := goal.Bytes
+	if want == 0 {
+		var st unix.Statfs_t
+		if err := unix.Statfs(filepath.Dir(file), &st); err != nil {
+			return 0, fmt.Errorf("statfs: %w", err)
+		}
+		total := int64(st.Blocks) * st.Bsize
+		used := total - int64(st.Bfree)*st.Bsize
+		want = int64(float64(total)*goal.Percent/100) - used
+		if want <= 0 {
+			return 0, nil // already that full
+		}
+		if avail := int64(st.Bavail) * st.Bsize; want > avail {
+			want = avail
+		}
+	}
+	f, err := os.OpenFile(file, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	if err := unix.Fallocate(int(f.Fd()), 0, 0, want); err == nil {
+		return want, nil
+	}
+	// No fallocate (or not for all of it): write zeros.
+	buf := make([]byte, 1<<20)
+	var n int64
+	for n < want {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		chunk := buf[:min(int64(len(buf)), want-n)]
+		w, err := f.Write(chunk)
+		n += int64(w)
+		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+			if goal.Bytes == 0 {
+				return n, nil
+			}
+			return n, fmt.Errorf("disk full after %d of %d bytes: %w", n, want, err)
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, f.Sync()
+}
+
+func randHex() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func toFloat(v any) float64 {
+	switch x := v.(type) {
+	case float64:
+		return x
+	case int64:
+		return float64(x)
+	}
+	return 0
+}

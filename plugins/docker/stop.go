@@ -1,0 +1,65 @@
+package docker
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/chaosctl/chaosctl/plugins"
+)
+
+// stop stops the container (SIGTERM, then SIGKILL after timeout); with
+// start_after, the revert (after the fault's duration) starts it again.
+var stopAction = &action{
+	Action: plugins.Action{
+		Name:       "stop",
+		Doc:        "stop the container (docker stop); start it again on revert when start_after is true",
+		Reversible: true,
+		Params: []plugins.Param{
+			{Name: "timeout", Type: plugins.TypeDuration, Default: "10s", Doc: "grace period before SIGKILL"},
+			{Name: "start_after", Type: plugins.TypeBool, Default: true, Doc: "start the container again when the fault is reverted"},
+		},
+	},
+	onlyRunning: true,
+	validate: func(params plugins.Params) []error {
+		if _, err := durationParam(params, "timeout", 0); err != nil {
+			return []error{err}
+		}
+		return nil
+	},
+	inject: func(ctx context.Context, e Engine, c Container, params plugins.Params, rd *revertData) error {
+		timeout, err := durationParam(params, "timeout", defaultStopTimeout)
+		if err != nil {
+			return err
+		}
+		rd.StartAfter = true
+		if v, ok := params["start_after"].(bool); ok {
+			rd.StartAfter = v
+		}
+		if err := e.Stop(ctx, c.ID, timeout); err != nil {
+			return fmt.Errorf("stop %s: %w", c.Name, err)
+		}
+		return nil
+	},
+	revert: func(ctx context.Context, e Engine, rd revertData) error {
+		if !rd.StartAfter {
+			return nil
+		}
+		c, err := e.Inspect(ctx, rd.ContainerID)
+		if err != nil {
+			return err
+		}
+		if c.Running {
+			return nil
+		}
+		if err := e.Start(ctx, rd.ContainerID); err != nil {
+			return fmt.Errorf("start: %w", err)
+		}
+		return nil
+	},
+	status: func(_ context.Context, _ Engine, c Container, _ revertData) (plugins.Status, error) {
+		return plugins.Status{Active: !c.Running, Detail: c.State}, nil
+	},
+}
+
+const defaultStopTimeout = 10 * time.Second
