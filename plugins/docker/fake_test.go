@@ -33,7 +33,9 @@ func (f *fakeEngine) get(id string) (*Container, error) {
 	return c, nil
 }
 
-func (f *fakeEngine) record(s string, args ...any) { f.calls = append(f.calls, fmt.Sprintf(s, args...)) }
+func (f *fakeEngine) record(s string, args ...any) {
+	f.calls = append(f.calls, fmt.Sprintf(s, args...))
+}
 
 func (f *fakeEngine) List(context.Context) ([]Container, error) {
 	f.mu.Lock()
