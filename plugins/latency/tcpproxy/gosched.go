@@ -1,0 +1,5 @@
+package tcpproxy
+
+import "runtime"
+
+var runtimeGosched = runtime.Gosched
