@@ -88,6 +88,7 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		newRunCmd(e),
 		newValidateCmd(e),
 		newVersionCmd(e),
+		newProxyCmd(e),
 	)
 	err := root.ExecuteContext(ctx)
 	if err == nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/chaosctl/chaosctl/plugins"
 	"github.com/chaosctl/chaosctl/plugins/docker"
+	"github.com/chaosctl/chaosctl/plugins/latency"
 	"github.com/chaosctl/chaosctl/plugins/process"
 )
 
@@ -16,6 +17,7 @@ import (
 var factories = map[string]func() plugins.Fault{
 	"process": func() plugins.Fault { return process.New() },
 	"docker":  func() plugins.Fault { return docker.New() },
+	"latency": func() plugins.Fault { return latency.New() },
 }
 
 // Names lists the built-in plugins, sorted.

@@ -265,3 +265,18 @@ func selfContainerID() string {
 	}
 	return ""
 }
+
+// SelectorSchema is the container selector (for plugins that target containers).
+func SelectorSchema() []plugins.Param { return append([]plugins.Param(nil), selectorSchema...) }
+
+// CheckSelector validates a container selector.
+func CheckSelector(sel plugins.Params) []error {
+	_, errs := parseSelector(sel)
+	return errs
+}
+
+// Select resolves a container selector to running containers; no match is
+// plugins.ErrNoTargets.
+func Select(ctx context.Context, e Engine, sel plugins.Params) ([]Container, error) {
+	return selectContainers(ctx, e, sel, true)
+}

@@ -202,6 +202,6 @@ func TestControlAPIOverUnixSocket(t *testing.T) {
 	assert.ErrorIs(t, cl.Remove(ctx, "a"), ErrNoToxic)
 
 	srv.Close()
-	_, err = NewClient("unix:"+sock).Status(ctx)
+	_, err = NewClient("unix:" + sock).Status(ctx)
 	assert.ErrorIs(t, err, ErrProxyGone)
 }

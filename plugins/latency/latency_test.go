@@ -1,0 +1,163 @@
+package latency
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/chaosctl/chaosctl/plugins"
+	"github.com/chaosctl/chaosctl/plugins/latency/tcpproxy"
+)
+
+func TestNetemArgs(t *testing.T) {
+	s := NetemSpec{Delay: 300 * time.Millisecond, Jitter: 30 * time.Millisecond, Loss: 1.5, Corrupt: 0.1, Rate: "1mbit"}
+	assert.Equal(t, "qdisc add dev eth0 root handle c4a5: netem delay 300000us 30000us loss 1.5% corrupt 0.1% rate 1mbit",
+		strings.Join(s.Args("eth0"), " "))
+}
+
+func TestNetemSpecCheck(t *testing.T) {
+	for _, tc := range []struct {
+		s    NetemSpec
+		want string
+	}{
+		{NetemSpec{}, "params.delay: give at least one of delay, loss, corrupt, rate"},
+		{NetemSpec{Jitter: time.Millisecond}, "params.jitter: needs a delay"},
+		{NetemSpec{Delay: time.Millisecond, Jitter: time.Second}, "params.jitter: 1s is larger than the delay 1ms"},
+		{NetemSpec{Loss: 120}, "params.loss: 120 is not a percentage"},
+		{NetemSpec{Rate: "fast"}, `params.rate: rate "fast": want a number and a unit`},
+	} {
+		err := errors.Join(tc.s.Check()...)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), tc.want)
+	}
+	assert.Empty(t, NetemSpec{Delay: time.Millisecond}.Check())
+}
+
+func TestParseRate(t *testing.T) {
+	for in, want := range map[string]int64{"1mbit": 125000, "8kbit": 1000, "2mbps": 2000000, "100bps": 100, "1.5Mbit": 187500} {
+		got, err := ParseRate(in)
+		require.NoError(t, err, in)
+		assert.Equal(t, want, got, in)
+	}
+	for _, in := range []string{"", "mbit", "-1mbit", "10", "1bit"} {
+		_, err := ParseRate(in)
+		assert.Error(t, err, in)
+	}
+}
+
+func TestRootQdisc(t *testing.T) {
+	for show, want := range map[string]string{
+		"qdisc noqueue 0: root refcnt 2 \n":                                           "0:",
+		"qdisc netem c4a5: root refcnt 2 limit 1000 delay 300ms\n":                   "c4a5:",
+		"qdisc htb 1: root refcnt 2 r2q 10 default 0\nqdisc fq_codel 8001: parent 1:": "1:",
+		"": "",
+	} {
+		_, h := rootQdisc(show)
+		assert.Equal(t, want, h, show)
+	}
+}
+
+// On a kernel without sch_netem (this CI machine) the check must say so and
+// point at the proxy mode; on one with it, netem must work in a scratch netns.
+func TestNetemSupportIsReportedClearly(t *testing.T) {
+	err := NetemSupport()
+	if err == nil {
+		t.Log("this kernel has netem")
+		return
+	}
+	require.ErrorIs(t, err, ErrNetemUnavailable)
+	assert.Contains(t, err.Error(), `mode = "proxy"`)
+	t.Log(err)
+}
+
+func TestModeSelection(t *testing.T) {
+	missing := errors.New("no netem")
+	ctr := plugins.Params{"name": "api"}
+	both := plugins.Params{"name": "api", "proxy": "127.0.0.1:1"}
+	prx := plugins.Params{"proxy": "127.0.0.1:1"}
+	for _, tc := range []struct {
+		mode     string
+		sel      plugins.Params
+		netemErr error
+		want     string
+		err      string
+	}{
+		{"auto", ctr, nil, ModeNetem, ""},
+		{"auto", both, missing, ModeProxy, ""},
+		{"auto", prx, nil, ModeProxy, ""},
+		{"auto", ctr, missing, "", "no netem"},
+		{"netem", both, missing, "", "no netem"},
+		{"netem", prx, nil, "", "needs a container selector"},
+		{"proxy", ctr, nil, "", "target.proxy"},
+	} {
+		got, err := mode("delay", plugins.Params{"mode": tc.mode}, tc.sel, tc.netemErr)
+		if tc.err != "" {
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.err)
+			continue
+		}
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, got)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	f := &Fault{}
+	ctx := context.Background()
+	prx := plugins.Params{"proxy": "127.0.0.1:1"}
+	assert.NoError(t, f.Validate(ctx, "delay", plugins.Params{"delay": "300ms", "mode": "proxy"}, prx))
+	err := f.Validate(ctx, "delay", plugins.Params{"delay": "300ms", "loss": 5.0, "mode": "proxy"}, prx)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `params.loss: loss and corrupt need mode = "netem"`)
+	err = f.Validate(ctx, "reset", nil, plugins.Params{"name": "api"})
+	assert.Contains(t, err.Error(), "target.proxy: reset needs the control address")
+	err = f.Validate(ctx, "delay", plugins.Params{"delay": "1ms"}, nil)
+	assert.Contains(t, err.Error(), "target: give proxy")
+}
+
+// The proxy path end to end in-process: a real proxy, its control API, and
+// a revert from the revert data alone (as a fresh process would).
+func TestProxyInjectRevert(t *testing.T) {
+	echo, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer echo.Close()
+	p := tcpproxy.New("127.0.0.1:0", echo.Addr().String())
+	require.NoError(t, p.Start(context.Background()))
+	defer p.Close()
+	srv := httptest.NewServer(tcpproxy.Handler(p))
+	defer srv.Close()
+	control := strings.TrimPrefix(srv.URL, "http://")
+
+	ctx := context.Background()
+	f := &Fault{}
+	params := plugins.Params{"mode": "proxy", "delay": "300ms", "jitter": "10ms", "rate": "1mbit", "direction": "downstream"}
+	targets, err := f.Targets(ctx, "delay", params, plugins.Params{"proxy": control})
+	require.NoError(t, err)
+	require.Len(t, targets, 1)
+	rd, err := f.Inject(ctx, plugins.InjectRequest{Action: "delay", Params: params, Target: targets[0]})
+	require.NoError(t, err)
+	toxics := p.Toxics()
+	require.Len(t, toxics, 2)
+	assert.Equal(t, 300*time.Millisecond, toxics[0].Delay)
+	assert.Equal(t, int64(125000), toxics[1].Rate)
+	st, err := f.Status(ctx, "delay", rd)
+	require.NoError(t, err)
+	assert.True(t, st.Active)
+
+	require.NoError(t, (&Fault{}).Revert(ctx, "delay", rd))
+	assert.Empty(t, p.Toxics())
+	require.NoError(t, f.Revert(ctx, "delay", rd), "second revert must be a no-op")
+
+	srv.Close() // the proxy's control is gone: revert is done, Targets is a clear error
+	require.NoError(t, f.Revert(ctx, "delay", rd))
+	_, err = f.Targets(ctx, "delay", params, plugins.Params{"proxy": control})
+	require.ErrorIs(t, err, tcpproxy.ErrProxyGone)
+	assert.Contains(t, err.Error(), "chaosctl proxy --listen")
+}

@@ -1,0 +1,126 @@
+package latency
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/chaosctl/chaosctl/plugins"
+	"github.com/chaosctl/chaosctl/plugins/latency/tcpproxy"
+)
+
+// proxyData is the proxy revert data: the control address and the toxics
+// this injection added (removed one by one on revert).
+type proxyData struct {
+	Control string   `json:"control"`
+	Toxics  []string `json:"toxics"`
+}
+
+// proxyTarget checks that a chaosctl proxy answers at control.
+func proxyTarget(ctx context.Context, control string) (plugins.Target, error) {
+	st, err := tcpproxy.NewClient(control).Status(ctx)
+	if err != nil {
+		return plugins.Target{}, fmt.Errorf("proxy mode: %w (start one with `chaosctl proxy --listen ... --upstream ... --control %s`)", err, control)
+	}
+	return plugins.Target{Kind: "proxy", ID: control, Name: st.Listen + "->" + st.Upstream,
+		Attrs: map[string]string{"listen": st.Listen, "upstream": st.Upstream}}, nil
+}
+
+func newID() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return "chaosctl-" + hex.EncodeToString(b)
+}
+
+// proxyToxics turns the action and its parameters into toxics.
+func proxyToxics(action string, params plugins.Params) ([]tcpproxy.Toxic, error) {
+	base := newID()
+	switch action {
+	case "blackhole":
+		return []tcpproxy.Toxic{{ID: base, Kind: tcpproxy.KindBlackhole, Direction: str(params, "direction", tcpproxy.Both)}}, nil
+	case "reset":
+		return []tcpproxy.Toxic{{ID: base, Kind: tcpproxy.KindReset, Direction: tcpproxy.Both}}, nil
+	}
+	s, errs := spec(params)
+	errs = append(errs, s.Check()...)
+	if s.Loss > 0 || s.Corrupt > 0 {
+		errs = append(errs, fieldError("params.loss", "loss and corrupt need mode = \"netem\""))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	dir := str(params, "direction", tcpproxy.Downstream)
+	var out []tcpproxy.Toxic
+	if s.Delay > 0 {
+		out = append(out, tcpproxy.Toxic{ID: base + "-latency", Kind: tcpproxy.KindLatency, Direction: dir, Delay: s.Delay, Jitter: s.Jitter})
+	}
+	if s.Rate != "" {
+		r, err := ParseRate(s.Rate)
+		if err != nil {
+			return nil, fieldError("params.rate", err.Error())
+		}
+		out = append(out, tcpproxy.Toxic{ID: base + "-bandwidth", Kind: tcpproxy.KindBandwidth, Direction: dir, Rate: r})
+	}
+	return out, nil
+}
+
+// injectProxy adds the toxics; when one fails, the revert data lists those
+// already added so the engine removes them.
+func injectProxy(ctx context.Context, req plugins.InjectRequest) (*proxyData, error) {
+	toxics, err := proxyToxics(req.Action, req.Params)
+	if err != nil {
+		return nil, err
+	}
+	cl := tcpproxy.NewClient(req.Target.ID)
+	pd := &proxyData{Control: req.Target.ID}
+	for _, t := range toxics {
+		if err := cl.Add(ctx, t); err != nil {
+			if len(pd.Toxics) == 0 {
+				return nil, fmt.Errorf("add %s toxic: %w", t.Kind, err)
+			}
+			return pd, fmt.Errorf("add %s toxic: %w", t.Kind, err)
+		}
+		pd.Toxics = append(pd.Toxics, t.ID)
+	}
+	return pd, nil
+}
+
+// revertProxy removes the toxics. A toxic or a proxy that is gone needs
+// nothing (a proxy's toxics die with it).
+func revertProxy(ctx context.Context, pd proxyData) error {
+	cl := tcpproxy.NewClient(pd.Control)
+	var errs []error
+	for _, id := range pd.Toxics {
+		err := cl.Remove(ctx, id)
+		switch {
+		case err == nil, errors.Is(err, tcpproxy.ErrNoToxic):
+		case errors.Is(err, tcpproxy.ErrProxyGone):
+			return nil
+		default:
+			errs = append(errs, fmt.Errorf("remove toxic %s: %w", id, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func proxyStatus(ctx context.Context, pd proxyData) (plugins.Status, error) {
+	st, err := tcpproxy.NewClient(pd.Control).Status(ctx)
+	if errors.Is(err, tcpproxy.ErrProxyGone) {
+		return plugins.Status{Detail: "proxy gone"}, nil
+	}
+	if err != nil {
+		return plugins.Status{}, err
+	}
+	var active []string
+	for _, t := range st.Toxics {
+		for _, id := range pd.Toxics {
+			if t.ID == id {
+				active = append(active, t.Kind)
+			}
+		}
+	}
+	return plugins.Status{Active: len(active) > 0, Detail: strings.Join(active, ",")}, nil
+}
