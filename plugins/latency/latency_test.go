@@ -55,7 +55,7 @@ func TestParseRate(t *testing.T) {
 func TestRootQdisc(t *testing.T) {
 	for show, want := range map[string]string{
 		"qdisc noqueue 0: root refcnt 2 \n":                                           "0:",
-		"qdisc netem c4a5: root refcnt 2 limit 1000 delay 300ms\n":                   "c4a5:",
+		"qdisc netem c4a5: root refcnt 2 limit 1000 delay 300ms\n":                    "c4a5:",
 		"qdisc htb 1: root refcnt 2 r2q 10 default 0\nqdisc fq_codel 8001: parent 1:": "1:",
 		"": "",
 	} {
