@@ -50,6 +50,7 @@ func TestMain(m *testing.M) {
 		}
 	}
 	code := m.Run()
+	runPackageCleanups()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

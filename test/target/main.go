@@ -32,8 +32,20 @@ func main() {
 		restartDelay = flag.Duration("restart-delay", 200*time.Millisecond, "supervisor: wait before restarting")
 		startDelay   = flag.Duration("start-delay", 0, "wait before listening (a slow boot)")
 		dependency   = flag.String("dependency", "", "URL that /api calls; /api fails when it fails")
+		createData   = flag.Bool("create-data", false, "create the -data file (with a marker line) when it is missing")
+		check        = flag.String("check", "", "health-check mode for FROM scratch images: GET this URL, exit 0 on 2xx, 1 otherwise")
 	)
 	flag.Parse()
+	if *check != "" {
+		os.Exit(checkURL(*check))
+	}
+	if *createData && *data != "" {
+		if _, err := os.Stat(*data); errors.Is(err, os.ErrNotExist) {
+			if err := os.WriteFile(*data, []byte("marker\n"), 0o644); err != nil {
+				log.Fatalf("create data: %v", err)
+			}
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	var err error
@@ -165,4 +177,20 @@ func listenRetry(ctx context.Context, addr string) (net.Listener, error) {
 		}
 	}
 	return nil, fmt.Errorf("listen %s: %w", addr, err)
+}
+
+// checkURL is the -check mode: a healthcheck command for images without a shell.
+func checkURL(url string) int {
+	c := &http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		fmt.Fprintln(os.Stderr, resp.Status)
+		return 1
+	}
+	return 0
 }
