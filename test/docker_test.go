@@ -302,7 +302,7 @@ func TestDockerBadInput(t *testing.T) {
 		path := example(t, "docker-crash-no-restart.toml", "10.231.0.10", ip, `"shop-api"`, `"nobody-`+uid()+`"`)
 		r := chaosctl(t, context.Background(), "run", path)
 		out := r.stdout + r.stderr
-		if r.code == 0 || !strings.Contains(out, "no running container matches name=nobody-") {
+		if r.code == 0 || !strings.Contains(out, "fault crash-api: selector matched no targets") {
 			t.Fatalf("exit %d, want a clear empty-selection error:\n%s", r.code, out)
 		}
 		if !inspect(t, cli, id).State.Running {
