@@ -40,7 +40,7 @@ func example(t *testing.T, name string, pairs ...string) string {
 	return path
 }
 
-func waitHTTP(t *testing.T, url string, within time.Duration) {
+func waitHTTP(t testing.TB, url string, within time.Duration) {
 	t.Helper()
 	c := &http.Client{Timeout: 500 * time.Millisecond}
 	deadline := time.Now().Add(within)

@@ -55,7 +55,7 @@ func uid() string {
 
 // needDocker returns a client and the test image, built once. Without
 // CHAOSCTL_E2E=1 the test is skipped; with it, an unreachable Engine fails.
-func needDocker(t *testing.T) (*client.Client, string) {
+func needDocker(t testing.TB) (*client.Client, string) {
 	t.Helper()
 	if os.Getenv("CHAOSCTL_E2E") != "1" {
 		t.Skip("Docker end-to-end test: run with CHAOSCTL_E2E=1 (as .ci/run does) against a local Docker Engine")
@@ -128,7 +128,7 @@ type testNet struct {
 func (n testNet) IP(host int) string { return fmt.Sprintf("%s%d", n.Prefix, host) }
 func (n testNet) Gateway() string    { return n.IP(1) }
 
-func makeNetwork(t *testing.T, cli *client.Client) testNet {
+func makeNetwork(t testing.TB, cli *client.Client) testNet {
 	t.Helper()
 	ctx := context.Background()
 	name := "chaosctl-test-" + uid()
@@ -164,7 +164,7 @@ type ctrOpts struct {
 
 // runContainer starts a target container named name on net; it is removed
 // (with force) when the test ends.
-func runContainer(t *testing.T, cli *client.Client, img string, net testNet, name string, o ctrOpts) string {
+func runContainer(t testing.TB, cli *client.Client, img string, net testNet, name string, o ctrOpts) string {
 	t.Helper()
 	ctx := context.Background()
 	labels := map[string]string{testLabel: "1"}
