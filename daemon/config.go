@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -112,7 +113,14 @@ func DefaultConfig() Config {
 func LoadConfig(path string) (Config, error) {
 	cfg := DefaultConfig()
 	if path == "" {
-		return cfg, cfg.validate(nil)
+		var errs []error
+		for _, e := range cfg.check() {
+			errs = append(errs, fmt.Errorf("%s: %s", e.key, e.msg))
+		}
+		if len(errs) > 0 {
+			return cfg, fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))
+		}
+		return cfg, nil
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -129,12 +137,20 @@ func LoadConfig(path string) (Config, error) {
 			}
 			return cfg, fmt.Errorf("%w: %s:%d:%d: %s%s", ErrConfig, path, max(pe.Position.Line, 1), max(pe.Position.Col, 1), key, pe.Message)
 		}
+		if m := typeErrRe.FindStringSubmatch(err.Error()); m != nil {
+			line, col := keyPos(data, toml.Key(strings.Split(m[1], ".")))
+			return cfg, fmt.Errorf("%w: %s:%d:%d: %s: want %s, got %s", ErrConfig, path, line, col, m[1], m[3], m[2])
+		}
 		return cfg, fmt.Errorf("%w: %s: %w", ErrConfig, path, err)
 	}
-	var errs []error
+	type posErr struct {
+		line, col int
+		msg       string
+	}
+	var perrs []posErr
 	for _, k := range md.Undecoded() {
 		line, col := keyPos(data, k)
-		errs = append(errs, fmt.Errorf("%s:%d:%d: %s: unknown key", path, line, col, k.String()))
+		perrs = append(perrs, posErr{line, col, fmt.Sprintf("%s:%d:%d: %s: unknown key", path, line, col, k.String())})
 	}
 	dir := filepath.Dir(path)
 	abs := func(p *string) {
@@ -148,11 +164,16 @@ func LoadConfig(path string) (Config, error) {
 	for _, p := range []*string{&cfg.PluginDir, &cfg.Store, &cfg.API.Socket, &cfg.API.TokenFile, &cfg.API.TLSCert, &cfg.API.TLSKey} {
 		abs(p)
 	}
-	if err := cfg.validate(func(key string) string {
-		line, col := keyPos(data, toml.Key(strings.Split(key, ".")))
-		return fmt.Sprintf("%s:%d:%d: ", path, line, col)
-	}); err != nil {
-		errs = append(errs, err)
+	for _, e := range cfg.check() {
+		line, col := keyPos(data, toml.Key(strings.Split(e.key, ".")))
+		perrs = append(perrs, posErr{line, col, fmt.Sprintf("%s:%d:%d: %s: %s", path, line, col, e.key, e.msg)})
+	}
+	sort.SliceStable(perrs, func(i, j int) bool {
+		return perrs[i].line < perrs[j].line || perrs[i].line == perrs[j].line && perrs[i].col < perrs[j].col
+	})
+	var errs []error
+	for _, e := range perrs {
+		errs = append(errs, errors.New(e.msg))
 	}
 	if len(errs) > 0 {
 		return cfg, fmt.Errorf("%w:\n%w", ErrConfig, errors.Join(errs...))
@@ -169,13 +190,13 @@ func (c Config) SocketFileMode() os.FileMode {
 	return os.FileMode(m)
 }
 
-func (c Config) validate(at func(key string) string) error {
-	if at == nil {
-		at = func(string) string { return "" }
-	}
-	var errs []error
+type keyErr struct{ key, msg string }
+
+// check returns what is wrong with c, key by key.
+func (c Config) check() []keyErr {
+	var errs []keyErr
 	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s%s: %s", at(key), key, fmt.Sprintf(format, args...)))
+		errs = append(errs, keyErr{key, fmt.Sprintf(format, args...)})
 	}
 	if m, err := strconv.ParseUint(c.API.SocketMode, 8, 32); err != nil || m > 0o777 {
 		bad("api.socket_mode", "%q is not an octal file mode such as \"0660\"", c.API.SocketMode)
@@ -212,8 +233,10 @@ func (c Config) validate(at func(key string) string) error {
 	default:
 		bad("log_level", "must be debug, info, warn or error, got %q", c.LogLevel)
 	}
-	return errors.Join(errs...)
+	return errs
 }
+
+var typeErrRe = regexp.MustCompile(`last key "([^"]+)"\): incompatible types: TOML value has type (\w+); destination has type (\w+)`)
 
 // keyPos finds where key stands in a TOML file: its "name =" line inside
 // its table, or its [table] header. 1:1 when it cannot be found.
