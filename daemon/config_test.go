@@ -62,3 +62,10 @@ func TestLoadConfigBad(t *testing.T) {
 		})
 	}
 }
+
+// TestContribConfigLoads: the example config shipped in contrib/ is valid.
+func TestContribConfigLoads(t *testing.T) {
+	if _, err := LoadConfig("../contrib/chaosctl.toml"); err != nil {
+		t.Fatal(err)
+	}
+}

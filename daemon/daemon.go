@@ -177,6 +177,10 @@ type ScenarioInfo struct {
 
 // Scenarios lists the loaded scenarios, by name, and the files that failed.
 func (d *Daemon) Scenarios() ([]ScenarioInfo, []LoadError) {
+	next := map[cron.EntryID]time.Time{}
+	for _, e := range d.cron.Entries() { // one snapshot: Entry(id) copies them all each call
+		next[e.ID] = e.Next
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	out := make([]ScenarioInfo, 0, len(d.scenarios))
@@ -184,8 +188,8 @@ func (d *Daemon) Scenarios() ([]ScenarioInfo, []LoadError) {
 		si := ScenarioInfo{Name: name, File: sc.Path, Description: sc.Description, Schedule: sc.Schedule,
 			Window: sc.Window, Concurrency: sc.Concurrency, Running: []string{}}
 		if id, ok := d.entries[name]; ok {
-			if next := d.cron.Entry(id).Next; !next.IsZero() {
-				si.NextRun = &next
+			if n := next[id]; !n.IsZero() {
+				si.NextRun = &n
 			}
 		}
 		for id, r := range d.runs {
