@@ -353,10 +353,9 @@ func (r *run) addNote(s string) {
 
 // steady checks every SLO over the steady-state window.
 func (r *run) steady(from, to time.Time) []string {
-	samples := r.rec.snapshot()
 	var reasons []string
 	for _, o := range r.objs {
-		f := o.figure(between(samples, o.probe, from, to))
+		f := o.figure(r.rec.window(o.probe, from, to))
 		if !f.Held {
 			reasons = append(reasons, fmt.Sprintf("steady state did not hold: SLO %s (%s) measured availability %.2f%%, p99 %s over %d samples; nothing was injected",
 				o.name, o, f.Availability, f.P99, f.Samples))

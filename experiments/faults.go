@@ -308,13 +308,12 @@ func (r *run) checkStop(start, now time.Time) error {
 	if len(r.sc.Safety.Stop) == 0 {
 		return nil
 	}
-	samples := r.rec.snapshot()
 	for _, sc := range r.sc.Safety.Stop {
 		w := sc.Window.Duration
 		if now.Sub(start) < w {
 			continue
 		}
-		ratio, n := errorRatio(samples, sc.Probe, now.Add(-w), now)
+		ratio, n := errorRatio(r.rec.window(sc.Probe, now.Add(-w), now), now.Add(-w), now)
 		if n > 0 && ratio > sc.MaxErrorRatio {
 			return &stopError{probe: sc.Probe, ratio: ratio, limit: sc.MaxErrorRatio, win: w, n: n}
 		}
@@ -327,11 +326,10 @@ func (r *run) emitSLOs() {
 	if r.opts.Observer == nil {
 		return
 	}
-	samples := r.rec.snapshot()
 	now := time.Now()
 	states := make([]SLOState, 0, len(r.objs))
 	for _, o := range r.objs {
-		f := o.figure(between(samples, o.probe, now.Add(-o.window), now))
+		f := o.figure(r.rec.window(o.probe, now.Add(-o.window), now))
 		states = append(states, SLOState{Name: o.name, Held: f.Held, Availability: f.Availability, P99: f.P99, Samples: f.Samples})
 	}
 	r.emit(Event{Kind: EventSLO, SLOs: states})
