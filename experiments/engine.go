@@ -206,6 +206,11 @@ func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
 			sample(sampleCtx, p.Name, probers[i], p.Interval.Duration, p.Timeout.Duration, r.rec)
 		}()
 	}
+	sampling.Add(1)
+	go func() {
+		defer sampling.Done()
+		r.reportSLOs(sampleCtx)
+	}()
 	defer func() {
 		stopSampling()
 		sampling.Wait()

@@ -130,8 +130,6 @@ func (r *run) runFaults(ctx context.Context, plan []plannedFault) (faultWindow, 
 	// Watch stop conditions while faults are active.
 	tick := time.NewTicker(25 * time.Millisecond)
 	defer tick.Stop()
-	slo := time.NewTicker(time.Second)
-	defer slo.Stop()
 	observing := false
 	for {
 		select {
@@ -171,8 +169,6 @@ func (r *run) runFaults(ctx context.Context, plan []plannedFault) (faultWindow, 
 				r.log.Warn().Err(err).Msg("stop condition tripped")
 				cancel(err)
 			}
-		case <-slo.C:
-			r.emitSLOs()
 		}
 	}
 }
@@ -321,11 +317,26 @@ func (r *run) checkStop(start, now time.Time) error {
 	return nil
 }
 
-// emitSLOs reports each SLO over its latest window.
-func (r *run) emitSLOs() {
+// reportSLOs emits each SLO's state over its latest window twice a second
+// until ctx ends, for live progress.
+func (r *run) reportSLOs(ctx context.Context) {
 	if r.opts.Observer == nil {
 		return
 	}
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			r.emitSLOs()
+		}
+	}
+}
+
+// emitSLOs reports each SLO over its latest window.
+func (r *run) emitSLOs() {
 	now := time.Now()
 	states := make([]SLOState, 0, len(r.objs))
 	for _, o := range r.objs {

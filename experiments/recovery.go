@@ -39,8 +39,6 @@ func (r *run) recovery(ctx context.Context, fw faultWindow) []string {
 
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	slo := time.NewTicker(time.Second)
-	defer slo.Stop()
 	for {
 		last := time.Now().Add(-settle)
 		at, pending := r.recoveredAt(from, last, hold)
@@ -62,8 +60,6 @@ func (r *run) recovery(ctx context.Context, fw faultWindow) []string {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
-		case <-slo.C:
-			r.emitSLOs()
 		}
 	}
 }
