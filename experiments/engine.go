@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -197,6 +198,13 @@ func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
 		return journal.Passed, []string{"dry run: preflight passed, nothing injected"}
 	}
 
+	defer func() {
+		for _, p := range probers {
+			if c, ok := p.(io.Closer); ok {
+				_ = c.Close() // idle connections only: nothing to report
+			}
+		}
+	}()
 	sampleCtx, stopSampling := context.WithCancel(ctx)
 	var sampling sync.WaitGroup
 	for i, p := range r.sc.Probes {
@@ -220,7 +228,7 @@ func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
 	steadyStart := time.Now()
 	steadyEnd := steadyStart.Add(r.sc.Steady.Duration.Duration)
 	r.phase(journal.PhaseSteady, &steadyEnd)
-	if err := r.wait(ctx, steadyEnd); err != nil {
+	if err := r.sleep(ctx, time.Until(steadyEnd)); err != nil {
 		return journal.Aborted, []string{"aborted by operator during steady state"}
 	}
 	if reasons := r.steady(steadyStart, time.Now()); len(reasons) > 0 {
@@ -280,18 +288,6 @@ func (r *run) passedReason() string {
 			rc.Duration.Round(time.Millisecond), rc.Objective)
 	}
 	return "every objective met"
-}
-
-// wait sleeps until t or until ctx ends.
-func (r *run) wait(ctx context.Context, t time.Time) error {
-	tm := time.NewTimer(time.Until(t))
-	defer tm.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-tm.C:
-		return nil
-	}
 }
 
 // preflight resolves every fault's plugin and targets and builds the probes.
