@@ -5,7 +5,6 @@
 package scenarios
 
 import (
-
 	"github.com/chaosctl/chaosctl/plugins"
 	"github.com/chaosctl/chaosctl/probes"
 )
