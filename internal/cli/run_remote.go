@@ -100,7 +100,6 @@ func runRemote(ctx context.Context, e *env, c *daemon.Client, file string, f run
 // logRemoteEvent writes the lines the engine's own log writes in a local
 // run, from the daemon's events.
 func logRemoteEvent(log zerolog.Logger, ev experiments.Event) {
-	logEvent(&env{log: log}, ev)
 	switch ev.Kind {
 	case experiments.EventPhase:
 		log.Info().Str("phase", ev.Phase).Msg("phase")
