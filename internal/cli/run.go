@@ -13,7 +13,6 @@ import (
 
 	"github.com/chaosctl/chaosctl/experiments"
 	"github.com/chaosctl/chaosctl/journal"
-	"github.com/chaosctl/chaosctl/plugins/builtin"
 	"github.com/chaosctl/chaosctl/scenarios"
 )
 
@@ -21,6 +20,7 @@ type runFlags struct {
 	dryRun     bool
 	journal    string
 	journalDir string
+	plugins    pluginFlags
 }
 
 func newRunCmd(e *env) *cobra.Command {
@@ -42,6 +42,7 @@ Exit codes: 0 passed, 1 failed (SLO missed or not recovered in time),
 	cmd.Flags().BoolVar(&f.dryRun, "dry-run", false, "resolve and print the exact targets, inject nothing")
 	cmd.Flags().StringVar(&f.journal, "journal", "", "write the run's journal to this file (default: JOURNAL_DIR/RUN_ID.json)")
 	cmd.Flags().StringVar(&f.journalDir, "journal-dir", defaultJournalDir(), "directory for journals")
+	f.plugins.add(cmd.Flags())
 	return cmd
 }
 
@@ -61,7 +62,8 @@ func defaultJournalDir() string {
 }
 
 func runScenario(ctx context.Context, e *env, file string, f runFlags) error {
-	cat := builtin.InProcess{}
+	cat := f.plugins.catalog(e)
+	defer cat.Close()
 	sc, err := scenarios.Load(ctx, file, cat)
 	if err != nil {
 		var list scenarios.ErrorList
