@@ -24,7 +24,7 @@ test-short:
 
 # Benchmarks print figures; they are not pass/fail gates.
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./experiments/ ./probes/
+	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./experiments/ ./probes/ ./plugins/host/ ./plugins/disk/
 
 # Regenerates the plugin contract's Go code (committed, so `make test` needs
 # no protoc). protoc comes from Debian; its Go plugins are pinned here.
