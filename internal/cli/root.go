@@ -95,6 +95,8 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		newAbortCmd(e),
 		newHaltCmd(e),
 		newResumeCmd(e),
+		newPluginsCmd(e),
+		newPluginCmd(e),
 	)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
