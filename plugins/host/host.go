@@ -50,6 +50,9 @@ type Config struct {
 	RevertTimeout time.Duration
 	// StartTimeout bounds a plugin's handshake. Default 10s.
 	StartTimeout time.Duration
+	// OnCrash, when set, is called with the plugin's name each time one of
+	// its processes dies without being asked to (a daemon counts these).
+	OnCrash func(plugin string)
 }
 
 // DefaultDir is ~/.config/chaosctl/plugins (honouring $XDG_CONFIG_HOME).

@@ -146,6 +146,9 @@ func (r *Remote) watch(p *proc) {
 		how = st.String()
 	}
 	r.log.Warn().Int("pid", p.pid).Str("exit", how).Int("faults_in_effect", len(active)).Msg("plugin process died")
+	if r.cat.cfg.OnCrash != nil {
+		r.cat.cfg.OnCrash(r.name)
+	}
 	if len(active) == 0 {
 		return // the next call relaunches it
 	}
