@@ -32,11 +32,11 @@ type Config struct {
 	// PluginChecksums lists, in sha256sum format, the third-party plugins
 	// allowed to run; default PLUGIN_DIR/SHA256SUMS. Keep it where plugin
 	// authors cannot write.
-	PluginChecksums string `toml:"plugin_checksums"`
-	Store        string   `toml:"store"`
-	LogLevel     string   `toml:"log_level"`
-	API          API      `toml:"api"`
-	Defaults     Defaults `toml:"defaults"`
+	PluginChecksums string   `toml:"plugin_checksums"`
+	Store           string   `toml:"store"`
+	LogLevel        string   `toml:"log_level"`
+	API             API      `toml:"api"`
+	Defaults        Defaults `toml:"defaults"`
 
 	Path string `toml:"-"` // file it was read from; "" for the defaults
 }
