@@ -302,3 +302,43 @@ func TestLockTargets(t *testing.T) {
 		}
 	})
 }
+
+type preparingFault struct{ *fakeFault }
+
+func (preparingFault) Prepare(_ context.Context, req plugins.InjectRequest) ([]byte, error) {
+	return []byte("prepared:" + req.Target.ID), nil
+}
+
+type intentLedger struct {
+	recordingLedger
+	intentData []string
+}
+
+func (l *intentLedger) Intent(ctx context.Context, id string, f journal.Fault) error {
+	l.intentData = append(l.intentData, string(f.RevertData))
+	return l.recordingLedger.Intent(ctx, id, f)
+}
+
+// TestPreparedRevertDataIsRecordedWithTheIntent: a fault that prepares has
+// its revert data in the ledger before Inject runs, and a failed Inject is
+// reverted with it.
+func TestPreparedRevertDataIsRecordedWithTheIntent(t *testing.T) {
+	f := &fakeFault{injectErr: errors.New("plugin died mid-inject")}
+	l := &intentLedger{}
+	j := Run(context.Background(), minimal(up(), fault("break", 1, time.Second)),
+		Options{Log: zerolog.Nop(), Catalog: catalogOf{preparingFault{f}}, Ledger: l})
+	if len(l.intentData) != 1 || l.intentData[0] != "prepared:a" {
+		t.Fatalf("intent revert data %q, want the prepared data", l.intentData)
+	}
+	if len(f.reverted) != 1 || f.reverted[0] != "prepared:a" {
+		t.Fatalf("reverted %q: a failed Inject must be undone with the prepared data", f.reverted)
+	}
+	if j.Verdict != journal.Error {
+		t.Fatalf("verdict %s", j.Verdict)
+	}
+}
+
+type catalogOf struct{ f plugins.Fault }
+
+func (c catalogOf) Lookup(context.Context, string) (plugins.Fault, error) { return c.f, nil }
+func (c catalogOf) Names() []string                                       { return []string{"fake"} }

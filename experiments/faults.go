@@ -196,7 +196,24 @@ func (r *run) runOne(ctx context.Context, p plannedFault, i int, t plugins.Targe
 	if ctx.Err() != nil {
 		return nil
 	}
-	r.updateFault(i, func(f *journal.Fault) { f.IntentAt = time.Now() })
+	req := plugins.InjectRequest{
+		Action: p.spec.Action, Params: p.spec.Params, Target: t, Duration: p.spec.Duration.Duration,
+	}
+	// A plugin that can name its revert data up front has it recorded with
+	// the intent, so a crash in the middle of Inject can still be undone.
+	if pr, ok := p.fault.(plugins.Preparer); ok && p.action.Reversible {
+		prepared, err := pr.Prepare(ctx, req)
+		if err != nil {
+			r.updateFault(i, func(f *journal.Fault) { f.InjectError = "prepare: " + err.Error() })
+			r.emitFault(i)
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("prepare %s on %s: %w", p.spec.Name, t, err)
+		}
+		req.Prepared = prepared
+	}
+	r.updateFault(i, func(f *journal.Fault) { f.IntentAt = time.Now(); f.RevertData = req.Prepared })
 	if r.opts.Ledger != nil {
 		if err := r.opts.Ledger.Intent(ctx, r.opts.RunID, r.fault(i)); err != nil {
 			r.updateFault(i, func(f *journal.Fault) { f.InjectError = "ledger: " + err.Error() })
@@ -205,9 +222,10 @@ func (r *run) runOne(ctx context.Context, p plannedFault, i int, t plugins.Targe
 	}
 	r.emitFault(i)
 	markStart()
-	revertData, err := p.fault.Inject(ctx, plugins.InjectRequest{
-		Action: p.spec.Action, Params: p.spec.Params, Target: t, Duration: p.spec.Duration.Duration,
-	})
+	revertData, err := p.fault.Inject(ctx, req)
+	if revertData == nil {
+		revertData = req.Prepared
+	}
 	now := time.Now()
 	if err != nil {
 		log.Error().Err(err).Msg("inject failed")

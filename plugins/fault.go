@@ -54,6 +54,20 @@ type InjectRequest struct {
 	Params   Params        `json:"params"`
 	Target   Target        `json:"target"`
 	Duration time.Duration `json:"duration"` // how long the fault is meant to last; 0: until reverted
+	// Prepared is what Preparer.Prepare returned for this request, if the
+	// plugin prepares: Inject must act so that this revert data undoes it
+	// (the same file name, the same process...).
+	Prepared []byte `json:"prepared,omitempty"`
+}
+
+// Preparer is a Fault that can name its revert data before it injects.
+// The engine records that revert data durably before calling Inject, so a
+// crash in the middle of Inject (of the plugin or of chaosctl) can still be
+// undone. Revert with prepared data must succeed when Inject never ran or
+// ran only in part. Faults whose effect dies with the plugin process need
+// not implement it.
+type Preparer interface {
+	Prepare(ctx context.Context, req InjectRequest) (revertData []byte, err error)
 }
 
 // Target is one thing a fault hits.

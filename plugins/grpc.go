@@ -86,7 +86,10 @@ func watchParent() {
 // gone yields ErrPluginShutdown, a cancelled call ErrCanceled.
 type GRPCClient struct{ c faultpb.FaultClient }
 
-var _ Fault = (*GRPCClient)(nil)
+var (
+	_ Fault    = (*GRPCClient)(nil)
+	_ Preparer = (*GRPCClient)(nil)
+)
 
 // NewGRPCClient returns a Fault over conn.
 func NewGRPCClient(conn grpc.ClientConnInterface) *GRPCClient {
@@ -126,14 +129,40 @@ func (c *GRPCClient) Targets(ctx context.Context, action string, params, selecto
 	return out, nil
 }
 
-func (c *GRPCClient) Inject(ctx context.Context, req InjectRequest) ([]byte, error) {
+func toInjectRequest(req InjectRequest) (*faultpb.InjectRequest, error) {
 	p, err := toMap(req.Params)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidParams, err)
 	}
-	resp, err := c.c.Inject(ctx, &faultpb.InjectRequest{
+	return &faultpb.InjectRequest{
 		Action: req.Action, Params: p, Target: toTarget(req.Target), DurationNanos: int64(req.Duration),
-	})
+		Prepared: req.Prepared,
+	}, nil
+}
+
+// Prepare asks the plugin for the revert data of req before injecting. A
+// plugin that does not prepare answers nil, nil.
+func (c *GRPCClient) Prepare(ctx context.Context, req InjectRequest) ([]byte, error) {
+	pr, err := toInjectRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.c.Prepare(ctx, pr)
+	if status.Code(err) == codes.Unimplemented {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fromStatus(ctx, err)
+	}
+	return resp.GetRevertData(), nil
+}
+
+func (c *GRPCClient) Inject(ctx context.Context, req InjectRequest) ([]byte, error) {
+	pr, err := toInjectRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.c.Inject(ctx, pr)
 	if err != nil {
 		// A partial injection sends back the revert data of what was done.
 		var rd []byte
@@ -218,15 +247,39 @@ func (s *grpcServer) Targets(ctx context.Context, req *faultpb.TargetsRequest) (
 	return out, nil
 }
 
-func (s *grpcServer) Inject(ctx context.Context, req *faultpb.InjectRequest) (*faultpb.InjectResponse, error) {
+func fromInjectRequest(req *faultpb.InjectRequest) (InjectRequest, error) {
 	p, err := fromMap(req.GetParams())
 	if err != nil {
-		return nil, toStatus(ctx, &ValidationError{Field: "params", Msg: err.Error()}, nil)
+		return InjectRequest{}, &ValidationError{Field: "params", Msg: err.Error()}
 	}
-	rd, err := s.impl.Inject(ctx, InjectRequest{
+	return InjectRequest{
 		Action: req.GetAction(), Params: p, Target: fromTarget(req.GetTarget()),
-		Duration: time.Duration(req.GetDurationNanos()),
-	})
+		Duration: time.Duration(req.GetDurationNanos()), Prepared: req.GetPrepared(),
+	}, nil
+}
+
+func (s *grpcServer) Prepare(ctx context.Context, req *faultpb.InjectRequest) (*faultpb.InjectResponse, error) {
+	pr, ok := s.impl.(Preparer)
+	if !ok {
+		return nil, status.Error(codes.Unimplemented, "this plugin does not prepare revert data")
+	}
+	in, err := fromInjectRequest(req)
+	if err != nil {
+		return nil, toStatus(ctx, err, nil)
+	}
+	rd, err := pr.Prepare(ctx, in)
+	if err != nil {
+		return nil, toStatus(ctx, err, nil)
+	}
+	return &faultpb.InjectResponse{RevertData: rd}, nil
+}
+
+func (s *grpcServer) Inject(ctx context.Context, req *faultpb.InjectRequest) (*faultpb.InjectResponse, error) {
+	in, err := fromInjectRequest(req)
+	if err != nil {
+		return nil, toStatus(ctx, err, nil)
+	}
+	rd, err := s.impl.Inject(ctx, in)
 	if err != nil {
 		return nil, toStatus(ctx, err, rd)
 	}

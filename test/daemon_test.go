@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -164,6 +165,11 @@ func eventually(t *testing.T, what string, d time.Duration, cond func() bool) {
 // nothing of it is left.
 type faultKind struct {
 	name string
+	// diesWithDaemon: the fault's effect lives in processes that die with
+	// the daemon (stress workers get SIGKILL with their plugin, the plugin
+	// with the daemon), so it ends at the kill; the restart must still
+	// close its ledger entry.
+	diesWithDaemon bool
 	// setup prepares the target and returns the [[fault]] block and the
 	// two checks.
 	setup func(t *testing.T) (fault string, active, nothingLeft func(t *testing.T) bool)
@@ -181,8 +187,54 @@ var faultKinds = []faultKind{
 				func(*testing.T) bool { s := procState(pid); return s != "" && s != "T" }
 		},
 	},
-	// Rows for disk fill, stress, container pause and latency join here as
-	// those fault kinds land in plugins/builtin.
+	{
+		name: "disk-fill",
+		setup: func(t *testing.T) (string, func(*testing.T) bool, func(*testing.T) bool) {
+			dir := tmpfs(t, "16m")
+			fills := func() int {
+				m, _ := filepath.Glob(filepath.Join(dir, ".chaosctl-fill-*"))
+				return len(m)
+			}
+			fault := fmt.Sprintf("[[fault]]\nname = \"fill\"\nplugin = \"disk\"\naction = \"fill\"\nduration = \"10m\"\nparams.percent = 60.0\ntarget.path = %q\n", dir)
+			return fault,
+				func(*testing.T) bool { return fills() > 0 },
+				func(*testing.T) bool { return fills() == 0 }
+		},
+	},
+	{
+		name:           "stress-cpu",
+		diesWithDaemon: true,
+		setup: func(t *testing.T) (string, func(*testing.T) bool, func(*testing.T) bool) {
+			fault := "[[fault]]\nname = \"burn\"\nplugin = \"stress\"\naction = \"cpu\"\nduration = \"10m\"\nparams.workers = 1\nparams.load = 20.0\n"
+			return fault,
+				func(*testing.T) bool { return len(procsWith("plugin", "stress-worker")) > 0 },
+				func(*testing.T) bool { return len(procsWith("plugin", "stress-worker")) == 0 }
+		},
+	},
+	// Rows for container pause and latency join here as those fault kinds
+	// land in plugins/builtin.
+}
+
+// procsWith lists the pids whose command line holds all of words.
+func procsWith(words ...string) []int {
+	ents, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range ents {
+		n, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cl, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		c := strings.ReplaceAll(string(cl), "\x00", " ")
+		ok := len(c) > 0
+		for _, w := range words {
+			ok = ok && strings.Contains(c, w)
+		}
+		if ok {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // crashScenarioFor wraps a fault block in a scenario whose probe always
@@ -229,9 +281,13 @@ func TestDaemonKilledMidFaultRevertsOnRestart(t *testing.T) {
 				t.Fatal(err)
 			}
 			<-d.done
-			time.Sleep(300 * time.Millisecond)
-			if !active(t) {
-				t.Fatal("the fault ended with the daemon: the crash test proves nothing")
+			if k.diesWithDaemon {
+				eventually(t, "the fault to end with the daemon", 5*time.Second, func() bool { return nothingLeft(t) })
+			} else {
+				time.Sleep(300 * time.Millisecond)
+				if !active(t) {
+					t.Fatal("the fault ended with the daemon: the crash test proves nothing")
+				}
 			}
 
 			d.start(t)

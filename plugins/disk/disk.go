@@ -41,7 +41,10 @@ type Fault struct {
 	usage Usage
 }
 
-var _ plugins.Fault = (*Fault)(nil)
+var (
+	_ plugins.Fault    = (*Fault)(nil)
+	_ plugins.Preparer = (*Fault)(nil)
+)
 
 // New returns the disk fault measuring with gopsutil.
 func New() *Fault { return &Fault{usage: disk.UsageWithContext} }
@@ -163,6 +166,19 @@ func Need(u *disk.UsageStat, pct float64) int64 {
 	return int64(math.Ceil(pct/100*float64(u.Used+u.Free))) - int64(u.Used)
 }
 
+// fillPath is a new fill file name in dir, marked as ours by FilePrefix.
+func fillPath(dir string) string {
+	var id [6]byte
+	_, _ = rand.Read(id[:])
+	return filepath.Join(dir, FilePrefix+hex.EncodeToString(id[:]))
+}
+
+// Prepare names the fill file before it exists, so that a crash while it
+// is being allocated still leaves revert data that removes it.
+func (*Fault) Prepare(_ context.Context, req plugins.InjectRequest) ([]byte, error) {
+	return json.Marshal(revertData{Path: fillPath(req.Target.ID)})
+}
+
 // Inject allocates the fill file. On any failure it removes what it made.
 func (f *Fault) Inject(ctx context.Context, req plugins.InjectRequest) ([]byte, error) {
 	dir := req.Target.ID
@@ -191,9 +207,17 @@ func (f *Fault) Inject(ctx context.Context, req plugins.InjectRequest) ([]byte, 
 	if uint64(want) > u.Free {
 		return nil, fmt.Errorf("fill %s: needs %d bytes, only %d available", dir, want, u.Free)
 	}
-	var id [6]byte
-	_, _ = rand.Read(id[:])
-	path := filepath.Join(dir, FilePrefix+hex.EncodeToString(id[:]))
+	path := fillPath(dir)
+	if len(req.Prepared) > 0 {
+		rd, err := decode(req.Prepared)
+		if err != nil {
+			return nil, err
+		}
+		if filepath.Dir(rd.Path) != filepath.Clean(dir) || !strings.HasPrefix(filepath.Base(rd.Path), FilePrefix) {
+			return nil, fmt.Errorf("prepared fill file %s is not ours in %s", rd.Path, dir)
+		}
+		path = rd.Path
+	}
 	fh, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("create fill file: %w", err)

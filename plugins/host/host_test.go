@@ -393,3 +393,54 @@ func BenchmarkPluginStart(b *testing.B) {
 	b.ReportMetric(float64(ds[len(ds)*95/100].Microseconds())/1000, "p95-ms")
 	b.ReportMetric(float64(n), "launches")
 }
+
+// TestPrepareCrossesTheBoundary: a plugin that prepares names its revert
+// data before injecting, and Inject honours it; one that does not prepare
+// answers nil without an error.
+func TestPrepareCrossesTheBoundary(t *testing.T) {
+	c := newCatalog(t, host.Config{})
+	ctx := context.Background()
+	f, err := c.Lookup(ctx, "disk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ts, err := f.Targets(ctx, "fill", nil, plugins.Params{"path": dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := plugins.InjectRequest{Action: "fill", Target: ts[0], Params: plugins.Params{"size": "1MiB", "method": "auto"}}
+	prepared, err := f.(plugins.Preparer).Prepare(ctx, req)
+	if err != nil || len(prepared) == 0 {
+		t.Fatalf("prepare: %q %v", prepared, err)
+	}
+	var want struct{ Path string }
+	if err := json.Unmarshal(prepared, &want); err != nil || filepath.Dir(want.Path) != dir {
+		t.Fatalf("prepared revert data %s names no fill file in %s", prepared, dir)
+	}
+	// Reverting before the injection is harmless.
+	if err := f.Revert(ctx, "fill", prepared); err != nil {
+		t.Fatalf("revert of a fault never injected: %v", err)
+	}
+	req.Prepared = prepared
+	if _, err := f.Inject(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(want.Path); err != nil {
+		t.Fatalf("Inject did not use the prepared file name: %v", err)
+	}
+	if err := f.Revert(ctx, "fill", prepared); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(want.Path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("prepared revert data did not remove the fill file: %v", err)
+	}
+
+	s, err := c.Lookup(ctx, "sleepy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rd, err := s.(plugins.Preparer).Prepare(ctx, plugins.InjectRequest{Action: "nap"}); rd != nil || err != nil {
+		t.Fatalf("a plugin that does not prepare: %q %v, want nil nil", rd, err)
+	}
+}

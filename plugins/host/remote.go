@@ -42,6 +42,7 @@ type Remote struct {
 var (
 	_ plugins.Fault        = (*Remote)(nil)
 	_ plugins.CrashWatcher = (*Remote)(nil)
+	_ plugins.Preparer     = (*Remote)(nil)
 )
 
 // proc is one launch of the plugin.
@@ -237,6 +238,20 @@ func (r *Remote) Targets(ctx context.Context, action string, params, selector pl
 	var ts []plugins.Target
 	err := r.call(ctx, true, func(f plugins.Fault) (err error) { ts, err = f.Targets(ctx, action, params, selector); return })
 	return ts, err
+}
+
+// Prepare is retried like any call that changes nothing.
+func (r *Remote) Prepare(ctx context.Context, req plugins.InjectRequest) ([]byte, error) {
+	var rd []byte
+	err := r.call(ctx, true, func(f plugins.Fault) (err error) {
+		pr, ok := f.(plugins.Preparer)
+		if !ok {
+			return nil
+		}
+		rd, err = pr.Prepare(ctx, req)
+		return
+	})
+	return rd, err
 }
 
 // Inject is not retried: whether a broken call injected is unknown.

@@ -6,7 +6,10 @@ package stress
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,7 +44,10 @@ type Fault struct {
 	workers map[int]*exec.Cmd // started by this process, reaped on exit
 }
 
-var _ plugins.Fault = (*Fault)(nil)
+var (
+	_ plugins.Fault    = (*Fault)(nil)
+	_ plugins.Preparer = (*Fault)(nil)
+)
 
 // New returns the stress fault.
 func New() *Fault { return &Fault{workers: map[int]*exec.Cmd{}} }
@@ -121,6 +127,19 @@ type worker struct {
 
 type revertData struct {
 	Workers []worker `json:"workers"`
+	// Token is in every worker's environment (TokenEnv), so a revert from
+	// prepared data (before the workers' pids were known) finds them.
+	Token string `json:"token,omitempty"`
+}
+
+// TokenEnv marks the workers of one injection.
+const TokenEnv = "CHAOSCTL_STRESS_TOKEN"
+
+// Prepare names the injection's token before any worker starts.
+func (*Fault) Prepare(context.Context, plugins.InjectRequest) ([]byte, error) {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return json.Marshal(revertData{Token: hex.EncodeToString(b[:])})
 }
 
 // Inject starts the workers and returns once they are effective (memory
@@ -151,9 +170,16 @@ func (f *Fault) Inject(ctx context.Context, req plugins.InjectRequest) ([]byte, 
 	if req.Target.Kind == "cgroup" {
 		cgroup = req.Target.ID
 	}
-	var rd revertData
+	rd, err := decode(req.Prepared)
+	if err != nil {
+		return nil, err
+	}
+	if rd.Token == "" {
+		prepared, _ := f.Prepare(ctx, req)
+		rd, _ = decode(prepared)
+	}
 	for range n {
-		w, err := f.start(ctx, job, cgroup, req.Action)
+		w, err := f.start(ctx, job, rd.Token, cgroup, req.Action)
 		if err != nil {
 			data, _ := json.Marshal(rd)
 			if rerr := f.Revert(context.WithoutCancel(ctx), req.Action, data); rerr != nil {
@@ -168,13 +194,13 @@ func (f *Fault) Inject(ctx context.Context, req plugins.InjectRequest) ([]byte, 
 
 // start runs one worker: it waits for "go" on stdin (so it can be placed
 // in the cgroup first) and says "ready" on stdout once effective.
-func (f *Fault) start(ctx context.Context, job, cgroup, action string) (worker, error) {
+func (f *Fault) start(ctx context.Context, job, token, cgroup, action string) (worker, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return worker{}, err
 	}
 	cmd := exec.Command(exe, WorkerArgs...)
-	cmd.Env = append(os.Environ(), WorkerEnv+"="+job, "GOMAXPROCS=1")
+	cmd.Env = append(os.Environ(), WorkerEnv+"="+job, TokenEnv+"="+token, "GOMAXPROCS=1")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -280,6 +306,9 @@ func (f *Fault) Revert(ctx context.Context, _ string, data []byte) error {
 	if err != nil {
 		return err
 	}
+	if rd.Token != "" {
+		rd.Workers = append(rd.Workers, withToken(ctx, rd.Token)...)
+	}
 	for _, w := range rd.Workers {
 		if alive(ctx, w) {
 			if err := syscall.Kill(w.PID, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
@@ -303,6 +332,26 @@ func (f *Fault) Revert(ctx context.Context, _ string, data []byte) error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// withToken finds the workers whose environment carries token.
+func withToken(ctx context.Context, token string) []worker {
+	want := []byte(TokenEnv + "=" + token + "\x00")
+	ents, _ := os.ReadDir("/proc")
+	var out []worker
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if err != nil || !bytes.Contains(env, want) {
+			continue
+		}
+		ct, _ := createTime(ctx, pid)
+		out = append(out, worker{PID: pid, CreateTime: ct})
+	}
+	return out
 }
 
 // Status counts the workers still running.

@@ -191,3 +191,34 @@ func TestWorkersInCgroup(t *testing.T) {
 		t.Fatalf("cgroup.procs %q, want the worker %s", procs, want)
 	}
 }
+
+// TestPreparedTokenRevertsWorkersStartedBeforeInjectReturned: revert data
+// prepared before Inject finds the workers by their token, as a daemon
+// restarted after a crash mid-Inject must.
+func TestPreparedTokenRevertsWorkers(t *testing.T) {
+	ctx := context.Background()
+	f := New()
+	req := plugins.InjectRequest{Action: "cpu", Params: plugins.Params{"workers": int64(2), "load": 10.0}, Target: plugins.Target{Kind: "host", ID: "host"}}
+	prepared, err := f.Prepare(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Prepared = prepared
+	full, err := f.Inject(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rd revertData
+	if err := json.Unmarshal(full, &rd); err != nil || len(rd.Workers) != 2 {
+		t.Fatalf("revert data %s", full)
+	}
+	// Revert with only the prepared data: no pids, just the token.
+	if err := f.Revert(ctx, "cpu", prepared); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range rd.Workers {
+		if alive(ctx, w) {
+			t.Fatalf("worker %d still running after a revert from prepared data", w.PID)
+		}
+	}
+}

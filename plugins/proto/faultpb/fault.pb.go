@@ -816,6 +816,9 @@ type InjectRequest struct {
 	Params        *MapValue              `protobuf:"bytes,2,opt,name=params,proto3" json:"params,omitempty"`
 	Target        *Target                `protobuf:"bytes,3,opt,name=target,proto3" json:"target,omitempty"`
 	DurationNanos int64                  `protobuf:"varint,4,opt,name=duration_nanos,json=durationNanos,proto3" json:"duration_nanos,omitempty"`
+	// prepared is what Prepare returned for this request; Inject must act so
+	// that it undoes the injection.
+	Prepared      []byte `protobuf:"bytes,5,opt,name=prepared,proto3" json:"prepared,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -876,6 +879,13 @@ func (x *InjectRequest) GetDurationNanos() int64 {
 		return x.DurationNanos
 	}
 	return 0
+}
+
+func (x *InjectRequest) GetPrepared() []byte {
+	if x != nil {
+		return x.Prepared
+	}
+	return nil
 }
 
 type InjectResponse struct {
@@ -1218,12 +1228,13 @@ const file_fault_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"H\n" +
 	"\x0fTargetsResponse\x125\n" +
-	"\atargets\x18\x01 \x03(\v2\x1b.chaosctl.plugins.v1.TargetR\atargets\"\xba\x01\n" +
+	"\atargets\x18\x01 \x03(\v2\x1b.chaosctl.plugins.v1.TargetR\atargets\"\xd6\x01\n" +
 	"\rInjectRequest\x12\x16\n" +
 	"\x06action\x18\x01 \x01(\tR\x06action\x125\n" +
 	"\x06params\x18\x02 \x01(\v2\x1d.chaosctl.plugins.v1.MapValueR\x06params\x123\n" +
 	"\x06target\x18\x03 \x01(\v2\x1b.chaosctl.plugins.v1.TargetR\x06target\x12%\n" +
-	"\x0eduration_nanos\x18\x04 \x01(\x03R\rdurationNanos\"1\n" +
+	"\x0eduration_nanos\x18\x04 \x01(\x03R\rdurationNanos\x12\x1a\n" +
+	"\bprepared\x18\x05 \x01(\fR\bprepared\"1\n" +
 	"\x0eInjectResponse\x12\x1f\n" +
 	"\vrevert_data\x18\x01 \x01(\fR\n" +
 	"revertData\"H\n" +
@@ -1244,11 +1255,12 @@ const file_fault_proto_rawDesc = "" +
 	"revertData\";\n" +
 	"\tViolation\x12\x14\n" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage2\xee\x03\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage2\xc2\x04\n" +
 	"\x05Fault\x12Q\n" +
 	"\bDescribe\x12$.chaosctl.plugins.v1.DescribeRequest\x1a\x1f.chaosctl.plugins.v1.Descriptor\x12L\n" +
 	"\bValidate\x12$.chaosctl.plugins.v1.ValidateRequest\x1a\x1a.chaosctl.plugins.v1.Empty\x12T\n" +
-	"\aTargets\x12#.chaosctl.plugins.v1.TargetsRequest\x1a$.chaosctl.plugins.v1.TargetsResponse\x12Q\n" +
+	"\aTargets\x12#.chaosctl.plugins.v1.TargetsRequest\x1a$.chaosctl.plugins.v1.TargetsResponse\x12R\n" +
+	"\aPrepare\x12\".chaosctl.plugins.v1.InjectRequest\x1a#.chaosctl.plugins.v1.InjectResponse\x12Q\n" +
 	"\x06Inject\x12\".chaosctl.plugins.v1.InjectRequest\x1a#.chaosctl.plugins.v1.InjectResponse\x12H\n" +
 	"\x06Revert\x12\".chaosctl.plugins.v1.RevertRequest\x1a\x1a.chaosctl.plugins.v1.Empty\x12Q\n" +
 	"\x06Status\x12\".chaosctl.plugins.v1.RevertRequest\x1a#.chaosctl.plugins.v1.StatusResponseB4Z2github.com/chaosctl/chaosctl/plugins/proto/faultpbb\x06proto3"
@@ -1310,17 +1322,19 @@ var file_fault_proto_depIdxs = []int32{
 	1,  // 18: chaosctl.plugins.v1.Fault.Describe:input_type -> chaosctl.plugins.v1.DescribeRequest
 	8,  // 19: chaosctl.plugins.v1.Fault.Validate:input_type -> chaosctl.plugins.v1.ValidateRequest
 	9,  // 20: chaosctl.plugins.v1.Fault.Targets:input_type -> chaosctl.plugins.v1.TargetsRequest
-	12, // 21: chaosctl.plugins.v1.Fault.Inject:input_type -> chaosctl.plugins.v1.InjectRequest
-	14, // 22: chaosctl.plugins.v1.Fault.Revert:input_type -> chaosctl.plugins.v1.RevertRequest
-	14, // 23: chaosctl.plugins.v1.Fault.Status:input_type -> chaosctl.plugins.v1.RevertRequest
-	5,  // 24: chaosctl.plugins.v1.Fault.Describe:output_type -> chaosctl.plugins.v1.Descriptor
-	0,  // 25: chaosctl.plugins.v1.Fault.Validate:output_type -> chaosctl.plugins.v1.Empty
-	11, // 26: chaosctl.plugins.v1.Fault.Targets:output_type -> chaosctl.plugins.v1.TargetsResponse
-	13, // 27: chaosctl.plugins.v1.Fault.Inject:output_type -> chaosctl.plugins.v1.InjectResponse
-	0,  // 28: chaosctl.plugins.v1.Fault.Revert:output_type -> chaosctl.plugins.v1.Empty
-	15, // 29: chaosctl.plugins.v1.Fault.Status:output_type -> chaosctl.plugins.v1.StatusResponse
-	24, // [24:30] is the sub-list for method output_type
-	18, // [18:24] is the sub-list for method input_type
+	12, // 21: chaosctl.plugins.v1.Fault.Prepare:input_type -> chaosctl.plugins.v1.InjectRequest
+	12, // 22: chaosctl.plugins.v1.Fault.Inject:input_type -> chaosctl.plugins.v1.InjectRequest
+	14, // 23: chaosctl.plugins.v1.Fault.Revert:input_type -> chaosctl.plugins.v1.RevertRequest
+	14, // 24: chaosctl.plugins.v1.Fault.Status:input_type -> chaosctl.plugins.v1.RevertRequest
+	5,  // 25: chaosctl.plugins.v1.Fault.Describe:output_type -> chaosctl.plugins.v1.Descriptor
+	0,  // 26: chaosctl.plugins.v1.Fault.Validate:output_type -> chaosctl.plugins.v1.Empty
+	11, // 27: chaosctl.plugins.v1.Fault.Targets:output_type -> chaosctl.plugins.v1.TargetsResponse
+	13, // 28: chaosctl.plugins.v1.Fault.Prepare:output_type -> chaosctl.plugins.v1.InjectResponse
+	13, // 29: chaosctl.plugins.v1.Fault.Inject:output_type -> chaosctl.plugins.v1.InjectResponse
+	0,  // 30: chaosctl.plugins.v1.Fault.Revert:output_type -> chaosctl.plugins.v1.Empty
+	15, // 31: chaosctl.plugins.v1.Fault.Status:output_type -> chaosctl.plugins.v1.StatusResponse
+	25, // [25:32] is the sub-list for method output_type
+	18, // [18:25] is the sub-list for method input_type
 	18, // [18:18] is the sub-list for extension type_name
 	18, // [18:18] is the sub-list for extension extendee
 	0,  // [0:18] is the sub-list for field type_name

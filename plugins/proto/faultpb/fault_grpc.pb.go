@@ -27,6 +27,7 @@ const (
 	Fault_Describe_FullMethodName = "/chaosctl.plugins.v1.Fault/Describe"
 	Fault_Validate_FullMethodName = "/chaosctl.plugins.v1.Fault/Validate"
 	Fault_Targets_FullMethodName  = "/chaosctl.plugins.v1.Fault/Targets"
+	Fault_Prepare_FullMethodName  = "/chaosctl.plugins.v1.Fault/Prepare"
 	Fault_Inject_FullMethodName   = "/chaosctl.plugins.v1.Fault/Inject"
 	Fault_Revert_FullMethodName   = "/chaosctl.plugins.v1.Fault/Revert"
 	Fault_Status_FullMethodName   = "/chaosctl.plugins.v1.Fault/Status"
@@ -43,6 +44,11 @@ type FaultClient interface {
 	Validate(ctx context.Context, in *ValidateRequest, opts ...grpc.CallOption) (*Empty, error)
 	// Targets resolves a selector to concrete targets without injecting.
 	Targets(ctx context.Context, in *TargetsRequest, opts ...grpc.CallOption) (*TargetsResponse, error)
+	// Prepare returns, before anything is done, the revert data that will
+	// undo the injection the same request makes, so the host can record it
+	// durably first. Optional: a plugin that does not serve it answers
+	// Unimplemented, and its faults are recorded only once Inject returns.
+	Prepare(ctx context.Context, in *InjectRequest, opts ...grpc.CallOption) (*InjectResponse, error)
 	// Inject applies an action to one target and returns revert data. On a
 	// partial injection the error status carries the revert data too.
 	Inject(ctx context.Context, in *InjectRequest, opts ...grpc.CallOption) (*InjectResponse, error)
@@ -90,6 +96,16 @@ func (c *faultClient) Targets(ctx context.Context, in *TargetsRequest, opts ...g
 	return out, nil
 }
 
+func (c *faultClient) Prepare(ctx context.Context, in *InjectRequest, opts ...grpc.CallOption) (*InjectResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(InjectResponse)
+	err := c.cc.Invoke(ctx, Fault_Prepare_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *faultClient) Inject(ctx context.Context, in *InjectRequest, opts ...grpc.CallOption) (*InjectResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(InjectResponse)
@@ -131,6 +147,11 @@ type FaultServer interface {
 	Validate(context.Context, *ValidateRequest) (*Empty, error)
 	// Targets resolves a selector to concrete targets without injecting.
 	Targets(context.Context, *TargetsRequest) (*TargetsResponse, error)
+	// Prepare returns, before anything is done, the revert data that will
+	// undo the injection the same request makes, so the host can record it
+	// durably first. Optional: a plugin that does not serve it answers
+	// Unimplemented, and its faults are recorded only once Inject returns.
+	Prepare(context.Context, *InjectRequest) (*InjectResponse, error)
 	// Inject applies an action to one target and returns revert data. On a
 	// partial injection the error status carries the revert data too.
 	Inject(context.Context, *InjectRequest) (*InjectResponse, error)
@@ -156,6 +177,9 @@ func (UnimplementedFaultServer) Validate(context.Context, *ValidateRequest) (*Em
 }
 func (UnimplementedFaultServer) Targets(context.Context, *TargetsRequest) (*TargetsResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Targets not implemented")
+}
+func (UnimplementedFaultServer) Prepare(context.Context, *InjectRequest) (*InjectResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Prepare not implemented")
 }
 func (UnimplementedFaultServer) Inject(context.Context, *InjectRequest) (*InjectResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Inject not implemented")
@@ -241,6 +265,24 @@ func _Fault_Targets_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Fault_Prepare_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(InjectRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FaultServer).Prepare(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Fault_Prepare_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FaultServer).Prepare(ctx, req.(*InjectRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Fault_Inject_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(InjectRequest)
 	if err := dec(in); err != nil {
@@ -313,6 +355,10 @@ var Fault_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Targets",
 			Handler:    _Fault_Targets_Handler,
+		},
+		{
+			MethodName: "Prepare",
+			Handler:    _Fault_Prepare_Handler,
 		},
 		{
 			MethodName: "Inject",
