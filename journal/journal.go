@@ -5,6 +5,7 @@ package journal
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -218,6 +219,9 @@ func Write(path string, j *Journal) error {
 	return nil
 }
 
+// ErrNotJournal is returned by Read for a file that is not a chaosctl journal.
+var ErrNotJournal = errors.New("not a chaosctl journal")
+
 // Read loads a journal written by Write.
 func Read(path string) (*Journal, error) {
 	b, err := os.ReadFile(path)
@@ -226,7 +230,10 @@ func Read(path string) (*Journal, error) {
 	}
 	var j Journal
 	if err := json.Unmarshal(b, &j); err != nil {
-		return nil, fmt.Errorf("read journal %s: not a chaosctl journal: %w", path, err)
+		return nil, fmt.Errorf("read journal %s: %w: %w", path, ErrNotJournal, err)
+	}
+	if j.Format == 0 || j.RunID == "" {
+		return nil, fmt.Errorf("read journal %s: %w: no format or run_id", path, ErrNotJournal)
 	}
 	if j.Format != FormatVersion {
 		return nil, fmt.Errorf("read journal %s: format %d, this chaosctl reads %d", path, j.Format, FormatVersion)
