@@ -61,7 +61,9 @@ func timeline(j *journal.Journal, s journal.SLOResult) string {
 		x0, x1 := x(p.Started), x(end)
 		fmt.Fprintf(&b, `<rect class="runbook" x="%.1f" y="%.1f" width="%.1f" height="%.1f"><title>%s %s</title></rect>`,
 			x0, padT, max(x1-x0, 2), plotH, p.Name, ms(end.Sub(p.Started)))
-		fmt.Fprintf(&b, `<text class="label runbook-label" x="%.1f" y="%.1f">%s</text>`, x0+3, padT+plotH-4, p.Name)
+		if x1-x0 > 70 {
+			fmt.Fprintf(&b, `<text class="label runbook-label" x="%.1f" y="%.1f">%s</text>`, x0+3, padT+plotH-4, p.Name)
+		}
 	}
 	for _, f := range j.Faults {
 		if f.InjectedAt == nil {
@@ -71,7 +73,7 @@ func timeline(j *journal.Journal, s journal.SLOResult) string {
 		x0, x1 := x(from), x(to)
 		fmt.Fprintf(&b, `<rect class="fault" x="%.1f" y="%.1f" width="%.1f" height="%.1f"><title>fault %s: %s</title></rect>`,
 			x0, padT, max(x1-x0, 3), plotH, html.EscapeString(f.Name), html.EscapeString(faultText(f)))
-		fmt.Fprintf(&b, `<text class="label fault-label" x="%.1f" y="%.1f">%s</text>`, x0+4, padT+12, html.EscapeString(f.Name))
+		fmt.Fprintf(&b, `<text class="label fault-label" x="%.1f" y="%.1f">%s</text>`, x0+4, padT+22, html.EscapeString(f.Name))
 	}
 
 	// Axes and grid.
@@ -124,7 +126,7 @@ func timeline(j *journal.Journal, s journal.SLOResult) string {
 	if rc := j.Recovery; rc != nil && rc.RecoveredAt != nil {
 		rx := x(*rc.RecoveredAt)
 		fmt.Fprintf(&b, `<line class="recovered" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"><title>recovered after %s</title></line>`, rx, padT, rx, padT+plotH, ms(*rc.Duration))
-		fmt.Fprintf(&b, `<text class="label recovered-label" x="%.1f" y="%.1f">recovered %s</text>`, rx+4, padT+26, ms(*rc.Duration))
+		fmt.Fprintf(&b, `<text class="label recovered-label" x="%.1f" y="%.1f">recovered %s</text>`, rx+4, padT+22, ms(*rc.Duration))
 	}
 	if len(samples) == 0 {
 		fmt.Fprintf(&b, `<text class="label" x="%.1f" y="%.1f" text-anchor="middle">no samples</text>`, padL+plotW/2, padT+plotH/2)

@@ -88,6 +88,8 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		newRunCmd(e),
 		newValidateCmd(e),
 		newVersionCmd(e),
+		newReportCmd(e),
+		newHistoryCmd(e),
 	)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
