@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X github.com/chaosctl/chaosctl/internal/cli.Version=$(VERSION)
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test test-short bench lint demo clean
+.PHONY: all build test test-short bench lint demo demo-runbook clean
 
 all: lint build test
 
@@ -35,6 +35,12 @@ lint:
 # kill the process, measure how fast the supervisor brings it back.
 demo: build
 	@bash test/demo.sh $(BIN)
+
+# Exercises a disaster-recovery runbook for real on loopback: backup, the
+# data wiped and the service stopped, restore and restart, data check; then
+# renders the HTML report.
+demo-runbook: build
+	@bash test/runbook-demo.sh $(BIN)
 
 clean:
 	rm -rf $(BIN)

@@ -90,9 +90,13 @@ func printHistory(e *env, js []*journal.Journal, s report.Score, dir string) {
 		}
 		rb := "-"
 		if r := j.Runbook; r != nil {
-			rb = "failed"
-			if r.Passed {
+			switch {
+			case r.Passed:
 				rb = "passed"
+			case j.Verdict == journal.Interrupted || j.Verdict == journal.Running:
+				rb = "incomplete"
+			default:
+				rb = "failed"
 			}
 			if r.TimeToRestore != nil {
 				rb += fmt.Sprintf(" (RTO %s/%s)", r.TimeToRestore.Round(time.Millisecond), r.RTO)
