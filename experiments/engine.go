@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -203,6 +204,13 @@ func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
 		return journal.Passed, []string{"dry run: preflight passed, nothing injected"}
 	}
 
+	defer func() {
+		for _, p := range probers {
+			if c, ok := p.(io.Closer); ok {
+				_ = c.Close() // idle connections only: nothing to report
+			}
+		}
+	}()
 	sampleCtx, stopSampling := context.WithCancel(ctx)
 	var sampling sync.WaitGroup
 	for i, p := range r.sc.Probes {
@@ -212,6 +220,11 @@ func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
 			sample(sampleCtx, p.Name, probers[i], p.Interval.Duration, p.Timeout.Duration, r.rec)
 		}()
 	}
+	sampling.Add(1)
+	go func() {
+		defer sampling.Done()
+		r.reportSLOs(sampleCtx)
+	}()
 	defer func() {
 		stopSampling()
 		sampling.Wait()
@@ -221,7 +234,7 @@ func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
 	steadyStart := time.Now()
 	steadyEnd := steadyStart.Add(r.sc.Steady.Duration.Duration)
 	r.phase(journal.PhaseSteady, &steadyEnd)
-	if err := r.wait(ctx, steadyEnd); err != nil {
+	if err := r.sleep(ctx, time.Until(steadyEnd)); err != nil {
 		return journal.Aborted, []string{"aborted by operator during steady state"}
 	}
 	if reasons := r.steady(steadyStart, time.Now()); len(reasons) > 0 {
@@ -299,18 +312,6 @@ func (r *run) passedReason() string {
 	return "every objective met"
 }
 
-// wait sleeps until t or until ctx ends.
-func (r *run) wait(ctx context.Context, t time.Time) error {
-	tm := time.NewTimer(time.Until(t))
-	defer tm.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-tm.C:
-		return nil
-	}
-}
-
 // preflight resolves every fault's plugin and targets and builds the probes.
 func (r *run) preflight(ctx context.Context) ([]plannedFault, []probes.Prober, error) {
 	probers := make([]probes.Prober, len(r.sc.Probes))
@@ -375,10 +376,9 @@ func (r *run) addNote(s string) {
 
 // steady checks every SLO over the steady-state window.
 func (r *run) steady(from, to time.Time) []string {
-	samples := r.rec.snapshot()
 	var reasons []string
 	for _, o := range r.objs {
-		f := o.figure(between(samples, o.probe, from, to))
+		f := o.figure(r.rec.window(o.probe, from, to))
 		if !f.Held {
 			reasons = append(reasons, fmt.Sprintf("steady state did not hold: SLO %s (%s) measured availability %.2f%%, p99 %s over %d samples; nothing was injected",
 				o.name, o, f.Availability, f.P99, f.Samples))

@@ -15,7 +15,18 @@ import (
 // EvaluateSLO is slo's figure over its probe's samples known in [from, to].
 func EvaluateSLO(slo scenarios.SLO, samples []probes.Sample, from, to time.Time) journal.SLOFigure {
 	o := newObjective(slo)
-	return o.figure(between(samples, o.probe, from, to))
+	return o.figure(between(ofProbe(samples, o.probe), from, to))
+}
+
+// ofProbe picks out probe's samples, keeping their order.
+func ofProbe(samples []probes.Sample, probe string) []probes.Sample {
+	var out []probes.Sample
+	for _, s := range samples {
+		if s.Probe == probe {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // RecoveredAt is the first instant at or after from after which every SLO
@@ -25,7 +36,7 @@ func EvaluateSLO(slo scenarios.SLO, samples []probes.Sample, from, to time.Time)
 func RecoveredAt(sc *scenarios.Scenario, samples []probes.Sample, from, last time.Time) (at time.Time, pending []string) {
 	for _, s := range sc.SLOs {
 		o := newObjective(s)
-		t, ok := o.recoveredAt(samples, from, last, sc.Recovery.HoldFor.Duration)
+		t, ok := o.recoveredAt(ofProbe(samples, o.probe), from, last, sc.Recovery.HoldFor.Duration)
 		if !ok {
 			pending = append(pending, o.name)
 			continue

@@ -130,8 +130,6 @@ func (r *run) runFaults(ctx context.Context, plan []plannedFault) (faultWindow, 
 	// Watch stop conditions while faults are active.
 	tick := time.NewTicker(25 * time.Millisecond)
 	defer tick.Stop()
-	slo := time.NewTicker(time.Second)
-	defer slo.Stop()
 	observing := false
 	for {
 		select {
@@ -171,8 +169,6 @@ func (r *run) runFaults(ctx context.Context, plan []plannedFault) (faultWindow, 
 				r.log.Warn().Err(err).Msg("stop condition tripped")
 				cancel(err)
 			}
-		case <-slo.C:
-			r.emitSLOs()
 		}
 	}
 }
@@ -308,13 +304,12 @@ func (r *run) checkStop(start, now time.Time) error {
 	if len(r.sc.Safety.Stop) == 0 {
 		return nil
 	}
-	samples := r.rec.snapshot()
 	for _, sc := range r.sc.Safety.Stop {
 		w := sc.Window.Duration
 		if now.Sub(start) < w {
 			continue
 		}
-		ratio, n := errorRatio(samples, sc.Probe, now.Add(-w), now)
+		ratio, n := errorRatio(r.rec.window(sc.Probe, now.Add(-w), now), now.Add(-w), now)
 		if n > 0 && ratio > sc.MaxErrorRatio {
 			return &stopError{probe: sc.Probe, ratio: ratio, limit: sc.MaxErrorRatio, win: w, n: n}
 		}
@@ -322,16 +317,30 @@ func (r *run) checkStop(start, now time.Time) error {
 	return nil
 }
 
-// emitSLOs reports each SLO over its latest window.
-func (r *run) emitSLOs() {
+// reportSLOs emits each SLO's state over its latest window twice a second
+// until ctx ends, for live progress.
+func (r *run) reportSLOs(ctx context.Context) {
 	if r.opts.Observer == nil {
 		return
 	}
-	samples := r.rec.snapshot()
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			r.emitSLOs()
+		}
+	}
+}
+
+// emitSLOs reports each SLO over its latest window.
+func (r *run) emitSLOs() {
 	now := time.Now()
 	states := make([]SLOState, 0, len(r.objs))
 	for _, o := range r.objs {
-		f := o.figure(between(samples, o.probe, now.Add(-o.window), now))
+		f := o.figure(r.rec.window(o.probe, now.Add(-o.window), now))
 		states = append(states, SLOState{Name: o.name, Held: f.Held, Availability: f.Availability, P99: f.P99, Samples: f.Samples})
 	}
 	r.emit(Event{Kind: EventSLO, SLOs: states})

@@ -5,9 +5,6 @@
 package scenarios
 
 import (
-	"fmt"
-	"time"
-
 	"github.com/chaosctl/chaosctl/plugins"
 	"github.com/chaosctl/chaosctl/probes"
 )
@@ -166,19 +163,9 @@ var StepKinds = map[string][]string{
 	StepWait:    {"slo", "probe"},
 }
 
-// Duration is a Go duration in TOML as a string ("500ms", "2m").
-type Duration struct{ time.Duration }
-
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return fmt.Errorf("not a duration: %q (use Go durations such as \"500ms\" or \"2m\")", string(b))
-	}
-	d.Duration = v
-	return nil
-}
-
-func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+// Duration is a Go duration in TOML as a string ("500ms", "2m"); the same
+// type probe specs use.
+type Duration = probes.Duration
 
 // Position is a 1-based line and column in a scenario file.
 type Position struct {
