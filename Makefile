@@ -24,7 +24,7 @@ test-short:
 
 # Benchmarks print figures; they are not pass/fail gates.
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./experiments/ ./probes/ ./report/
+	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./experiments/ ./probes/ ./daemon/ ./report/
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

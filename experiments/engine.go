@@ -40,6 +40,12 @@ type Options struct {
 	// record) once steady state holds, before the first fault. Failures it
 	// returns fail the run with nothing injected.
 	RunbookBefore RunbookFunc
+	// LockTargets, when set, is called once after preflight with every
+	// resolved target, before steady state and any injection. An error ends
+	// the run (verdict error) with nothing injected; release is called when
+	// every fault is reverted. The daemon uses it so that two runs never
+	// inject into the same target at once.
+	LockTargets func(ctx context.Context, targets []plugins.Target) (release func(), err error)
 }
 
 // RunbookFunc executes a scenario's disaster-recovery runbook and stores
@@ -202,6 +208,17 @@ func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
 	}
 	if r.opts.DryRun {
 		return journal.Passed, []string{"dry run: preflight passed, nothing injected"}
+	}
+	if r.opts.LockTargets != nil {
+		var targets []plugins.Target
+		for _, p := range plan {
+			targets = append(targets, p.targets...)
+		}
+		release, err := r.opts.LockTargets(ctx, targets)
+		if err != nil {
+			return journal.Error, []string{"lock targets: " + err.Error()}
+		}
+		defer release()
 	}
 
 	defer func() {

@@ -254,3 +254,51 @@ func BenchmarkEngineOverhead(b *testing.B) {
 	}
 	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "overhead-ms/run")
 }
+
+func TestLockTargets(t *testing.T) {
+	t.Run("locked before injection, released after revert", func(t *testing.T) {
+		f := &fakeFault{}
+		var got []string
+		released := false
+		j := Run(context.Background(), minimal(up(), fault("break", 2, 20*time.Millisecond)), Options{
+			Log: zerolog.Nop(), Catalog: newCatalog(f),
+			LockTargets: func(_ context.Context, ts []plugins.Target) (func(), error) {
+				for _, tg := range ts {
+					got = append(got, tg.String())
+				}
+				f.mu.Lock()
+				n := len(f.injected)
+				f.mu.Unlock()
+				if n != 0 {
+					t.Errorf("lock taken after %d injections", n)
+				}
+				return func() {
+					f.mu.Lock()
+					defer f.mu.Unlock()
+					if len(f.reverted) != 2 {
+						t.Errorf("released before revert: reverted %v", f.reverted)
+					}
+					released = true
+				}, nil
+			},
+		})
+		if j.Verdict != journal.Passed || !released {
+			t.Fatalf("verdict %s %v released %v", j.Verdict, j.Reasons, released)
+		}
+		if strings.Join(got, ",") != "fake:a,fake:b" {
+			t.Errorf("locked %v", got)
+		}
+	})
+	t.Run("busy target: nothing injected", func(t *testing.T) {
+		f := &fakeFault{}
+		j := Run(context.Background(), minimal(up(), fault("break", 1, 0)), Options{
+			Log: zerolog.Nop(), Catalog: newCatalog(f),
+			LockTargets: func(context.Context, []plugins.Target) (func(), error) {
+				return nil, errors.New("fake:a is busy")
+			},
+		})
+		if j.Verdict != journal.Error || !strings.Contains(j.Reasons[0], "busy") || len(f.injected) != 0 {
+			t.Fatalf("verdict %s reasons %v injected %v", j.Verdict, j.Reasons, f.injected)
+		}
+	})
+}

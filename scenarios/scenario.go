@@ -19,7 +19,9 @@ type Scenario struct {
 	Description string     `toml:"description"`
 	Tags        []string   `toml:"tags"`
 	Owner       string     `toml:"owner"`
-	Schedule    string     `toml:"schedule"` // cron expression for the daemon; empty: on request only
+	Schedule    string     `toml:"schedule"`    // cron expression for the daemon; empty: on request only
+	Window      string     `toml:"window"`      // when scheduled runs may start, e.g. "Tue 10:00-12:00"; empty: any time
+	Concurrency string     `toml:"concurrency"` // forbid (default), allow or replace
 	Postmortem  Postmortem `toml:"postmortem"`
 	Steady      Steady     `toml:"steady"`
 	Probes      []Probe    `toml:"probe"`

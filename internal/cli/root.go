@@ -88,8 +88,14 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		newRunCmd(e),
 		newValidateCmd(e),
 		newVersionCmd(e),
-		newReportCmd(e),
+		newDaemonCmd(e),
+		newListCmd(e),
+		newStatusCmd(e),
 		newHistoryCmd(e),
+		newAbortCmd(e),
+		newHaltCmd(e),
+		newResumeCmd(e),
+		newReportCmd(e),
 	)
 	err := root.ExecuteContext(ctx)
 	if err == nil {

@@ -22,6 +22,8 @@ type runFlags struct {
 	dryRun     bool
 	journal    string
 	journalDir string
+	local      bool
+	client     clientFlags
 }
 
 func newRunCmd(e *env) *cobra.Command {
@@ -34,12 +36,27 @@ verify recovery, verdict. Faults are always reverted, also on Ctrl-C.
 
 Exit codes: 0 passed, 1 failed (SLO missed or not recovered in time),
 2 invalid scenario or usage, 3 not steady (nothing injected), 4 aborted
-(stop condition or operator), 5 error (the runner itself failed).`,
+(stop condition or operator), 5 error (the runner itself failed),
+6 interrupted.
+
+When a daemon answers on the default socket (or --socket/--addr name one),
+the scenario file's content is sent to it and the run happens there: same
+progress, same summary, same exit code, and the journal is also written
+here. --local runs in this process regardless.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if !f.local {
+				if c, ok, err := reachableDaemon(cmd.Context(), f.client); err != nil {
+					return err
+				} else if ok {
+					return runRemote(cmd.Context(), e, c, args[0], f)
+				}
+			}
 			return runScenario(cmd.Context(), e, args[0], f)
 		},
 	}
+	cmd.Flags().BoolVar(&f.local, "local", false, "run in this process even when a daemon is running")
+	addClientFlags(cmd, &f.client)
 	cmd.Flags().BoolVar(&f.dryRun, "dry-run", false, "resolve and print the exact targets, inject nothing")
 	cmd.Flags().StringVar(&f.journal, "journal", "", "write the run's journal to this file (default: JOURNAL_DIR/RUN_ID.json)")
 	cmd.Flags().StringVar(&f.journalDir, "journal-dir", defaultJournalDir(), "directory for journals")
