@@ -15,8 +15,8 @@ import (
 	"github.com/chaosctl/chaosctl/daemon/store"
 	"github.com/chaosctl/chaosctl/experiments"
 	"github.com/chaosctl/chaosctl/journal"
-	"github.com/chaosctl/chaosctl/runbooks"
 	"github.com/chaosctl/chaosctl/plugins"
+	"github.com/chaosctl/chaosctl/runbooks"
 	"github.com/chaosctl/chaosctl/scenarios"
 )
 
