@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/chaosctl/chaosctl/scenarios"
 )
 
 // ErrConfig is the cause of every configuration error.
@@ -27,10 +29,14 @@ var ErrConfig = errors.New("invalid daemon config")
 type Config struct {
 	ScenarioDirs []string `toml:"scenario_dirs"`
 	PluginDir    string   `toml:"plugin_dir"`
-	Store        string   `toml:"store"`
-	LogLevel     string   `toml:"log_level"`
-	API          API      `toml:"api"`
-	Defaults     Defaults `toml:"defaults"`
+	// PluginChecksums lists, in sha256sum format, the third-party plugins
+	// allowed to run; default PLUGIN_DIR/SHA256SUMS. Keep it where plugin
+	// authors cannot write.
+	PluginChecksums string   `toml:"plugin_checksums"`
+	Store           string   `toml:"store"`
+	LogLevel        string   `toml:"log_level"`
+	API             API      `toml:"api"`
+	Defaults        Defaults `toml:"defaults"`
 
 	Path string `toml:"-"` // file it was read from; "" for the defaults
 }
@@ -53,17 +59,8 @@ type Defaults struct {
 	StoreLockTimeout  Duration `toml:"store_lock_timeout"`  // default 2s
 }
 
-// Duration is a Go duration string in TOML.
-type Duration struct{ time.Duration }
-
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return fmt.Errorf("not a duration: %q (use Go durations such as \"30s\")", b)
-	}
-	d.Duration = v
-	return nil
-}
+// Duration is a Go duration string in TOML ("30s").
+type Duration = scenarios.Duration
 
 // DefaultSocket is where the daemon listens and where clients look for it:
 // $CHAOSCTL_SOCKET, else $XDG_RUNTIME_DIR/chaosctl.sock, else
@@ -101,8 +98,8 @@ func DefaultConfig() Config {
 		Defaults: Defaults{
 			MaxConcurrentRuns: 4,
 			HistoryLimit:      1000,
-			RevertTimeout:     Duration{30 * time.Second},
-			StoreLockTimeout:  Duration{2 * time.Second},
+			RevertTimeout:     Duration{Duration: 30 * time.Second},
+			StoreLockTimeout:  Duration{Duration: 2 * time.Second},
 		},
 	}
 }
@@ -161,7 +158,7 @@ func LoadConfig(path string) (Config, error) {
 	for i := range cfg.ScenarioDirs {
 		abs(&cfg.ScenarioDirs[i])
 	}
-	for _, p := range []*string{&cfg.PluginDir, &cfg.Store, &cfg.API.Socket, &cfg.API.TokenFile, &cfg.API.TLSCert, &cfg.API.TLSKey} {
+	for _, p := range []*string{&cfg.PluginDir, &cfg.PluginChecksums, &cfg.Store, &cfg.API.Socket, &cfg.API.TokenFile, &cfg.API.TLSCert, &cfg.API.TLSKey} {
 		abs(p)
 	}
 	for _, e := range cfg.check() {

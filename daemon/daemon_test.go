@@ -162,8 +162,8 @@ func testConfig(t *testing.T) Config {
 	cfg.ScenarioDirs = []string{filepath.Join(dir, "scenarios")}
 	cfg.Store = filepath.Join(dir, "chaosctl.db")
 	cfg.API.Socket = filepath.Join(dir, "chaosctl.sock")
-	cfg.Defaults.StoreLockTimeout = Duration{300 * time.Millisecond}
-	cfg.Defaults.RevertTimeout = Duration{5 * time.Second}
+	cfg.Defaults.StoreLockTimeout = Duration{Duration: 300 * time.Millisecond}
+	cfg.Defaults.RevertTimeout = Duration{Duration: 5 * time.Second}
 	if err := os.MkdirAll(cfg.ScenarioDirs[0], 0o755); err != nil {
 		t.Fatal(err)
 	}

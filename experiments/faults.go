@@ -248,10 +248,55 @@ func (r *run) runOne(ctx context.Context, p plannedFault, i int, t plugins.Targe
 		}
 		return nil
 	}
-	_ = r.sleep(ctx, p.spec.Duration.Duration)
+	if er := r.hold(ctx, p, revertData); er != nil {
+		r.revertedEarly(ctx, i, *er)
+		mark(false, er.At)
+		return nil
+	}
 	r.revert(ctx, p, i)
 	mark(false, time.Now())
 	return nil
+}
+
+// hold waits out the fault's duration, or until ctx ends. It returns early
+// when a plugin behind a process boundary says the fault was reverted
+// already because its plugin process died (plugins.CrashWatcher).
+func (r *run) hold(ctx context.Context, p plannedFault, revertData []byte) *plugins.EarlyRevert {
+	var early <-chan plugins.EarlyRevert
+	if w, ok := p.fault.(plugins.CrashWatcher); ok {
+		early = w.Watch(p.spec.Action, revertData)
+	}
+	t := time.NewTimer(p.spec.Duration.Duration)
+	defer t.Stop()
+	select {
+	case er := <-early:
+		return &er
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	return nil
+}
+
+// revertedEarly records a fault that its plugin host reverted after the
+// plugin process died: the run did not go as planned, so it is an error.
+func (r *run) revertedEarly(ctx context.Context, i int, er plugins.EarlyRevert) {
+	r.updateFault(i, func(f *journal.Fault) {
+		at := er.At
+		f.RevertedAt = &at
+		f.Notes = append(f.Notes, er.Note)
+		if er.Err != nil {
+			f.RevertError = er.Err.Error()
+		}
+	})
+	f := r.fault(i)
+	r.log.Error().Str("fault", f.ID).Str("target", f.Target.String()).Msg(er.Note)
+	r.addReason(fmt.Sprintf("fault %s on %s: %s", f.Name, f.Target, er.Note))
+	if r.opts.Ledger != nil {
+		if lerr := r.opts.Ledger.Reverted(context.WithoutCancel(ctx), r.opts.RunID, f); lerr != nil {
+			r.addReason(fmt.Sprintf("ledger: record revert of %s: %v", f.ID, lerr))
+		}
+	}
+	r.emitFault(i)
 }
 
 // revert undoes fault i whatever state ctx is in, and records the outcome.

@@ -146,3 +146,21 @@ type Catalog interface {
 	Lookup(ctx context.Context, name string) (Fault, error)
 	Names() []string
 }
+
+// EarlyRevert says that an injected fault was reverted before its holder
+// asked: its plugin process died mid-fault, was relaunched, and the fresh
+// process reverted the fault from its revert data.
+type EarlyRevert struct {
+	At   time.Time
+	Note string // what happened, for the journal
+	Err  error  // the revert's error; nil when the fault is undone
+}
+
+// CrashWatcher is an optional ability of a Fault whose plugin runs in
+// another process (see plugins/host).
+type CrashWatcher interface {
+	// Watch returns a channel that receives once if the fault injected with
+	// (action, revertData) is reverted early. Revert by the caller ends the
+	// watch; the channel is never closed.
+	Watch(action string, revertData []byte) <-chan EarlyRevert
+}

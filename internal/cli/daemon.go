@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/rs/zerolog"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/chaosctl/chaosctl/daemon"
 	"github.com/chaosctl/chaosctl/plugins/builtin"
+	"github.com/chaosctl/chaosctl/plugins/host"
 )
 
 func newDaemonCmd(e *env) *cobra.Command {
@@ -41,10 +44,28 @@ run, reverts its faults and exits 0.`,
 			// A service logs JSON lines, whatever the terminal.
 			log := zerolog.New(e.stderr).Level(lvl).With().Timestamp().Logger()
 			ctx := cmd.Context()
-			d, err := daemon.New(ctx, cfg, daemon.Options{Log: log, Catalog: builtin.InProcess{}})
+			// Every fault plugin runs in its own child process, as with `run`;
+			// crashes of those processes are counted in the daemon's metrics.
+			var running atomic.Pointer[daemon.Daemon]
+			sums := cfg.PluginChecksums
+			if sums == "" {
+				sums = filepath.Join(cfg.PluginDir, "SHA256SUMS")
+			}
+			cat := host.New(host.Config{
+				Log: log, Builtins: builtin.Names(), Dir: cfg.PluginDir, Checksums: sums,
+				RevertTimeout: cfg.Defaults.RevertTimeout.Duration,
+				OnCrash: func(plugin string) {
+					if d := running.Load(); d != nil {
+						d.Metrics().PluginRestarts.WithLabelValues(plugin).Inc()
+					}
+				},
+			})
+			defer cat.Close()
+			d, err := daemon.New(ctx, cfg, daemon.Options{Log: log, Catalog: cat})
 			if err != nil {
 				return withCode(ExitError, fmt.Errorf("daemon: %w", err))
 			}
+			running.Store(d)
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
 			defer signal.Stop(hup)

@@ -96,6 +96,8 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		newHaltCmd(e),
 		newResumeCmd(e),
 		newReportCmd(e),
+		newPluginsCmd(e),
+		newPluginCmd(e),
 	)
 	err := root.ExecuteContext(ctx)
 	if err == nil {

@@ -13,7 +13,6 @@ import (
 
 	"github.com/chaosctl/chaosctl/experiments"
 	"github.com/chaosctl/chaosctl/journal"
-	"github.com/chaosctl/chaosctl/plugins/builtin"
 	"github.com/chaosctl/chaosctl/runbooks"
 	"github.com/chaosctl/chaosctl/scenarios"
 )
@@ -24,6 +23,7 @@ type runFlags struct {
 	journalDir string
 	local      bool
 	client     clientFlags
+	plugins    pluginFlags
 }
 
 func newRunCmd(e *env) *cobra.Command {
@@ -60,6 +60,7 @@ here. --local runs in this process regardless.`,
 	cmd.Flags().BoolVar(&f.dryRun, "dry-run", false, "resolve and print the exact targets, inject nothing")
 	cmd.Flags().StringVar(&f.journal, "journal", "", "write the run's journal to this file (default: JOURNAL_DIR/RUN_ID.json)")
 	cmd.Flags().StringVar(&f.journalDir, "journal-dir", defaultJournalDir(), "directory for journals")
+	f.plugins.add(cmd.Flags())
 	return cmd
 }
 
@@ -79,7 +80,8 @@ func defaultJournalDir() string {
 }
 
 func runScenario(ctx context.Context, e *env, file string, f runFlags) error {
-	cat := builtin.InProcess{}
+	cat := f.plugins.catalog(e)
+	defer cat.Close()
 	sc, err := scenarios.Load(ctx, file, cat)
 	if err != nil {
 		var list scenarios.ErrorList
