@@ -16,6 +16,7 @@ import (
 	"github.com/chaosctl/chaosctl/experiments"
 	"github.com/chaosctl/chaosctl/journal"
 	"github.com/chaosctl/chaosctl/plugins"
+	"github.com/chaosctl/chaosctl/runbooks"
 	"github.com/chaosctl/chaosctl/scenarios"
 )
 
@@ -281,7 +282,9 @@ func (d *Daemon) execute(ctx context.Context, r *activeRun, sc *scenarios.Scenar
 		<-old.done // its faults are reverted and its targets released
 	}
 	log.Info().Msg("run started")
+	rb := &runbooks.Runner{Log: d.log.With().Str("run_id", r.id).Str("scenario", sc.Name).Logger()}
 	j := experiments.Run(ctx, sc, experiments.Options{
+		Runbook: rb.Restore, RunbookBefore: rb.Before,
 		Log: d.log, Catalog: d.catalog, Ledger: runLedger{d.store.Ledger(), d.metrics},
 		Observer: func(ev experiments.Event) { r.observe(ev, d.metrics, sc.Name) },
 		DryRun:   dryRun, RunID: r.id, RevertTimeout: d.cfg.Defaults.RevertTimeout.Duration,

@@ -32,8 +32,14 @@ type Options struct {
 	// RevertTimeout bounds each revert; reverts run even when the run's
 	// context is cancelled. Default 30s.
 	RevertTimeout time.Duration
-	// Hooks run in the runbook phase, after recovery is measured.
+	// Runbook runs a scenario's runbook steps (when it has a [runbook]) in
+	// the runbook phase: after the faults and before recovery is measured,
+	// so the recovery measured is the one the runbook brings about.
 	Runbook RunbookFunc
+	// RunbookBefore runs the runbook's before steps (a backup, a marker
+	// record) once steady state holds, before the first fault. Failures it
+	// returns fail the run with nothing injected.
+	RunbookBefore RunbookFunc
 	// LockTargets, when set, is called once after preflight with every
 	// resolved target, before steady state and any injection. An error ends
 	// the run (verdict error) with nothing injected; release is called when
@@ -252,6 +258,20 @@ func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
 		return journal.NotSteady, reasons
 	}
 
+	if r.sc.Runbook != nil && r.opts.RunbookBefore != nil {
+		r.phase(journal.PhaseRunbookBefore, nil)
+		f, err := r.opts.RunbookBefore(ctx, r.sc, r.j, r.rec.snapshot)
+		switch {
+		case ctx.Err() != nil:
+			return journal.Aborted, []string{"aborted by operator during the runbook's before steps; nothing was injected"}
+		case err != nil:
+			return journal.Error, []string{"runbook before steps: " + err.Error()}
+		case len(f) > 0:
+			r.figures(steadyStart, faultWindow{}, time.Now())
+			return journal.Failed, append(f, "nothing was injected: the runbook's before steps failed")
+		}
+	}
+
 	// Faults.
 	fw, err := r.runFaults(ctx, plan)
 	var verdict journal.Verdict
@@ -269,12 +289,7 @@ func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
 		return verdict, reasons
 	}
 
-	// Recovery.
-	rv := r.recovery(ctx, fw)
-	if ctx.Err() != nil {
-		r.figures(steadyStart, fw, time.Now())
-		return journal.Aborted, []string{"aborted by operator while measuring recovery"}
-	}
+	// The runbook restores service; recovery then measures what it did.
 	var failures []string
 	if r.sc.Runbook != nil && r.opts.Runbook != nil {
 		r.phase(journal.PhaseRunbook, nil)
@@ -287,6 +302,13 @@ func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
 			return journal.Error, []string{"runbook: " + err.Error()}
 		}
 		failures = append(failures, f...)
+	}
+
+	// Recovery.
+	rv := r.recovery(ctx, fw)
+	if ctx.Err() != nil {
+		r.figures(steadyStart, fw, time.Now())
+		return journal.Aborted, []string{"aborted by operator while measuring recovery"}
 	}
 	failures = append(failures, r.figures(steadyStart, fw, time.Now())...)
 	failures = append(failures, rv...)

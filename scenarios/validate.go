@@ -22,6 +22,7 @@ const (
 	DefaultHoldFor        = 2 * time.Second
 	DefaultStopWindow     = 10 * time.Second
 	DefaultMaxTargets     = 1
+	DefaultStepTimeout    = 30 * time.Second
 )
 
 var nameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
@@ -57,7 +58,7 @@ func (d *decoder) validate(ctx context.Context, s *Scenario, cat plugins.Catalog
 	d.validateRecovery(&s.Recovery)
 	d.validateSafety(&s.Safety, probeIdx)
 	if s.Runbook != nil {
-		d.duration("runbook.rto", &s.Runbook.RTO, 0, false)
+		d.validateRunbook(s, probeIdx)
 	}
 }
 

@@ -111,42 +111,6 @@ func newStatusCmd(e *env) *cobra.Command {
 	return cmd
 }
 
-func newHistoryCmd(e *env) *cobra.Command {
-	var cf clientFlags
-	limit := 20
-	cmd := &cobra.Command{
-		Use:   "history",
-		Short: "List past runs, newest first",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := cf.client()
-			if err != nil {
-				return err
-			}
-			h, err := c.History(cmd.Context(), limit)
-			if err != nil {
-				return apiErr(err)
-			}
-			if e.output == "json" {
-				return json.NewEncoder(e.stdout).Encode(h)
-			}
-			w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "RUN\tSCENARIO\tTRIGGER\tVERDICT\tSTARTED\tTOOK")
-			for _, r := range h {
-				took := "-"
-				if !r.EndedAt.IsZero() {
-					took = r.EndedAt.Sub(r.StartedAt).Round(100 * time.Millisecond).String()
-				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", r.RunID, r.Scenario, dash(r.Trigger), r.Verdict, r.StartedAt.Local().Format("2006-01-02 15:04:05"), took)
-			}
-			return w.Flush()
-		},
-	}
-	cmd.Flags().IntVar(&limit, "limit", limit, "runs to list; 0: all")
-	addClientFlags(cmd, &cf)
-	return cmd
-}
-
 func newAbortCmd(e *env) *cobra.Command {
 	var cf clientFlags
 	cmd := &cobra.Command{

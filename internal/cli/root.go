@@ -95,6 +95,7 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		newAbortCmd(e),
 		newHaltCmd(e),
 		newResumeCmd(e),
+		newReportCmd(e),
 		newPluginsCmd(e),
 		newPluginCmd(e),
 	)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/chaosctl/chaosctl/experiments"
 	"github.com/chaosctl/chaosctl/journal"
+	"github.com/chaosctl/chaosctl/runbooks"
 	"github.com/chaosctl/chaosctl/scenarios"
 )
 
@@ -103,12 +104,15 @@ func runScenario(ctx context.Context, e *env, file string, f runFlags) error {
 		// The live line says what info lines would; keep warnings.
 		log = log.Level(zerolog.WarnLevel)
 	}
+	rb := &runbooks.Runner{Log: log.With().Str("run_id", runID).Str("scenario", sc.Name).Logger()}
 	j := experiments.Run(ctx, sc, experiments.Options{
-		Log:      log,
-		Catalog:  cat,
-		Observer: obs,
-		DryRun:   f.dryRun,
-		RunID:    runID,
+		Log:           log,
+		Catalog:       cat,
+		Observer:      obs,
+		DryRun:        f.dryRun,
+		RunID:         runID,
+		Runbook:       rb.Restore,
+		RunbookBefore: rb.Before,
 	})
 	stop()
 	if err := journal.Write(path, j); err != nil {
@@ -130,6 +134,7 @@ type result struct {
 	Recovery *journal.Recovery   `json:"recovery,omitempty"`
 	SLOs     []journal.SLOResult `json:"slos"`
 	Faults   []journal.Fault     `json:"faults"`
+	Runbook  *journal.Runbook    `json:"runbook,omitempty"`
 	Journal  string              `json:"journal"`
 }
 
@@ -137,7 +142,7 @@ func printResult(e *env, j *journal.Journal, path string) {
 	if e.output == "json" {
 		_ = json.NewEncoder(e.stdout).Encode(result{
 			RunID: j.RunID, Scenario: j.Scenario, Verdict: j.Verdict, ExitCode: j.Verdict.ExitCode(),
-			Reasons: j.Reasons, Recovery: j.Recovery, SLOs: j.SLOs, Faults: j.Faults, Journal: path,
+			Reasons: j.Reasons, Recovery: j.Recovery, SLOs: j.SLOs, Faults: j.Faults, Runbook: j.Runbook, Journal: path,
 		})
 		return
 	}
