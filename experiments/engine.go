@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -31,8 +32,20 @@ type Options struct {
 	// RevertTimeout bounds each revert; reverts run even when the run's
 	// context is cancelled. Default 30s.
 	RevertTimeout time.Duration
-	// Hooks run in the runbook phase, after recovery is measured.
+	// Runbook runs a scenario's runbook steps (when it has a [runbook]) in
+	// the runbook phase: after the faults and before recovery is measured,
+	// so the recovery measured is the one the runbook brings about.
 	Runbook RunbookFunc
+	// RunbookBefore runs the runbook's before steps (a backup, a marker
+	// record) once steady state holds, before the first fault. Failures it
+	// returns fail the run with nothing injected.
+	RunbookBefore RunbookFunc
+	// LockTargets, when set, is called once after preflight with every
+	// resolved target, before steady state and any injection. An error ends
+	// the run (verdict error) with nothing injected; release is called when
+	// every fault is reverted. The daemon uses it so that two runs never
+	// inject into the same target at once.
+	LockTargets func(ctx context.Context, targets []plugins.Target) (release func(), err error)
 }
 
 // RunbookFunc executes a scenario's disaster-recovery runbook and stores
@@ -196,7 +209,25 @@ func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
 	if r.opts.DryRun {
 		return journal.Passed, []string{"dry run: preflight passed, nothing injected"}
 	}
+	if r.opts.LockTargets != nil {
+		var targets []plugins.Target
+		for _, p := range plan {
+			targets = append(targets, p.targets...)
+		}
+		release, err := r.opts.LockTargets(ctx, targets)
+		if err != nil {
+			return journal.Error, []string{"lock targets: " + err.Error()}
+		}
+		defer release()
+	}
 
+	defer func() {
+		for _, p := range probers {
+			if c, ok := p.(io.Closer); ok {
+				_ = c.Close() // idle connections only: nothing to report
+			}
+		}
+	}()
 	sampleCtx, stopSampling := context.WithCancel(ctx)
 	var sampling sync.WaitGroup
 	for i, p := range r.sc.Probes {
@@ -206,6 +237,11 @@ func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
 			sample(sampleCtx, p.Name, probers[i], p.Interval.Duration, p.Timeout.Duration, r.rec)
 		}()
 	}
+	sampling.Add(1)
+	go func() {
+		defer sampling.Done()
+		r.reportSLOs(sampleCtx)
+	}()
 	defer func() {
 		stopSampling()
 		sampling.Wait()
@@ -215,11 +251,25 @@ func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
 	steadyStart := time.Now()
 	steadyEnd := steadyStart.Add(r.sc.Steady.Duration.Duration)
 	r.phase(journal.PhaseSteady, &steadyEnd)
-	if err := r.wait(ctx, steadyEnd); err != nil {
+	if err := r.sleep(ctx, time.Until(steadyEnd)); err != nil {
 		return journal.Aborted, []string{"aborted by operator during steady state"}
 	}
 	if reasons := r.steady(steadyStart, time.Now()); len(reasons) > 0 {
 		return journal.NotSteady, reasons
+	}
+
+	if r.sc.Runbook != nil && r.opts.RunbookBefore != nil {
+		r.phase(journal.PhaseRunbookBefore, nil)
+		f, err := r.opts.RunbookBefore(ctx, r.sc, r.j, r.rec.snapshot)
+		switch {
+		case ctx.Err() != nil:
+			return journal.Aborted, []string{"aborted by operator during the runbook's before steps; nothing was injected"}
+		case err != nil:
+			return journal.Error, []string{"runbook before steps: " + err.Error()}
+		case len(f) > 0:
+			r.figures(steadyStart, faultWindow{}, time.Now())
+			return journal.Failed, append(f, "nothing was injected: the runbook's before steps failed")
+		}
 	}
 
 	// Faults.
@@ -239,12 +289,7 @@ func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
 		return verdict, reasons
 	}
 
-	// Recovery.
-	rv := r.recovery(ctx, fw)
-	if ctx.Err() != nil {
-		r.figures(steadyStart, fw, time.Now())
-		return journal.Aborted, []string{"aborted by operator while measuring recovery"}
-	}
+	// The runbook restores service; recovery then measures what it did.
 	var failures []string
 	if r.sc.Runbook != nil && r.opts.Runbook != nil {
 		r.phase(journal.PhaseRunbook, nil)
@@ -257,6 +302,13 @@ func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
 			return journal.Error, []string{"runbook: " + err.Error()}
 		}
 		failures = append(failures, f...)
+	}
+
+	// Recovery.
+	rv := r.recovery(ctx, fw)
+	if ctx.Err() != nil {
+		r.figures(steadyStart, fw, time.Now())
+		return journal.Aborted, []string{"aborted by operator while measuring recovery"}
 	}
 	failures = append(failures, r.figures(steadyStart, fw, time.Now())...)
 	failures = append(failures, rv...)
@@ -275,18 +327,6 @@ func (r *run) passedReason() string {
 			rc.Duration.Round(time.Millisecond), rc.Objective)
 	}
 	return "every objective met"
-}
-
-// wait sleeps until t or until ctx ends.
-func (r *run) wait(ctx context.Context, t time.Time) error {
-	tm := time.NewTimer(time.Until(t))
-	defer tm.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-tm.C:
-		return nil
-	}
 }
 
 // preflight resolves every fault's plugin and targets and builds the probes.
@@ -353,10 +393,9 @@ func (r *run) addNote(s string) {
 
 // steady checks every SLO over the steady-state window.
 func (r *run) steady(from, to time.Time) []string {
-	samples := r.rec.snapshot()
 	var reasons []string
 	for _, o := range r.objs {
-		f := o.figure(between(samples, o.probe, from, to))
+		f := o.figure(r.rec.window(o.probe, from, to))
 		if !f.Held {
 			reasons = append(reasons, fmt.Sprintf("steady state did not hold: SLO %s (%s) measured availability %.2f%%, p99 %s over %d samples; nothing was injected",
 				o.name, o, f.Availability, f.P99, f.Samples))

@@ -130,8 +130,6 @@ func (r *run) runFaults(ctx context.Context, plan []plannedFault) (faultWindow, 
 	// Watch stop conditions while faults are active.
 	tick := time.NewTicker(25 * time.Millisecond)
 	defer tick.Stop()
-	slo := time.NewTicker(time.Second)
-	defer slo.Stop()
 	observing := false
 	for {
 		select {
@@ -171,8 +169,6 @@ func (r *run) runFaults(ctx context.Context, plan []plannedFault) (faultWindow, 
 				r.log.Warn().Err(err).Msg("stop condition tripped")
 				cancel(err)
 			}
-		case <-slo.C:
-			r.emitSLOs()
 		}
 	}
 }
@@ -200,7 +196,24 @@ func (r *run) runOne(ctx context.Context, p plannedFault, i int, t plugins.Targe
 	if ctx.Err() != nil {
 		return nil
 	}
-	r.updateFault(i, func(f *journal.Fault) { f.IntentAt = time.Now() })
+	req := plugins.InjectRequest{
+		Action: p.spec.Action, Params: p.spec.Params, Target: t, Duration: p.spec.Duration.Duration,
+	}
+	// A plugin that can name its revert data up front has it recorded with
+	// the intent, so a crash in the middle of Inject can still be undone.
+	if pr, ok := p.fault.(plugins.Preparer); ok && p.action.Reversible {
+		prepared, err := pr.Prepare(ctx, req)
+		if err != nil {
+			r.updateFault(i, func(f *journal.Fault) { f.InjectError = "prepare: " + err.Error() })
+			r.emitFault(i)
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("prepare %s on %s: %w", p.spec.Name, t, err)
+		}
+		req.Prepared = prepared
+	}
+	r.updateFault(i, func(f *journal.Fault) { f.IntentAt = time.Now(); f.RevertData = req.Prepared })
 	if r.opts.Ledger != nil {
 		if err := r.opts.Ledger.Intent(ctx, r.opts.RunID, r.fault(i)); err != nil {
 			r.updateFault(i, func(f *journal.Fault) { f.InjectError = "ledger: " + err.Error() })
@@ -209,9 +222,10 @@ func (r *run) runOne(ctx context.Context, p plannedFault, i int, t plugins.Targe
 	}
 	r.emitFault(i)
 	markStart()
-	revertData, err := p.fault.Inject(ctx, plugins.InjectRequest{
-		Action: p.spec.Action, Params: p.spec.Params, Target: t, Duration: p.spec.Duration.Duration,
-	})
+	revertData, err := p.fault.Inject(ctx, req)
+	if revertData == nil {
+		revertData = req.Prepared
+	}
 	now := time.Now()
 	if err != nil {
 		log.Error().Err(err).Msg("inject failed")
@@ -252,10 +266,55 @@ func (r *run) runOne(ctx context.Context, p plannedFault, i int, t plugins.Targe
 		}
 		return nil
 	}
-	_ = r.sleep(ctx, p.spec.Duration.Duration)
+	if er := r.hold(ctx, p, revertData); er != nil {
+		r.revertedEarly(ctx, i, *er)
+		mark(false, er.At)
+		return nil
+	}
 	r.revert(ctx, p, i)
 	mark(false, time.Now())
 	return nil
+}
+
+// hold waits out the fault's duration, or until ctx ends. It returns early
+// when a plugin behind a process boundary says the fault was reverted
+// already because its plugin process died (plugins.CrashWatcher).
+func (r *run) hold(ctx context.Context, p plannedFault, revertData []byte) *plugins.EarlyRevert {
+	var early <-chan plugins.EarlyRevert
+	if w, ok := p.fault.(plugins.CrashWatcher); ok {
+		early = w.Watch(p.spec.Action, revertData)
+	}
+	t := time.NewTimer(p.spec.Duration.Duration)
+	defer t.Stop()
+	select {
+	case er := <-early:
+		return &er
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	return nil
+}
+
+// revertedEarly records a fault that its plugin host reverted after the
+// plugin process died: the run did not go as planned, so it is an error.
+func (r *run) revertedEarly(ctx context.Context, i int, er plugins.EarlyRevert) {
+	r.updateFault(i, func(f *journal.Fault) {
+		at := er.At
+		f.RevertedAt = &at
+		f.Notes = append(f.Notes, er.Note)
+		if er.Err != nil {
+			f.RevertError = er.Err.Error()
+		}
+	})
+	f := r.fault(i)
+	r.log.Error().Str("fault", f.ID).Str("target", f.Target.String()).Msg(er.Note)
+	r.addReason(fmt.Sprintf("fault %s on %s: %s", f.Name, f.Target, er.Note))
+	if r.opts.Ledger != nil {
+		if lerr := r.opts.Ledger.Reverted(context.WithoutCancel(ctx), r.opts.RunID, f); lerr != nil {
+			r.addReason(fmt.Sprintf("ledger: record revert of %s: %v", f.ID, lerr))
+		}
+	}
+	r.emitFault(i)
 }
 
 // revert undoes fault i whatever state ctx is in, and records the outcome.
@@ -308,13 +367,12 @@ func (r *run) checkStop(start, now time.Time) error {
 	if len(r.sc.Safety.Stop) == 0 {
 		return nil
 	}
-	samples := r.rec.snapshot()
 	for _, sc := range r.sc.Safety.Stop {
 		w := sc.Window.Duration
 		if now.Sub(start) < w {
 			continue
 		}
-		ratio, n := errorRatio(samples, sc.Probe, now.Add(-w), now)
+		ratio, n := errorRatio(r.rec.window(sc.Probe, now.Add(-w), now), now.Add(-w), now)
 		if n > 0 && ratio > sc.MaxErrorRatio {
 			return &stopError{probe: sc.Probe, ratio: ratio, limit: sc.MaxErrorRatio, win: w, n: n}
 		}
@@ -322,16 +380,30 @@ func (r *run) checkStop(start, now time.Time) error {
 	return nil
 }
 
-// emitSLOs reports each SLO over its latest window.
-func (r *run) emitSLOs() {
+// reportSLOs emits each SLO's state over its latest window twice a second
+// until ctx ends, for live progress.
+func (r *run) reportSLOs(ctx context.Context) {
 	if r.opts.Observer == nil {
 		return
 	}
-	samples := r.rec.snapshot()
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			r.emitSLOs()
+		}
+	}
+}
+
+// emitSLOs reports each SLO over its latest window.
+func (r *run) emitSLOs() {
 	now := time.Now()
 	states := make([]SLOState, 0, len(r.objs))
 	for _, o := range r.objs {
-		f := o.figure(between(samples, o.probe, now.Add(-o.window), now))
+		f := o.figure(r.rec.window(o.probe, now.Add(-o.window), now))
 		states = append(states, SLOState{Name: o.name, Held: f.Held, Availability: f.Availability, P99: f.P99, Samples: f.Samples})
 	}
 	r.emit(Event{Kind: EventSLO, SLOs: states})

@@ -39,8 +39,6 @@ func (r *run) recovery(ctx context.Context, fw faultWindow) []string {
 
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	slo := time.NewTicker(time.Second)
-	defer slo.Stop()
 	for {
 		last := time.Now().Add(-settle)
 		at, pending := r.recoveredAt(from, last, hold)
@@ -62,8 +60,6 @@ func (r *run) recovery(ctx context.Context, fw faultWindow) []string {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
-		case <-slo.C:
-			r.emitSLOs()
 		}
 	}
 }
@@ -71,11 +67,10 @@ func (r *run) recovery(ctx context.Context, fw faultWindow) []string {
 // recoveredAt returns the instant all SLOs recovered, or the names of the
 // SLOs whose recovery instant is not known yet.
 func (r *run) recoveredAt(from, last time.Time, hold time.Duration) (time.Time, []string) {
-	samples := r.rec.snapshot()
 	var latest time.Time
 	var pending []string
 	for _, o := range r.objs {
-		at, ok := o.recoveredAt(samples, from, last, hold)
+		at, ok := o.recoveredAt(r.rec.window(o.probe, from, last), from, last, hold)
 		if !ok {
 			pending = append(pending, o.name)
 			continue
@@ -97,25 +92,25 @@ const (
 // figures fills per-phase SLO figures in the journal and returns failures
 // of SLOs that had to hold during the faults.
 func (r *run) figures(steadyStart time.Time, fw faultWindow, end time.Time) []string {
-	samples := r.rec.snapshot()
 	var failures []string
 	results := make([]journal.SLOResult, 0, len(r.objs))
 	for _, o := range r.objs {
-		res := journal.SLOResult{Name: o.name, Probe: o.probe, Objective: o.String(), Phases: map[string]journal.SLOFigure{}, Held: true}
-		res.Phases[journal.PhaseSteady] = o.figure(between(samples, o.probe, steadyStart, steadyStart.Add(r.sc.Steady.Duration.Duration)))
+		res := journal.SLOResult{Name: o.name, Probe: o.probe, Objective: o.String(), Phases: map[string]journal.SLOFigure{}, Held: true,
+			LatencyPercentile: o.percentile, LatencyMax: o.latencyMax}
+		res.Phases[journal.PhaseSteady] = o.figure(r.rec.window(o.probe, steadyStart, steadyStart.Add(r.sc.Steady.Duration.Duration)))
 		if !fw.start.IsZero() {
 			if fw.end.After(fw.start) {
-				res.Phases[PhaseFault] = o.figure(between(samples, o.probe, fw.start, fw.end))
+				res.Phases[PhaseFault] = o.figure(r.rec.window(o.probe, fw.start, fw.end))
 			}
 			if rc := r.j.Recovery; rc != nil && rc.RecoveredAt != nil {
 				if rc.RecoveredAt.After(fw.end) {
-					res.Phases[PhaseRecovering] = o.figure(between(samples, o.probe, fw.end, *rc.RecoveredAt))
+					res.Phases[PhaseRecovering] = o.figure(r.rec.window(o.probe, fw.end, *rc.RecoveredAt))
 				}
-				res.Phases[PhaseRecovered] = o.figure(between(samples, o.probe, *rc.RecoveredAt, end))
+				res.Phases[PhaseRecovered] = o.figure(r.rec.window(o.probe, *rc.RecoveredAt, end))
 			} else {
-				res.Phases[PhaseRecovering] = o.figure(between(samples, o.probe, fw.end, end))
+				res.Phases[PhaseRecovering] = o.figure(r.rec.window(o.probe, fw.end, end))
 			}
-			if at, breached := o.breachDuring(samples, fw.start, fw.end); breached {
+			if at, breached := o.breachDuring(r.rec.window(o.probe, fw.start, fw.end), fw.start, fw.end); breached {
 				res.BreachedAt = &at
 				if o.mustHold {
 					res.Held = false

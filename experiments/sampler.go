@@ -2,40 +2,62 @@ package experiments
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/chaosctl/chaosctl/probes"
 )
 
-// recorder keeps every sample of a run ordered by the instant its outcome
-// became known (Sample.End), which is what SLO windows and recovery use.
+// recorder keeps every sample of a run, per probe, ordered by the instant
+// its outcome became known (Sample.End), which is what SLO windows and
+// recovery use. Windows are found by binary search, so evaluating an SLO
+// costs its window, not the run's length.
 type recorder struct {
-	mu      sync.Mutex
-	samples []probes.Sample
+	mu      sync.RWMutex
+	byProbe map[string][]probes.Sample
+	n       int
 	notify  func(probes.Sample)
 }
 
 func (r *recorder) add(s probes.Sample) {
 	r.mu.Lock()
-	i := len(r.samples)
-	for i > 0 && r.samples[i-1].End().After(s.End()) {
+	if r.byProbe == nil {
+		r.byProbe = map[string][]probes.Sample{}
+	}
+	ss := r.byProbe[s.Probe]
+	i := len(ss)
+	for i > 0 && ss[i-1].End().After(s.End()) {
 		i--
 	}
-	r.samples = append(r.samples, probes.Sample{})
-	copy(r.samples[i+1:], r.samples[i:])
-	r.samples[i] = s
+	ss = append(ss, probes.Sample{})
+	copy(ss[i+1:], ss[i:])
+	ss[i] = s
+	r.byProbe[s.Probe] = ss
+	r.n++
 	r.mu.Unlock()
 	if r.notify != nil {
 		r.notify(s)
 	}
 }
 
-// snapshot returns a copy of the samples so far.
+// window returns a copy of probe's samples known in [from, to].
+func (r *recorder) window(probe string, from, to time.Time) []probes.Sample {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return slices.Clone(between(r.byProbe[probe], from, to))
+}
+
+// snapshot returns every sample so far, ordered by start time.
 func (r *recorder) snapshot() []probes.Sample {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]probes.Sample(nil), r.samples...)
+	r.mu.RLock()
+	out := make([]probes.Sample, 0, r.n)
+	for _, ss := range r.byProbe {
+		out = append(out, ss...)
+	}
+	r.mu.RUnlock()
+	slices.SortStableFunc(out, func(a, b probes.Sample) int { return a.Time.Compare(b.Time) })
+	return out
 }
 
 // maxInFlight bounds concurrent attempts of one probe: a hung target must

@@ -3,6 +3,7 @@ package experiments
 import (
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -84,21 +85,15 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 	return sorted[rank]
 }
 
-// between returns the samples of probe whose outcome became known in
-// [from, to]. samples are ordered by End.
-func between(samples []probes.Sample, probe string, from, to time.Time) []probes.Sample {
-	var out []probes.Sample
-	for _, s := range samples {
-		e := s.End()
-		if s.Probe != probe || e.Before(from) {
-			continue
-		}
-		if e.After(to) {
-			break
-		}
-		out = append(out, s)
+// between returns the samples whose outcome became known in [from, to].
+// samples are one probe's, ordered by End.
+func between(samples []probes.Sample, from, to time.Time) []probes.Sample {
+	lo := sort.Search(len(samples), func(i int) bool { return !samples[i].End().Before(from) })
+	hi := sort.Search(len(samples), func(i int) bool { return samples[i].End().After(to) })
+	if lo >= hi {
+		return nil
 	}
-	return out
+	return samples[lo:hi]
 }
 
 // recoveredAt finds the first instant at or after from after which o holds
@@ -106,9 +101,10 @@ func between(samples []probes.Sample, probe string, from, to time.Time) []probes
 // meets the objective. If the window starting at the first sample after from
 // already holds, service never broke and recovery is instant (from). The
 // bool is false while no such instant is known; last is the latest instant
-// observed so far, so windows that end after it are still open.
+// observed so far, so windows that end after it are still open. samples are
+// o's probe's, ordered by End.
 func (o objective) recoveredAt(samples []probes.Sample, from, last time.Time, hold time.Duration) (time.Time, bool) {
-	after := between(samples, o.probe, from, last)
+	after := between(samples, from, last)
 	for i, c := range after {
 		if !c.OK {
 			continue
@@ -118,14 +114,7 @@ func (o objective) recoveredAt(samples []probes.Sample, from, last time.Time, ho
 		if end.After(last) {
 			return time.Time{}, false
 		}
-		var win []probes.Sample
-		for _, s := range after[i:] {
-			if s.End().After(end) {
-				break
-			}
-			win = append(win, s)
-		}
-		if o.figure(win).Held {
+		if o.figure(between(after[i:], start, end)).Held {
 			if i == 0 {
 				return from, true
 			}
@@ -138,23 +127,19 @@ func (o objective) recoveredAt(samples []probes.Sample, from, last time.Time, ho
 // breachDuring slides o's window over the samples known in [from, to] and
 // returns the first instant the objective did not hold.
 func (o objective) breachDuring(samples []probes.Sample, from, to time.Time) (time.Time, bool) {
-	in := between(samples, o.probe, from, to)
+	in := between(samples, from, to)
 	for i, s := range in {
-		lo := s.End().Add(-o.window)
-		j := i
-		for j > 0 && !in[j-1].End().Before(lo) {
-			j--
-		}
-		if !o.figure(in[j : i+1]).Held {
+		win := between(in[:i+1], s.End().Add(-o.window), s.End())
+		if !o.figure(win).Held {
 			return s.End(), true
 		}
 	}
 	return time.Time{}, false
 }
 
-// errorRatio is the percentage of failed samples of probe known in [from, to].
-func errorRatio(samples []probes.Sample, probe string, from, to time.Time) (float64, int) {
-	in := between(samples, probe, from, to)
+// errorRatio is the percentage of failed samples known in [from, to].
+func errorRatio(samples []probes.Sample, from, to time.Time) (float64, int) {
+	in := between(samples, from, to)
 	if len(in) == 0 {
 		return 0, 0
 	}

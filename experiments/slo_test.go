@@ -133,7 +133,7 @@ func TestBreachDuring(t *testing.T) {
 
 func TestErrorRatio(t *testing.T) {
 	s := series("..xx", 100*time.Millisecond, 0)
-	r, n := errorRatio(s, "p", t0, t0.Add(time.Second))
+	r, n := errorRatio(s, t0, t0.Add(time.Second))
 	if r != 50 || n != 4 {
 		t.Fatalf("errorRatio = %v over %d, want 50 over 4", r, n)
 	}

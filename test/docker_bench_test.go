@@ -23,7 +23,7 @@ func median(d []time.Duration) time.Duration {
 // event reaching chaosctl, next to the wall time of `docker kill` (CLI) on
 // an identical container, in the same run. Medians of 5 each.
 func BenchmarkCrashToDieEvent(b *testing.B) {
-	cli, img := needDocker(b)
+	cli, img := needEngine(b)
 	n := makeNetwork(b, cli)
 	ctx := context.Background()
 	eng, err := dockerplugin.Connect(ctx)

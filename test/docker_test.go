@@ -40,7 +40,7 @@ func example(t *testing.T, name string, pairs ...string) string {
 	return path
 }
 
-func waitHTTP(t testing.TB, url string, within time.Duration) {
+func waitHealthy(t testing.TB, url string, within time.Duration) {
 	t.Helper()
 	c := &http.Client{Timeout: 500 * time.Millisecond}
 	deadline := time.Now().Add(within)
@@ -79,7 +79,7 @@ func inspect(t *testing.T, cli *client.Client, id string) container.InspectRespo
 // (a) A real crash with restart=always: the Engine restarts the container,
 // /healthz is back within 10s, the run passes.
 func TestDockerCrashRestartAlwaysRecovers(t *testing.T) {
-	cli, img := needDocker(t)
+	cli, img := needEngine(t)
 	n := makeNetwork(t, cli)
 	name := "chaosctl-test-api-" + uid()
 	id := runContainer(t, cli, img, n, name, ctrOpts{IP: n.IP(10), Restart: container.RestartPolicyAlways})
@@ -109,7 +109,7 @@ func TestDockerCrashRestartAlwaysRecovers(t *testing.T) {
 
 // (b) The same crash without a restart policy: nothing brings it back.
 func TestDockerCrashWithoutRestartPolicyFails(t *testing.T) {
-	cli, img := needDocker(t)
+	cli, img := needEngine(t)
 	n := makeNetwork(t, cli)
 	name := "chaosctl-test-api-" + uid()
 	id := runContainer(t, cli, img, n, name, ctrOpts{IP: n.IP(10)})
@@ -149,7 +149,7 @@ func startChaosProxy(t *testing.T, listen, upstream string) string {
 // (c) 300ms on the dependency, through a chaosctl proxy: p99 breaches
 // during the fault and recovers after the revert.
 func TestDockerDependencyLatencyThroughProxy(t *testing.T) {
-	cli, img := needDocker(t)
+	cli, img := needEngine(t)
 	n := makeNetwork(t, cli)
 	dep := "chaosctl-test-dep-" + uid()
 	runContainer(t, cli, img, n, dep, ctrOpts{IP: n.IP(20)})
@@ -164,7 +164,7 @@ func TestDockerDependencyLatencyThroughProxy(t *testing.T) {
 	control := startChaosProxy(t, listen, n.IP(20)+":8080")
 	api := "chaosctl-test-api-" + uid()
 	runContainer(t, cli, img, n, api, ctrOpts{IP: n.IP(10), Args: []string{"-dependency", "http://" + listen + "/healthz"}})
-	waitHTTP(t, "http://"+n.IP(10)+":8080/api", 5*time.Second)
+	waitHealthy(t, "http://"+n.IP(10)+":8080/api", 5*time.Second)
 
 	path := example(t, "docker-dependency-latency.toml", "10.231.0.10", n.IP(10), "127.0.0.1:9901", control)
 	r := chaosctl(t, context.Background(), "run", path)
@@ -183,7 +183,7 @@ func TestDockerDependencyLatencyThroughProxy(t *testing.T) {
 // (d) Fill the container's tmpfs volume: /healthz (which writes) fails,
 // and recovers once the fill file is removed.
 func TestDockerVolumeFullDegradesAndRecovers(t *testing.T) {
-	cli, img := needDocker(t)
+	cli, img := needEngine(t)
 	n := makeNetwork(t, cli)
 	vol := tmpfsVolume(t, cli, "16m")
 	name := "chaosctl-test-api-" + uid()
@@ -265,13 +265,13 @@ func (b *lb) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // (e) Partition one of two replicas behind the load balancer: the SLO
 // holds throughout; the replica comes back with the same address.
 func TestDockerPartitionOneReplicaSLOHolds(t *testing.T) {
-	cli, img := needDocker(t)
+	cli, img := needEngine(t)
 	n := makeNetwork(t, cli)
 	r1, r2 := "chaosctl-test-api-1-"+uid(), "chaosctl-test-api-2-"+uid()
 	id1 := runContainer(t, cli, img, n, r1, ctrOpts{IP: n.IP(11)})
 	runContainer(t, cli, img, n, r2, ctrOpts{IP: n.IP(12)})
 	addr := startLB(t, n.IP(11)+":8080", n.IP(12)+":8080")
-	waitHTTP(t, "http://"+addr+"/healthz", 5*time.Second)
+	waitHealthy(t, "http://"+addr+"/healthz", 5*time.Second)
 
 	path := example(t, "docker-partition-replica.toml", "127.0.0.1:9900", addr, `"shop-api-1"`, `"`+r1+`"`, `"shop-backend"`, `"`+n.Name+`"`)
 	r := chaosctl(t, context.Background(), "run", path)
@@ -287,12 +287,12 @@ func TestDockerPartitionOneReplicaSLOHolds(t *testing.T) {
 	if !found {
 		t.Errorf("alias %s lost on reconnect: %v", r1, ep.Aliases)
 	}
-	waitHTTP(t, "http://"+n.IP(11)+":8080/healthz", 5*time.Second)
+	waitHealthy(t, "http://"+n.IP(11)+":8080/healthz", 5*time.Second)
 }
 
 // Bad input: clear errors and nothing injected.
 func TestDockerBadInput(t *testing.T) {
-	cli, img := needDocker(t)
+	cli, img := needEngine(t)
 	n := makeNetwork(t, cli)
 	name := "chaosctl-test-api-" + uid()
 	id := runContainer(t, cli, img, n, name, ctrOpts{IP: n.IP(10)})

@@ -26,7 +26,7 @@ import (
 // Everything the Docker tests create carries this label, and a unique name.
 const testLabel = "chaosctl.test"
 
-var docker struct {
+var engine struct {
 	once  sync.Once
 	cli   *client.Client
 	image string
@@ -55,37 +55,37 @@ func uid() string {
 
 // needDocker returns a client and the test image, built once. Without
 // CHAOSCTL_E2E=1 the test is skipped; with it, an unreachable Engine fails.
-func needDocker(t testing.TB) (*client.Client, string) {
+func needEngine(t testing.TB) (*client.Client, string) {
 	t.Helper()
 	if os.Getenv("CHAOSCTL_E2E") != "1" {
 		t.Skip("Docker end-to-end test: run with CHAOSCTL_E2E=1 (as .ci/run does) against a local Docker Engine")
 	}
-	docker.once.Do(func() {
+	engine.once.Do(func() {
 		cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 		if err != nil {
-			docker.err = err
+			engine.err = err
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		if _, err := cli.Ping(ctx); err != nil {
-			docker.err = fmt.Errorf("Docker Engine unreachable at %s: %w", cli.DaemonHost(), err)
+			engine.err = fmt.Errorf("Docker Engine unreachable at %s: %w", cli.DaemonHost(), err)
 			return
 		}
-		docker.cli = cli
-		docker.image, docker.err = buildImage(ctx, cli)
-		if docker.err == nil {
+		engine.cli = cli
+		engine.image, engine.err = buildImage(ctx, cli)
+		if engine.err == nil {
 			cleanupMu.Lock()
 			packageCleanups = append(packageCleanups, func() {
-				_, _ = cli.ImageRemove(context.Background(), docker.image, image.RemoveOptions{Force: true, PruneChildren: true})
+				_, _ = cli.ImageRemove(context.Background(), engine.image, image.RemoveOptions{Force: true, PruneChildren: true})
 			})
 			cleanupMu.Unlock()
 		}
 	})
-	if docker.err != nil {
-		t.Fatalf("CHAOSCTL_E2E=1 but Docker is not usable: %v", docker.err)
+	if engine.err != nil {
+		t.Fatalf("CHAOSCTL_E2E=1 but Docker is not usable: %v", engine.err)
 	}
-	return docker.cli, docker.image
+	return engine.cli, engine.image
 }
 
 // buildImage builds FROM scratch with the static target binary: there is
@@ -199,7 +199,7 @@ func runContainer(t testing.TB, cli *client.Client, img string, net testNet, nam
 	if err := cli.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
-	waitHTTP(t, "http://"+o.IP+":8080/healthz", 10*time.Second)
+	waitHealthy(t, "http://"+o.IP+":8080/healthz", 10*time.Second)
 	return resp.ID
 }
 

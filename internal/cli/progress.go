@@ -16,7 +16,8 @@ import (
 // structured lines.
 func newProgress(e *env, sc *scenarios.Scenario) (experiments.Observer, func()) {
 	if !e.tty || e.output == "json" {
-		return func(ev experiments.Event) { logEvent(e, ev) }, func() {}
+		l := &sloLog{e: e, held: map[string]bool{}, at: map[string]time.Time{}}
+		return l.event, func() {}
 	}
 	p := &liveLine{e: e, start: time.Now(), done: make(chan struct{}), stopped: make(chan struct{})}
 	go p.loop()
@@ -26,18 +27,29 @@ func newProgress(e *env, sc *scenarios.Scenario) (experiments.Observer, func()) 
 	}
 }
 
-// logEvent writes what the engine's own log lines do not say: the SLOs'
-// state about once a second, and failed samples at debug level.
-func logEvent(e *env, ev experiments.Event) {
+// sloLog writes what the engine's own log lines do not say: an SLO's state
+// when it changes and every 5s otherwise, and failed samples at debug level.
+type sloLog struct {
+	e    *env
+	held map[string]bool
+	at   map[string]time.Time
+}
+
+func (l *sloLog) event(ev experiments.Event) {
 	switch ev.Kind {
 	case experiments.EventSLO:
 		for _, s := range ev.SLOs {
-			e.log.Info().Str("run_id", ev.RunID).Str("slo", s.Name).Bool("held", s.Held).
+			prev, seen := l.held[s.Name]
+			if seen && prev == s.Held && ev.Time.Sub(l.at[s.Name]) < 5*time.Second {
+				continue
+			}
+			l.held[s.Name], l.at[s.Name] = s.Held, ev.Time
+			l.e.log.Info().Str("run_id", ev.RunID).Str("slo", s.Name).Bool("held", s.Held).
 				Float64("availability_pct", s.Availability).Float64("p99_ms", float64(s.P99)/1e6).Int("samples", s.Samples).Msg("slo")
 		}
 	case experiments.EventSample:
 		if s := ev.Sample; !s.OK {
-			e.log.Debug().Str("run_id", ev.RunID).Str("probe", s.Probe).Str("error", s.Err).Msg("probe failed")
+			l.e.log.Debug().Str("run_id", ev.RunID).Str("probe", s.Probe).Str("error", s.Err).Msg("probe failed")
 		}
 	}
 }

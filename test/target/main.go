@@ -34,6 +34,7 @@ func main() {
 		dependency   = flag.String("dependency", "", "URL that /api calls; /api fails when it fails")
 		createData   = flag.Bool("create-data", false, "create the -data file (with a marker line) when it is missing")
 		check        = flag.String("check", "", "health-check mode for FROM scratch images: GET this URL, exit 0 on 2xx, 1 otherwise")
+		wipeOnTerm   = flag.Bool("wipe-on-term", false, "on SIGTERM, delete the -data file before exiting (a shutdown that destroys its data: the disaster runbooks restore from)")
 	)
 	flag.Parse()
 	if *check != "" {
@@ -53,6 +54,13 @@ func main() {
 		err = superviseChild(ctx, *restartDelay)
 	} else {
 		err = serve(ctx, *listen, *pidfile, *data, *healthWrite, *startDelay, *dependency)
+		if *wipeOnTerm && *data != "" && errors.Is(err, context.Canceled) {
+			if rerr := os.Remove(*data); rerr != nil {
+				log.Printf("wipe: %v", rerr)
+			} else {
+				log.Printf("wipe: deleted %s", *data)
+			}
+		}
 	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		log.Fatal(err)

@@ -134,8 +134,8 @@ func BenchmarkProxyAddedLatency(b *testing.B) {
 		rtts(b, ours, 200) // warm up
 		direct, via, tx := p50(rtts(b, echo, 3000)), p50(rtts(b, ours, 3000)), p50(rtts(b, toxi, 3000))
 		b.ReportMetric(float64(direct.Microseconds()), "direct_p50_us")
-		b.ReportMetric(float64((via - direct).Nanoseconds())/1e3, "chaosctl_added_p50_us")
-		b.ReportMetric(float64((tx - direct).Nanoseconds())/1e3, "toxiproxy_added_p50_us")
+		b.ReportMetric(float64((via-direct).Nanoseconds())/1e3, "chaosctl_added_p50_us")
+		b.ReportMetric(float64((tx-direct).Nanoseconds())/1e3, "toxiproxy_added_p50_us")
 	}
 }
 
