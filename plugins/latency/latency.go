@@ -73,14 +73,10 @@ func selector() []plugins.Param {
 
 // Describe lists the actions.
 func (*Fault) Describe(context.Context) (plugins.Descriptor, error) {
-	netem := "netem available"
-	if err := NetemSupport(); err != nil {
-		netem = err.Error()
-	}
 	return plugins.Descriptor{
 		Name: "latency", Version: "1",
 		Doc: "Delay, shape, black-hole or reset network traffic: netem in a container's network namespace, " +
-			"or toxics on a chaosctl proxy. On this machine: " + netem + ".",
+			"or toxics on a chaosctl proxy. Whether the kernel has netem is checked at start; asking for it without is a preflight error.",
 		Actions: []plugins.Action{
 			{
 				Name: "delay", Reversible: true, Selector: selector(),
