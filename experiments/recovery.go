@@ -110,7 +110,7 @@ func (r *run) figures(steadyStart time.Time, fw faultWindow, end time.Time) []st
 			} else {
 				res.Phases[PhaseRecovering] = o.figure(r.rec.window(o.probe, fw.end, end))
 			}
-			if at, breached := o.breachDuring(r.rec.window(o.probe, fw.start, fw.end), fw.start, fw.end); breached {
+			if at, breached := o.breachDuring(r.rec.window(o.probe, fw.start.Add(-o.window), fw.end), fw.start, fw.end); breached {
 				res.BreachedAt = &at
 				if o.mustHold {
 					res.Held = false
