@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -57,6 +58,19 @@ type Defaults struct {
 	HistoryLimit      int      `toml:"history_limit"`       // finished runs kept, default 1000
 	RevertTimeout     Duration `toml:"revert_timeout"`      // per revert, default 30s
 	StoreLockTimeout  Duration `toml:"store_lock_timeout"`  // default 2s
+}
+
+// loopback reports whether a host:port listens only on this machine.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Duration is a Go duration string in TOML ("30s").
@@ -203,6 +217,9 @@ func (c Config) check() []keyErr {
 	}
 	if c.API.Listen != "" && c.API.TokenFile == "" {
 		bad("api.listen", "TCP needs a bearer token: set api.token_file")
+	}
+	if c.API.Listen != "" && c.API.TLSCert == "" && !loopback(c.API.Listen) {
+		bad("api.listen", "%q is not a loopback address: set tls_cert and tls_key, or the bearer token (and API access, which runs scenario commands as the daemon's user) would cross the network in clear text", c.API.Listen)
 	}
 	if (c.API.TLSCert == "") != (c.API.TLSKey == "") {
 		bad("api.tls_cert", "set both tls_cert and tls_key, or neither")
