@@ -58,10 +58,6 @@ var (
 // pollEvery is how often waits look at the samples again.
 const pollEvery = 20 * time.Millisecond
 
-// settle is how far behind now recovery is judged, so that samples
-// finishing at the same instant have been recorded.
-const settle = 5 * time.Millisecond
-
 func record(j *journal.Journal, sc *scenarios.Scenario) *journal.Runbook {
 	if j.Runbook == nil {
 		j.Runbook = &journal.Runbook{RTO: sc.Runbook.RTO.Duration, Steps: []journal.Step{}, Failures: []string{}}
@@ -186,25 +182,7 @@ func (r *Runner) step(ctx context.Context, st scenarios.Step, e *env) journal.St
 // in-flight samples land) has passed. It returns the instant of
 // restoration, or the SLOs still not restored.
 func (r *Runner) restored(ctx context.Context, e *env) (time.Time, []string) {
-	var slack time.Duration
-	for _, p := range e.sc.Probes {
-		slack = max(slack, p.Timeout.Duration)
-	}
-	deadline := e.disasterAt.Add(e.sc.Runbook.RTO.Duration + e.sc.Recovery.HoldFor.Duration + slack + settle)
-	tick := time.NewTicker(pollEvery)
-	defer tick.Stop()
-	for {
-		last := time.Now().Add(-settle)
-		at, pending := experiments.RecoveredAt(e.sc, e.samples, e.disasterAt, last)
-		if len(pending) == 0 || last.After(deadline) {
-			return at, pending
-		}
-		select {
-		case <-ctx.Done():
-			return at, pending
-		case <-tick.C:
-		}
-	}
+	return experiments.AwaitRecovery(ctx, e.sc, e.samples, e.disasterAt, e.sc.Runbook.RTO.Duration)
 }
 
 // disasterAt is when the first fault was about to be injected, or now when

@@ -36,7 +36,7 @@ func runWait(ctx context.Context, st scenarios.Step, e *env) (outcome, error) {
 	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
 	for {
-		ok, state := check(time.Now().Add(-settle))
+		ok, state := check(time.Now().Add(-experiments.Settle))
 		if ok {
 			return outcome{detail: fmt.Sprintf("after %s: %s", time.Since(started).Round(time.Millisecond), state)}, nil
 		}
