@@ -377,7 +377,9 @@ func (d *Daemon) Serve(ctx context.Context, ready func()) error {
 	}
 	<-ctx.Done()
 	d.log.Info().Msg("shutting down: aborting runs and reverting their faults")
-	err := d.shutdown()
+	// Runs end first, so clients streaming them see their verdicts; the
+	// store closes last, so no request in flight meets a closed store.
+	d.stopRuns()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for _, srv := range servers {
@@ -385,6 +387,7 @@ func (d *Daemon) Serve(ctx context.Context, ready func()) error {
 			srv.Close()
 		}
 	}
+	err := d.store.Close()
 	if s := d.cfg.API.Socket; s != "" {
 		os.Remove(s)
 	}
