@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X github.com/chaosctl/chaosctl/internal/cli.Version=$(VERSION)
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test test-short bench lint demo clean
+.PHONY: all build test test-short bench lint demo demo-runbook clean proto
 
 all: lint build test
 
@@ -24,7 +24,21 @@ test-short:
 
 # Benchmarks print figures; they are not pass/fail gates.
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./experiments/ ./probes/
+	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./experiments/ ./probes/ ./daemon/ ./plugins/host/ ./plugins/disk/ ./report/
+
+# Regenerates the plugin contract's Go code (committed, so `make test` needs
+# no protoc). protoc comes from Debian; its Go plugins are pinned here.
+PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1
+TOOLS              := $(CURDIR)/$(BIN)/tools
+proto:
+	@command -v protoc >/dev/null || { apt-get update -qq && apt-get install -y -qq protobuf-compiler; }
+	GOBIN=$(TOOLS) $(GO) install $(PROTOC_GEN_GO)
+	GOBIN=$(TOOLS) $(GO) install $(PROTOC_GEN_GO_GRPC)
+	PATH=$(TOOLS):$$PATH protoc -I plugins/proto \
+		--go_out=plugins/proto/faultpb --go_opt=paths=source_relative \
+		--go-grpc_out=plugins/proto/faultpb --go-grpc_opt=paths=source_relative \
+		plugins/proto/fault.proto
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -35,6 +49,12 @@ lint:
 # kill the process, measure how fast the supervisor brings it back.
 demo: build
 	@bash test/demo.sh $(BIN)
+
+# Exercises a disaster-recovery runbook for real on loopback: backup, the
+# data wiped and the service stopped, restore and restart, data check; then
+# renders the HTML report.
+demo-runbook: build
+	@bash test/runbook-demo.sh $(BIN)
 
 clean:
 	rm -rf $(BIN)

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -31,13 +32,39 @@ type Options struct {
 	// RevertTimeout bounds each revert; reverts run even when the run's
 	// context is cancelled. Default 30s.
 	RevertTimeout time.Duration
-	// Hooks run in the runbook phase, after recovery is measured.
+	// Runbook runs a scenario's runbook steps (when it has a [runbook]) in
+	// the runbook phase: after the faults and before recovery is measured,
+	// so the recovery measured is the one the runbook brings about.
 	Runbook RunbookFunc
+	// RunbookBefore runs the runbook's before steps (a backup, a marker
+	// record) once steady state holds, before the first fault. Failures it
+	// returns fail the run with nothing injected.
+	RunbookBefore RunbookFunc
+	// LockTargets, when set, is called once after preflight with every
+	// resolved target, before steady state and any injection. An error ends
+	// the run (verdict error) with nothing injected; release is called when
+	// every fault is reverted. The daemon uses it so that two runs never
+	// inject into the same target at once.
+	LockTargets func(ctx context.Context, targets []plugins.Target) (release func(), err error)
 }
 
 // RunbookFunc executes a scenario's disaster-recovery runbook and stores
 // its outcome in the journal. It returns reasons the run failed, if any.
-type RunbookFunc func(ctx context.Context, sc *scenarios.Scenario, j *journal.Journal, samples func() []probes.Sample) (failures []string, err error)
+type RunbookFunc func(ctx context.Context, sc *scenarios.Scenario, j *journal.Journal, samples Samples) (failures []string, err error)
+
+// Samples returns a copy of one probe's samples whose outcome became known
+// in [from, to], ordered by that instant (Sample.End): the order SLO
+// windows and recovery are judged in.
+type Samples func(probe string, from, to time.Time) []probes.Sample
+
+// SliceSamples serves Samples from samples of any probes in any order.
+func SliceSamples(samples []probes.Sample) Samples {
+	rec := &recorder{}
+	for _, s := range samples {
+		rec.add(s)
+	}
+	return rec.window
+}
 
 // ErrStopCondition is the cause of an abort by a stop condition.
 var ErrStopCondition = errors.New("stop condition tripped")
@@ -176,6 +203,13 @@ func (r *run) finish(v journal.Verdict, reasons []string) {
 	<-r.evDone
 }
 
+// hasReasons reports whether a revert or ledger error was recorded.
+func (r *run) hasReasons() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.reasons) > 0
+}
+
 // addReason records a reason that does not end the run by itself (a revert
 // or ledger error): it is never dropped.
 func (r *run) addReason(s string) {
@@ -196,7 +230,25 @@ func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
 	if r.opts.DryRun {
 		return journal.Passed, []string{"dry run: preflight passed, nothing injected"}
 	}
+	if r.opts.LockTargets != nil {
+		var targets []plugins.Target
+		for _, p := range plan {
+			targets = append(targets, p.targets...)
+		}
+		release, err := r.opts.LockTargets(ctx, targets)
+		if err != nil {
+			return journal.Error, []string{"lock targets: " + err.Error()}
+		}
+		defer release()
+	}
 
+	defer func() {
+		for _, p := range probers {
+			if c, ok := p.(io.Closer); ok {
+				_ = c.Close() // idle connections only: nothing to report
+			}
+		}
+	}()
 	sampleCtx, stopSampling := context.WithCancel(ctx)
 	var sampling sync.WaitGroup
 	for i, p := range r.sc.Probes {
@@ -220,11 +272,25 @@ func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
 	steadyStart := time.Now()
 	steadyEnd := steadyStart.Add(r.sc.Steady.Duration.Duration)
 	r.phase(journal.PhaseSteady, &steadyEnd)
-	if err := r.wait(ctx, steadyEnd); err != nil {
+	if err := r.sleep(ctx, time.Until(steadyEnd)); err != nil {
 		return journal.Aborted, []string{"aborted by operator during steady state"}
 	}
 	if reasons := r.steady(steadyStart, time.Now()); len(reasons) > 0 {
 		return journal.NotSteady, reasons
+	}
+
+	if r.sc.Runbook != nil && r.opts.RunbookBefore != nil {
+		r.phase(journal.PhaseRunbookBefore, nil)
+		f, err := r.opts.RunbookBefore(ctx, r.sc, r.j, r.rec.window)
+		switch {
+		case ctx.Err() != nil:
+			return journal.Aborted, []string{"aborted by operator during the runbook's before steps; nothing was injected"}
+		case err != nil:
+			return journal.Error, []string{"runbook before steps: " + err.Error()}
+		case len(f) > 0:
+			r.figures(steadyStart, faultWindow{}, time.Now())
+			return journal.Failed, append(f, "nothing was injected: the runbook's before steps failed")
+		}
 	}
 
 	// Faults.
@@ -235,25 +301,28 @@ func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
 	case errors.Is(err, ErrStopCondition):
 		verdict, reasons = journal.Aborted, []string{err.Error()}
 	case ctx.Err() != nil:
-		verdict, reasons = journal.Aborted, []string{"aborted by operator; faults reverted"}
+		verdict, reasons = journal.Aborted, []string{"aborted by operator"}
 	case err != nil:
 		verdict, reasons = journal.Error, []string{err.Error()}
 	}
 	if verdict != "" {
 		r.figures(steadyStart, fw, time.Now())
+		if verdict == journal.Aborted {
+			// An abort whose revert failed leaves a fault in place: that is
+			// the runner's failure to report (exit 5), not a clean abort.
+			if r.hasReasons() {
+				return journal.Error, append(reasons, "a fault could not be reverted after the abort")
+			}
+			reasons = append(reasons, "every injected fault was reverted")
+		}
 		return verdict, reasons
 	}
 
-	// Recovery.
-	rv := r.recovery(ctx, fw)
-	if ctx.Err() != nil {
-		r.figures(steadyStart, fw, time.Now())
-		return journal.Aborted, []string{"aborted by operator while measuring recovery"}
-	}
+	// The runbook restores service; recovery then measures what it did.
 	var failures []string
 	if r.sc.Runbook != nil && r.opts.Runbook != nil {
 		r.phase(journal.PhaseRunbook, nil)
-		f, err := r.opts.Runbook(ctx, r.sc, r.j, r.rec.snapshot)
+		f, err := r.opts.Runbook(ctx, r.sc, r.j, r.rec.window)
 		if err != nil {
 			r.figures(steadyStart, fw, time.Now())
 			if ctx.Err() != nil {
@@ -263,9 +332,16 @@ func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
 		}
 		failures = append(failures, f...)
 	}
+
+	// Recovery.
+	rv := r.recovery(ctx, fw)
+	if ctx.Err() != nil {
+		r.figures(steadyStart, fw, time.Now())
+		return journal.Aborted, []string{"aborted by operator while measuring recovery"}
+	}
 	failures = append(failures, r.figures(steadyStart, fw, time.Now())...)
 	failures = append(failures, rv...)
-	if len(r.reasons) > 0 {
+	if r.hasReasons() {
 		return journal.Error, failures
 	}
 	if len(failures) > 0 {
@@ -280,18 +356,6 @@ func (r *run) passedReason() string {
 			rc.Duration.Round(time.Millisecond), rc.Objective)
 	}
 	return "every objective met"
-}
-
-// wait sleeps until t or until ctx ends.
-func (r *run) wait(ctx context.Context, t time.Time) error {
-	tm := time.NewTimer(time.Until(t))
-	defer tm.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-tm.C:
-		return nil
-	}
 }
 
 // preflight resolves every fault's plugin and targets and builds the probes.

@@ -254,3 +254,126 @@ func BenchmarkEngineOverhead(b *testing.B) {
 	}
 	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "overhead-ms/run")
 }
+
+func TestLockTargets(t *testing.T) {
+	t.Run("locked before injection, released after revert", func(t *testing.T) {
+		f := &fakeFault{}
+		var got []string
+		released := false
+		j := Run(context.Background(), minimal(up(), fault("break", 2, 20*time.Millisecond)), Options{
+			Log: zerolog.Nop(), Catalog: newCatalog(f),
+			LockTargets: func(_ context.Context, ts []plugins.Target) (func(), error) {
+				for _, tg := range ts {
+					got = append(got, tg.String())
+				}
+				f.mu.Lock()
+				n := len(f.injected)
+				f.mu.Unlock()
+				if n != 0 {
+					t.Errorf("lock taken after %d injections", n)
+				}
+				return func() {
+					f.mu.Lock()
+					defer f.mu.Unlock()
+					if len(f.reverted) != 2 {
+						t.Errorf("released before revert: reverted %v", f.reverted)
+					}
+					released = true
+				}, nil
+			},
+		})
+		if j.Verdict != journal.Passed || !released {
+			t.Fatalf("verdict %s %v released %v", j.Verdict, j.Reasons, released)
+		}
+		if strings.Join(got, ",") != "fake:a,fake:b" {
+			t.Errorf("locked %v", got)
+		}
+	})
+	t.Run("busy target: nothing injected", func(t *testing.T) {
+		f := &fakeFault{}
+		j := Run(context.Background(), minimal(up(), fault("break", 1, 0)), Options{
+			Log: zerolog.Nop(), Catalog: newCatalog(f),
+			LockTargets: func(context.Context, []plugins.Target) (func(), error) {
+				return nil, errors.New("fake:a is busy")
+			},
+		})
+		if j.Verdict != journal.Error || !strings.Contains(j.Reasons[0], "busy") || len(f.injected) != 0 {
+			t.Fatalf("verdict %s reasons %v injected %v", j.Verdict, j.Reasons, f.injected)
+		}
+	})
+}
+
+type preparingFault struct{ *fakeFault }
+
+func (preparingFault) Prepare(_ context.Context, req plugins.InjectRequest) ([]byte, error) {
+	return []byte("prepared:" + req.Target.ID), nil
+}
+
+type intentLedger struct {
+	recordingLedger
+	intentData []string
+}
+
+func (l *intentLedger) Intent(ctx context.Context, id string, f journal.Fault) error {
+	l.intentData = append(l.intentData, string(f.RevertData))
+	return l.recordingLedger.Intent(ctx, id, f)
+}
+
+// TestPreparedRevertDataIsRecordedWithTheIntent: a fault that prepares has
+// its revert data in the ledger before Inject runs, and a failed Inject is
+// reverted with it.
+func TestPreparedRevertDataIsRecordedWithTheIntent(t *testing.T) {
+	f := &fakeFault{injectErr: errors.New("plugin died mid-inject")}
+	l := &intentLedger{}
+	j := Run(context.Background(), minimal(up(), fault("break", 1, time.Second)),
+		Options{Log: zerolog.Nop(), Catalog: catalogOf{preparingFault{f}}, Ledger: l})
+	if len(l.intentData) != 1 || l.intentData[0] != "prepared:a" {
+		t.Fatalf("intent revert data %q, want the prepared data", l.intentData)
+	}
+	if len(f.reverted) != 1 || f.reverted[0] != "prepared:a" {
+		t.Fatalf("reverted %q: a failed Inject must be undone with the prepared data", f.reverted)
+	}
+	if j.Verdict != journal.Error {
+		t.Fatalf("verdict %s", j.Verdict)
+	}
+}
+
+type catalogOf struct{ f plugins.Fault }
+
+func (c catalogOf) Lookup(context.Context, string) (plugins.Fault, error) { return c.f, nil }
+func (c catalogOf) Names() []string                                       { return []string{"fake"} }
+
+// TestAbortWithFailedRevertIsError: an abort that could not revert leaves a
+// fault in place; the verdict must say error (exit 5), not aborted.
+func TestAbortWithFailedRevertIsError(t *testing.T) {
+	f := &fakeFault{revertErr: errors.New("boom")}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	j := Run(ctx, minimal(up(), fault("break", 1, time.Hour)), Options{Log: zerolog.Nop(), Catalog: newCatalog(f)})
+	if j.Verdict != journal.Error {
+		t.Fatalf("verdict %s %v, want error", j.Verdict, j.Reasons)
+	}
+	if r := strings.Join(j.Reasons, ";"); !strings.Contains(r, "boom") || strings.Contains(r, "every injected fault was reverted") {
+		t.Fatalf("reasons %q", r)
+	}
+}
+
+// TestStopConditionShorterFaultThanWindow: a fault shorter than the stop
+// window that breaks everything still trips the condition.
+func TestStopConditionShorterFaultThanWindow(t *testing.T) {
+	var down atomic.Bool
+	f := &fakeFault{down: &down}
+	sc := minimal(gated(&down), fault("break", 1, 3*time.Second))
+	sc.Safety.Stop = []scenarios.StopCondition{{Probe: "p", MaxErrorRatio: 50, Window: dur(10 * time.Second)}}
+	start := time.Now()
+	j := Run(context.Background(), sc, Options{Log: zerolog.Nop(), Catalog: newCatalog(f)})
+	if j.Verdict != journal.Aborted || !strings.Contains(j.Reasons[0], "stop condition") {
+		t.Fatalf("verdict %s %v, want aborted by the stop condition", j.Verdict, j.Reasons)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("run took %v: the stop condition waited for its full window", d)
+	}
+	if len(f.reverted) != 1 {
+		t.Fatalf("reverted %v", f.reverted)
+	}
+}

@@ -11,6 +11,9 @@ import (
 	"github.com/chaosctl/chaosctl/plugins"
 )
 
+// ledgerTimeout bounds one ledger write made after the run's context ended.
+const ledgerTimeout = 10 * time.Second
+
 // faultWindow is when faults were in effect.
 type faultWindow struct {
 	start        time.Time // the first injection was attempted
@@ -28,7 +31,7 @@ type stopError struct {
 }
 
 func (e *stopError) Error() string {
-	return fmt.Sprintf("stop condition: probe %s failed %.1f%% of %d samples over %s (limit %g%%); faults reverted",
+	return fmt.Sprintf("stop condition: probe %s failed %.1f%% of %d samples over %s (limit %g%%)",
 		e.probe, e.ratio, e.n, e.win, e.limit)
 }
 func (e *stopError) Unwrap() error { return ErrStopCondition }
@@ -196,7 +199,24 @@ func (r *run) runOne(ctx context.Context, p plannedFault, i int, t plugins.Targe
 	if ctx.Err() != nil {
 		return nil
 	}
-	r.updateFault(i, func(f *journal.Fault) { f.IntentAt = time.Now() })
+	req := plugins.InjectRequest{
+		Action: p.spec.Action, Params: p.spec.Params, Target: t, Duration: p.spec.Duration.Duration,
+	}
+	// A plugin that can name its revert data up front has it recorded with
+	// the intent, so a crash in the middle of Inject can still be undone.
+	if pr, ok := p.fault.(plugins.Preparer); ok && p.action.Reversible {
+		prepared, err := pr.Prepare(ctx, req)
+		if err != nil {
+			r.updateFault(i, func(f *journal.Fault) { f.InjectError = "prepare: " + err.Error() })
+			r.emitFault(i)
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("prepare %s on %s: %w", p.spec.Name, t, err)
+		}
+		req.Prepared = prepared
+	}
+	r.updateFault(i, func(f *journal.Fault) { f.IntentAt = time.Now(); f.RevertData = req.Prepared })
 	if r.opts.Ledger != nil {
 		if err := r.opts.Ledger.Intent(ctx, r.opts.RunID, r.fault(i)); err != nil {
 			r.updateFault(i, func(f *journal.Fault) { f.InjectError = "ledger: " + err.Error() })
@@ -205,9 +225,10 @@ func (r *run) runOne(ctx context.Context, p plannedFault, i int, t plugins.Targe
 	}
 	r.emitFault(i)
 	markStart()
-	revertData, err := p.fault.Inject(ctx, plugins.InjectRequest{
-		Action: p.spec.Action, Params: p.spec.Params, Target: t, Duration: p.spec.Duration.Duration,
-	})
+	revertData, err := p.fault.Inject(ctx, req)
+	if revertData == nil {
+		revertData = req.Prepared
+	}
 	now := time.Now()
 	if err != nil {
 		log.Error().Err(err).Msg("inject failed")
@@ -248,10 +269,55 @@ func (r *run) runOne(ctx context.Context, p plannedFault, i int, t plugins.Targe
 		}
 		return nil
 	}
-	_ = r.sleep(ctx, p.spec.Duration.Duration)
+	if er := r.hold(ctx, p, revertData); er != nil {
+		r.revertedEarly(ctx, i, *er)
+		mark(false, er.At)
+		return nil
+	}
 	r.revert(ctx, p, i)
 	mark(false, time.Now())
 	return nil
+}
+
+// hold waits out the fault's duration, or until ctx ends. It returns early
+// when a plugin behind a process boundary says the fault was reverted
+// already because its plugin process died (plugins.CrashWatcher).
+func (r *run) hold(ctx context.Context, p plannedFault, revertData []byte) *plugins.EarlyRevert {
+	var early <-chan plugins.EarlyRevert
+	if w, ok := p.fault.(plugins.CrashWatcher); ok {
+		early = w.Watch(p.spec.Action, revertData)
+	}
+	t := time.NewTimer(p.spec.Duration.Duration)
+	defer t.Stop()
+	select {
+	case er := <-early:
+		return &er
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	return nil
+}
+
+// revertedEarly records a fault that its plugin host reverted after the
+// plugin process died: the run did not go as planned, so it is an error.
+func (r *run) revertedEarly(ctx context.Context, i int, er plugins.EarlyRevert) {
+	r.updateFault(i, func(f *journal.Fault) {
+		at := er.At
+		f.RevertedAt = &at
+		f.Notes = append(f.Notes, er.Note)
+		if er.Err != nil {
+			f.RevertError = er.Err.Error()
+		}
+	})
+	f := r.fault(i)
+	r.log.Error().Str("fault", f.ID).Str("target", f.Target.String()).Msg(er.Note)
+	r.addReason(fmt.Sprintf("fault %s on %s: %s", f.Name, f.Target, er.Note))
+	if r.opts.Ledger != nil {
+		if lerr := r.opts.Ledger.Reverted(context.WithoutCancel(ctx), r.opts.RunID, f); lerr != nil {
+			r.addReason(fmt.Sprintf("ledger: record revert of %s: %v", f.ID, lerr))
+		}
+	}
+	r.emitFault(i)
 }
 
 // revert undoes fault i whatever state ctx is in, and records the outcome.
@@ -274,7 +340,11 @@ func (r *run) revert(ctx context.Context, p plannedFault, i int) {
 		r.log.Info().Str("fault", f.ID).Str("target", f.Target.String()).Msg("reverted")
 	}
 	if r.opts.Ledger != nil {
-		if lerr := r.opts.Ledger.Reverted(rctx, r.opts.RunID, r.fault(i)); lerr != nil {
+		// Its own deadline: a revert that used up rctx must still be recorded.
+		lctx, lcancel := context.WithTimeout(context.WithoutCancel(ctx), ledgerTimeout)
+		lerr := r.opts.Ledger.Reverted(lctx, r.opts.RunID, r.fault(i))
+		lcancel()
+		if lerr != nil {
 			r.addReason(fmt.Sprintf("ledger: record revert of %s: %v", f.ID, lerr))
 		}
 	}
@@ -298,24 +368,28 @@ func (r *run) emitFault(i int) {
 	r.emit(Event{Kind: EventFault, Fault: &f})
 }
 
-// checkStop evaluates every stop condition over its window, once the
-// faults have been active for that long.
+// checkStop evaluates every stop condition over its window (or, while the
+// faults are younger than it, over their life so far).
 func (r *run) checkStop(start, now time.Time) error {
-	if len(r.sc.Safety.Stop) == 0 {
-		return nil
-	}
 	for _, sc := range r.sc.Safety.Stop {
 		w := sc.Window.Duration
-		if now.Sub(start) < w {
-			continue
+		from := now.Add(-w)
+		if from.Before(start) {
+			// Faults shorter than the window are judged on what there is,
+			// once there is enough of it to mean something.
+			from = start
 		}
-		ratio, n := errorRatio(r.rec.window(sc.Probe, now.Add(-w), now), now.Add(-w), now)
-		if n > 0 && ratio > sc.MaxErrorRatio {
-			return &stopError{probe: sc.Probe, ratio: ratio, limit: sc.MaxErrorRatio, win: w, n: n}
+		ratio, n := errorRatio(r.rec.window(sc.Probe, from, now), from, now)
+		if n >= minStopSamples && ratio > sc.MaxErrorRatio {
+			return &stopError{probe: sc.Probe, ratio: ratio, limit: sc.MaxErrorRatio, win: now.Sub(from).Round(time.Millisecond), n: n}
 		}
 	}
 	return nil
 }
+
+// minStopSamples is how many samples a stop condition needs before it may
+// trip: one failed sample right after injection is not a 100% error ratio.
+const minStopSamples = 5
 
 // reportSLOs emits each SLO's state over its latest window twice a second
 // until ctx ends, for live progress.

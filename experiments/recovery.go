@@ -95,7 +95,8 @@ func (r *run) figures(steadyStart time.Time, fw faultWindow, end time.Time) []st
 	var failures []string
 	results := make([]journal.SLOResult, 0, len(r.objs))
 	for _, o := range r.objs {
-		res := journal.SLOResult{Name: o.name, Probe: o.probe, Objective: o.String(), Phases: map[string]journal.SLOFigure{}, Held: true}
+		res := journal.SLOResult{Name: o.name, Probe: o.probe, Objective: o.String(), Phases: map[string]journal.SLOFigure{}, Held: true,
+			LatencyPercentile: o.percentile, LatencyMax: o.latencyMax}
 		res.Phases[journal.PhaseSteady] = o.figure(r.rec.window(o.probe, steadyStart, steadyStart.Add(r.sc.Steady.Duration.Duration)))
 		if !fw.start.IsZero() {
 			if fw.end.After(fw.start) {
@@ -109,7 +110,7 @@ func (r *run) figures(steadyStart time.Time, fw faultWindow, end time.Time) []st
 			} else {
 				res.Phases[PhaseRecovering] = o.figure(r.rec.window(o.probe, fw.end, end))
 			}
-			if at, breached := o.breachDuring(r.rec.window(o.probe, fw.start, fw.end), fw.start, fw.end); breached {
+			if at, breached := o.breachDuring(r.rec.window(o.probe, fw.start.Add(-o.window), fw.end), fw.start, fw.end); breached {
 				res.BreachedAt = &at
 				if o.mustHold {
 					res.Held = false

@@ -5,6 +5,7 @@ package journal
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -51,14 +52,15 @@ func (v Verdict) ExitCode() int {
 
 // Phase names, in the order a run goes through them.
 const (
-	PhasePreflight = "preflight"
-	PhaseSteady    = "steady"
-	PhaseInject    = "inject"
-	PhaseObserve   = "observe"
-	PhaseRevert    = "revert"
-	PhaseRecovery  = "recovery"
-	PhaseRunbook   = "runbook"
-	PhaseVerdict   = "verdict"
+	PhasePreflight     = "preflight"
+	PhaseSteady        = "steady"
+	PhaseRunbookBefore = "runbook-before" // the runbook's before steps
+	PhaseInject        = "inject"
+	PhaseObserve       = "observe"
+	PhaseRevert        = "revert"
+	PhaseRunbook       = "runbook" // the runbook's steps, after the faults
+	PhaseRecovery      = "recovery"
+	PhaseVerdict       = "verdict"
 )
 
 // Journal is one run.
@@ -77,7 +79,7 @@ type Journal struct {
 	Samples      []probes.Sample   `json:"samples"`
 	SLOs         []SLOResult       `json:"slos"`
 	Recovery     *Recovery         `json:"recovery,omitempty"`
-	Runbook      json.RawMessage   `json:"runbook,omitempty"`
+	Runbook      *Runbook          `json:"runbook,omitempty"`
 	Verdict      Verdict           `json:"verdict"`
 	Reasons      []string          `json:"reasons"`
 	Labels       map[string]string `json:"labels,omitempty"`
@@ -123,6 +125,9 @@ type SLOResult struct {
 	Phases     map[string]SLOFigure `json:"phases"`
 	Held       bool                 `json:"held"` // the objective held wherever it had to
 	BreachedAt *time.Time           `json:"breached_at,omitempty"`
+	// The latency objective, for charts: p<LatencyPercentile> < LatencyMax.
+	LatencyPercentile float64       `json:"latency_percentile,omitempty"`
+	LatencyMax        time.Duration `json:"latency_max_ns,omitempty"`
 }
 
 // SLOFigure summarises samples in one phase.
@@ -143,6 +148,42 @@ type Recovery struct {
 	Duration     *time.Duration `json:"duration_ns,omitempty"`
 	Objective    time.Duration  `json:"objective_ns"`
 	Recovered    bool           `json:"recovered"` // within the objective
+}
+
+// Runbook is what a disaster-recovery runbook did and whether it met its
+// objectives.
+type Runbook struct {
+	Passed     bool          `json:"passed"`
+	Failures   []string      `json:"failures"`              // why it did not pass
+	RTO        time.Duration `json:"rto_ns"`                // the objective
+	DisasterAt time.Time     `json:"disaster_at"`           // the first fault
+	RestoredAt *time.Time    `json:"restored_at,omitempty"` // every SLO held again
+	// TimeToRestore is RestoredAt - DisasterAt: the measured RTO.
+	TimeToRestore *time.Duration `json:"time_to_restore_ns,omitempty"`
+	RTOMet        bool           `json:"rto_met"`
+	Before        []Step         `json:"before,omitempty"`
+	Steps         []Step         `json:"steps"`
+	DataCheck     *Step          `json:"data_check,omitempty"`
+}
+
+// Step outcomes.
+const (
+	StepOK      = "ok"
+	StepFailed  = "failed"
+	StepSkipped = "skipped" // an earlier step failed with on_failure = "abort"
+)
+
+// Step is one runbook step's outcome.
+type Step struct {
+	Name      string        `json:"name"`
+	Kind      string        `json:"kind"`
+	Status    string        `json:"status"` // ok, failed, skipped
+	OnFailure string        `json:"on_failure,omitempty"`
+	Started   time.Time     `json:"started,omitempty"`
+	Duration  time.Duration `json:"duration_ns"`
+	Error     string        `json:"error,omitempty"`  // why it failed
+	Detail    string        `json:"detail,omitempty"` // exit code, HTTP status, ...
+	Output    string        `json:"output,omitempty"` // the tail of its output
 }
 
 // Write stores j as indented JSON at path, atomically (temp file + rename).
@@ -178,6 +219,9 @@ func Write(path string, j *Journal) error {
 	return nil
 }
 
+// ErrNotJournal is returned by Read for a file that is not a chaosctl journal.
+var ErrNotJournal = errors.New("not a chaosctl journal")
+
 // Read loads a journal written by Write.
 func Read(path string) (*Journal, error) {
 	b, err := os.ReadFile(path)
@@ -186,7 +230,10 @@ func Read(path string) (*Journal, error) {
 	}
 	var j Journal
 	if err := json.Unmarshal(b, &j); err != nil {
-		return nil, fmt.Errorf("read journal %s: not a chaosctl journal: %w", path, err)
+		return nil, fmt.Errorf("read journal %s: %w: %w", path, ErrNotJournal, err)
+	}
+	if j.Format == 0 || j.RunID == "" {
+		return nil, fmt.Errorf("read journal %s: %w: no format or run_id", path, ErrNotJournal)
 	}
 	if j.Format != FormatVersion {
 		return nil, fmt.Errorf("read journal %s: format %d, this chaosctl reads %d", path, j.Format, FormatVersion)

@@ -54,6 +54,20 @@ type InjectRequest struct {
 	Params   Params        `json:"params"`
 	Target   Target        `json:"target"`
 	Duration time.Duration `json:"duration"` // how long the fault is meant to last; 0: until reverted
+	// Prepared is what Preparer.Prepare returned for this request, if the
+	// plugin prepares: Inject must act so that this revert data undoes it
+	// (the same file name, the same process...).
+	Prepared []byte `json:"prepared,omitempty"`
+}
+
+// Preparer is a Fault that can name its revert data before it injects.
+// The engine records that revert data durably before calling Inject, so a
+// crash in the middle of Inject (of the plugin or of chaosctl) can still be
+// undone. Revert with prepared data must succeed when Inject never ran or
+// ran only in part. Faults whose effect dies with the plugin process need
+// not implement it.
+type Preparer interface {
+	Prepare(ctx context.Context, req InjectRequest) (revertData []byte, err error)
 }
 
 // Target is one thing a fault hits.
@@ -145,4 +159,22 @@ func (e *ValidationError) Unwrap() error { return ErrInvalidParams }
 type Catalog interface {
 	Lookup(ctx context.Context, name string) (Fault, error)
 	Names() []string
+}
+
+// EarlyRevert says that an injected fault was reverted before its holder
+// asked: its plugin process died mid-fault, was relaunched, and the fresh
+// process reverted the fault from its revert data.
+type EarlyRevert struct {
+	At   time.Time
+	Note string // what happened, for the journal
+	Err  error  // the revert's error; nil when the fault is undone
+}
+
+// CrashWatcher is an optional ability of a Fault whose plugin runs in
+// another process (see plugins/host).
+type CrashWatcher interface {
+	// Watch returns a channel that receives once if the fault injected with
+	// (action, revertData) is reverted early. Revert by the caller ends the
+	// watch; the channel is never closed.
+	Watch(action string, revertData []byte) <-chan EarlyRevert
 }

@@ -5,9 +5,6 @@
 package scenarios
 
 import (
-	"fmt"
-	"time"
-
 	"github.com/chaosctl/chaosctl/plugins"
 	"github.com/chaosctl/chaosctl/probes"
 )
@@ -22,7 +19,9 @@ type Scenario struct {
 	Description string     `toml:"description"`
 	Tags        []string   `toml:"tags"`
 	Owner       string     `toml:"owner"`
-	Schedule    string     `toml:"schedule"` // cron expression for the daemon; empty: on request only
+	Schedule    string     `toml:"schedule"`    // cron expression for the daemon; empty: on request only
+	Window      string     `toml:"window"`      // when scheduled runs may start, e.g. "Tue 10:00-12:00"; empty: any time
+	Concurrency string     `toml:"concurrency"` // forbid (default), allow or replace
 	Postmortem  Postmortem `toml:"postmortem"`
 	Steady      Steady     `toml:"steady"`
 	Probes      []Probe    `toml:"probe"`
@@ -111,25 +110,64 @@ type StopCondition struct {
 	Window        Duration `toml:"window"`          // default 10s
 }
 
-// Runbook is the disaster-recovery runbook; its steps are defined by a
-// later format revision.
+// Runbook is the disaster-recovery runbook exercised by the scenario: steps
+// that run before the disaster (take a backup, write a marker record), steps
+// that restore service after it, and the objectives that prove it worked: the
+// recovery time objective and a data check.
 type Runbook struct {
-	RTO Duration `toml:"rto"`
+	RTO       Duration `toml:"rto"`        // disaster start -> every SLO restored; default recovery.recover_within
+	Before    []Step   `toml:"before"`     // run after steady state holds, before the first fault
+	Steps     []Step   `toml:"step"`       // run in order once the faults are in
+	DataCheck *Step    `toml:"data_check"` // run after service is restored: proves nothing was lost
 }
 
-// Duration is a Go duration in TOML as a string ("500ms", "2m").
-type Duration struct{ time.Duration }
+// Step kinds.
+const (
+	StepCommand = "command"
+	StepHTTP    = "http"
+	StepWait    = "wait"
+)
 
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return fmt.Errorf("not a duration: %q (use Go durations such as \"500ms\" or \"2m\")", string(b))
-	}
-	d.Duration = v
-	return nil
+// Step is one runbook step. The keys a kind takes are listed in StepKinds;
+// any other kind's key is an error.
+type Step struct {
+	Name      string   `toml:"name"`       // default: kind-N
+	Kind      string   `toml:"kind"`       // command, http or wait
+	Timeout   Duration `toml:"timeout"`    // default 30s
+	OnFailure string   `toml:"on_failure"` // "abort" (default) or "continue"
+
+	// command
+	Command     []string          `toml:"command"`      // argv; no shell unless you run one
+	Env         map[string]string `toml:"env"`          // added to chaosctl's environment
+	Dir         string            `toml:"dir"`          // working directory
+	ExpectExit  *int              `toml:"expect_exit"`  // default 0
+	StdoutRegex string            `toml:"stdout_regex"` // Go regexp over stdout
+
+	// http
+	Method       string            `toml:"method"` // default GET
+	URL          string            `toml:"url"`
+	Headers      map[string]string `toml:"headers"`
+	Body         string            `toml:"body"`
+	ExpectStatus []int             `toml:"expect_status"` // default [200]
+	BodyRegex    string            `toml:"body_regex"`
+
+	// wait
+	SLO   string `toml:"slo"`   // until this SLO holds over its window
+	Probe string `toml:"probe"` // until this probe's latest sample is ok
 }
 
-func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+// StepKinds is the single list of step kinds and the keys each one takes
+// besides the common ones (name, kind, timeout, on_failure). The runbook
+// executor has one file per kind and checks it covers exactly these.
+var StepKinds = map[string][]string{
+	StepCommand: {"command", "env", "dir", "expect_exit", "stdout_regex"},
+	StepHTTP:    {"method", "url", "headers", "body", "expect_status", "body_regex"},
+	StepWait:    {"slo", "probe"},
+}
+
+// Duration is a Go duration in TOML as a string ("500ms", "2m"); the same
+// type probe specs use.
+type Duration = probes.Duration
 
 // Position is a 1-based line and column in a scenario file.
 type Position struct {

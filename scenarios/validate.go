@@ -22,6 +22,7 @@ const (
 	DefaultHoldFor        = 2 * time.Second
 	DefaultStopWindow     = 10 * time.Second
 	DefaultMaxTargets     = 1
+	DefaultStepTimeout    = 30 * time.Second
 )
 
 var nameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
@@ -49,6 +50,7 @@ func (d *decoder) validate(ctx context.Context, s *Scenario, cat plugins.Catalog
 		}
 	}
 	d.duration("steady.duration", &s.Steady.Duration, DefaultSteadyDuration, false)
+	d.validateSchedule(s)
 
 	probeIdx := d.validateProbes(s)
 	d.validateSLOs(s, probeIdx)
@@ -56,7 +58,7 @@ func (d *decoder) validate(ctx context.Context, s *Scenario, cat plugins.Catalog
 	d.validateRecovery(&s.Recovery)
 	d.validateSafety(&s.Safety, probeIdx)
 	if s.Runbook != nil {
-		d.duration("runbook.rto", &s.Runbook.RTO, 0, false)
+		d.validateRunbook(s, probeIdx)
 	}
 }
 
@@ -327,4 +329,28 @@ func (d *decoder) pluginErrors(path string, err error) {
 		return
 	}
 	d.r.add(path, "%v", err)
+}
+
+// validateSchedule checks the daemon's keys: schedule, window, concurrency.
+func (d *decoder) validateSchedule(s *Scenario) {
+	r := d.r
+	if s.Schedule != "" && !r.bad["schedule"] {
+		if _, err := ParseSchedule(s.Schedule); err != nil {
+			r.add("schedule", "%v", err)
+		}
+	}
+	if s.Window != "" && !r.bad["window"] {
+		if _, err := ParseWindow(s.Window); err != nil {
+			r.add("window", "%v", err)
+		}
+	}
+	switch s.Concurrency {
+	case "":
+		if !r.bad["concurrency"] {
+			s.Concurrency = ConcurrencyForbid
+		}
+	case ConcurrencyForbid, ConcurrencyAllow, ConcurrencyReplace:
+	default:
+		r.add("concurrency", "must be forbid, allow or replace, got %q", s.Concurrency)
+	}
 }

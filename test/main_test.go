@@ -27,6 +27,7 @@ var bins struct {
 	dir      string
 	chaosctl string
 	target   string
+	touch    string // the example third-party plugin
 }
 
 func TestMain(m *testing.M) {
@@ -38,9 +39,10 @@ func TestMain(m *testing.M) {
 	bins.dir = dir
 	bins.chaosctl = filepath.Join(dir, "chaosctl")
 	bins.target = filepath.Join(dir, "target")
+	bins.touch = filepath.Join(dir, "chaosctl-plugin-touch")
 	_, here, _, _ := runtime.Caller(0)
 	root := filepath.Dir(filepath.Dir(here))
-	for pkg, out := range map[string]string{"./cmd/chaosctl": bins.chaosctl, "./test/target": bins.target} {
+	for pkg, out := range map[string]string{"./cmd/chaosctl": bins.chaosctl, "./test/target": bins.target, "./plugins/example": bins.touch} {
 		cmd := exec.Command("go", "build", "-o", out, pkg)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")

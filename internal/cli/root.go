@@ -88,6 +88,16 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		newRunCmd(e),
 		newValidateCmd(e),
 		newVersionCmd(e),
+		newDaemonCmd(e),
+		newListCmd(e),
+		newStatusCmd(e),
+		newHistoryCmd(e),
+		newAbortCmd(e),
+		newHaltCmd(e),
+		newResumeCmd(e),
+		newReportCmd(e),
+		newPluginsCmd(e),
+		newPluginCmd(e),
 	)
 	err := root.ExecuteContext(ctx)
 	if err == nil {

@@ -13,7 +13,7 @@ import (
 
 	"github.com/chaosctl/chaosctl/experiments"
 	"github.com/chaosctl/chaosctl/journal"
-	"github.com/chaosctl/chaosctl/plugins/builtin"
+	"github.com/chaosctl/chaosctl/runbooks"
 	"github.com/chaosctl/chaosctl/scenarios"
 )
 
@@ -21,6 +21,9 @@ type runFlags struct {
 	dryRun     bool
 	journal    string
 	journalDir string
+	local      bool
+	client     clientFlags
+	plugins    pluginFlags
 }
 
 func newRunCmd(e *env) *cobra.Command {
@@ -33,15 +36,31 @@ verify recovery, verdict. Faults are always reverted, also on Ctrl-C.
 
 Exit codes: 0 passed, 1 failed (SLO missed or not recovered in time),
 2 invalid scenario or usage, 3 not steady (nothing injected), 4 aborted
-(stop condition or operator), 5 error (the runner itself failed).`,
+(stop condition or operator), 5 error (the runner itself failed),
+6 interrupted.
+
+When a daemon answers on the default socket (or --socket/--addr name one),
+the scenario file's content is sent to it and the run happens there: same
+progress, same summary, same exit code, and the journal is also written
+here. --local runs in this process regardless.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if !f.local {
+				if c, ok, err := reachableDaemon(cmd.Context(), f.client); err != nil {
+					return err
+				} else if ok {
+					return runRemote(cmd.Context(), e, c, args[0], f)
+				}
+			}
 			return runScenario(cmd.Context(), e, args[0], f)
 		},
 	}
+	cmd.Flags().BoolVar(&f.local, "local", false, "run in this process even when a daemon is running")
+	addClientFlags(cmd, &f.client)
 	cmd.Flags().BoolVar(&f.dryRun, "dry-run", false, "resolve and print the exact targets, inject nothing")
 	cmd.Flags().StringVar(&f.journal, "journal", "", "write the run's journal to this file (default: JOURNAL_DIR/RUN_ID.json)")
 	cmd.Flags().StringVar(&f.journalDir, "journal-dir", defaultJournalDir(), "directory for journals")
+	f.plugins.add(cmd.Flags())
 	return cmd
 }
 
@@ -61,7 +80,8 @@ func defaultJournalDir() string {
 }
 
 func runScenario(ctx context.Context, e *env, file string, f runFlags) error {
-	cat := builtin.InProcess{}
+	cat := f.plugins.catalog(e)
+	defer cat.Close()
 	sc, err := scenarios.Load(ctx, file, cat)
 	if err != nil {
 		var list scenarios.ErrorList
@@ -84,12 +104,15 @@ func runScenario(ctx context.Context, e *env, file string, f runFlags) error {
 		// The live line says what info lines would; keep warnings.
 		log = log.Level(zerolog.WarnLevel)
 	}
+	rb := &runbooks.Runner{Log: log.With().Str("run_id", runID).Str("scenario", sc.Name).Logger()}
 	j := experiments.Run(ctx, sc, experiments.Options{
-		Log:      log,
-		Catalog:  cat,
-		Observer: obs,
-		DryRun:   f.dryRun,
-		RunID:    runID,
+		Log:           log,
+		Catalog:       cat,
+		Observer:      obs,
+		DryRun:        f.dryRun,
+		RunID:         runID,
+		Runbook:       rb.Restore,
+		RunbookBefore: rb.Before,
 	})
 	stop()
 	if err := journal.Write(path, j); err != nil {
@@ -111,6 +134,7 @@ type result struct {
 	Recovery *journal.Recovery   `json:"recovery,omitempty"`
 	SLOs     []journal.SLOResult `json:"slos"`
 	Faults   []journal.Fault     `json:"faults"`
+	Runbook  *journal.Runbook    `json:"runbook,omitempty"`
 	Journal  string              `json:"journal"`
 }
 
@@ -118,7 +142,7 @@ func printResult(e *env, j *journal.Journal, path string) {
 	if e.output == "json" {
 		_ = json.NewEncoder(e.stdout).Encode(result{
 			RunID: j.RunID, Scenario: j.Scenario, Verdict: j.Verdict, ExitCode: j.Verdict.ExitCode(),
-			Reasons: j.Reasons, Recovery: j.Recovery, SLOs: j.SLOs, Faults: j.Faults, Journal: path,
+			Reasons: j.Reasons, Recovery: j.Recovery, SLOs: j.SLOs, Faults: j.Faults, Runbook: j.Runbook, Journal: path,
 		})
 		return
 	}

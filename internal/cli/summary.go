@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -71,9 +72,37 @@ func summary(j *journal.Journal, path string) string {
 			fmt.Fprintf(w, "fault %s\t%s.%s on %s: %s\n", f.Name, f.Plugin, f.Action, f.Target, state)
 		}
 	}
+	if rb := j.Runbook; rb != nil {
+		runbookSummary(w, rb)
+	}
 	if path != "" {
 		fmt.Fprintf(w, "journal\t%s\n", path)
 	}
 	w.Flush()
 	return b.String()
+}
+
+func runbookSummary(w io.Writer, rb *journal.Runbook) {
+	verdict := "PASSED"
+	if !rb.Passed {
+		verdict = "FAILED"
+	}
+	rto := "not restored"
+	if rb.TimeToRestore != nil {
+		rto = "restored in " + rb.TimeToRestore.Round(time.Millisecond).String()
+	}
+	fmt.Fprintf(w, "runbook\t%s: %s (RTO %s)\n", verdict, rto, rb.RTO)
+	steps := append(append([]journal.Step{}, rb.Before...), rb.Steps...)
+	if rb.DataCheck != nil {
+		steps = append(steps, *rb.DataCheck)
+	}
+	for _, s := range steps {
+		line := fmt.Sprintf("%s in %s", s.Status, s.Duration.Round(time.Millisecond))
+		if s.Error != "" {
+			line += ": " + s.Error
+		} else if s.Detail != "" {
+			line += " (" + s.Detail + ")"
+		}
+		fmt.Fprintf(w, "  step %s\t%s\n", s.Name, line)
+	}
 }

@@ -7,12 +7,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/chaosctl/chaosctl/plugins/builtin"
 	"github.com/chaosctl/chaosctl/scenarios"
 )
 
 func newValidateCmd(e *env) *cobra.Command {
-	return &cobra.Command{
+	var pf pluginFlags
+	cmd := &cobra.Command{
 		Use:   "validate FILE...",
 		Short: "Check scenario files; report every error as file:line:col: field: message",
 		Long: "validate decodes each file strictly and checks it against the probe kinds and the plugins'\n" +
@@ -26,9 +26,11 @@ func newValidateCmd(e *env) *cobra.Command {
 				Errors []string `json:"errors,omitempty"`
 			}
 			var results []result
+			cat := pf.catalog(e)
+			defer cat.Close()
 			invalid := 0
 			for _, f := range files {
-				sc, err := scenarios.Load(cmd.Context(), f, builtin.InProcess{})
+				sc, err := scenarios.Load(cmd.Context(), f, cat)
 				res := result{File: f, Valid: err == nil}
 				if err != nil {
 					invalid++
@@ -66,4 +68,6 @@ func newValidateCmd(e *env) *cobra.Command {
 			return nil
 		},
 	}
+	pf.add(cmd.Flags())
+	return cmd
 }

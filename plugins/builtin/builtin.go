@@ -8,12 +8,16 @@ import (
 	"sort"
 
 	"github.com/chaosctl/chaosctl/plugins"
+	"github.com/chaosctl/chaosctl/plugins/disk"
 	"github.com/chaosctl/chaosctl/plugins/process"
+	"github.com/chaosctl/chaosctl/plugins/stress"
 )
 
 // factories is the one list of built-in fault kinds.
 var factories = map[string]func() plugins.Fault{
 	"process": func() plugins.Fault { return process.New() },
+	"disk":    func() plugins.Fault { return disk.New() },
+	"stress":  func() plugins.Fault { return stress.New() },
 }
 
 // Names lists the built-in plugins, sorted.
@@ -35,7 +39,9 @@ func New(name string) (plugins.Fault, error) {
 	return f(), nil
 }
 
-// InProcess is a catalog of the built-in plugins running inside this process.
+// InProcess is a catalog of the built-in plugins running inside this
+// process: unit tests use it; chaosctl runs each plugin in its own process
+// (plugins/host).
 type InProcess struct{}
 
 var _ plugins.Catalog = InProcess{}

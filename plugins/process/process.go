@@ -24,7 +24,10 @@ import (
 // Fault implements the "process" plugin.
 type Fault struct{}
 
-var _ plugins.Fault = (*Fault)(nil)
+var (
+	_ plugins.Fault    = (*Fault)(nil)
+	_ plugins.Preparer = (*Fault)(nil)
+)
 
 // New returns the process fault.
 func New() *Fault { return &Fault{} }
@@ -217,12 +220,24 @@ type revertData struct {
 	CreateTime int64 `json:"create_time"`
 }
 
-// Inject signals the target.
-func (*Fault) Inject(ctx context.Context, req plugins.InjectRequest) ([]byte, error) {
+// Prepare names the process exactly (pid and start time): resuming it is
+// the revert of a pause, harmless if the pause never happened.
+func (*Fault) Prepare(_ context.Context, req plugins.InjectRequest) ([]byte, error) {
 	pid, err := strconv.Atoi(req.Target.ID)
 	if err != nil {
 		return nil, fmt.Errorf("target %s: not a process id", req.Target)
 	}
+	ct, _ := strconv.ParseInt(req.Target.Attrs["create_time"], 10, 64)
+	return json.Marshal(revertData{PID: int32(pid), CreateTime: ct})
+}
+
+// Inject signals the target.
+func (f *Fault) Inject(ctx context.Context, req plugins.InjectRequest) ([]byte, error) {
+	rd, err := f.Prepare(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	pid, _ := strconv.Atoi(req.Target.ID)
 	ct, _ := strconv.ParseInt(req.Target.Attrs["create_time"], 10, 64)
 	if err := sameProcess(ctx, int32(pid), ct); err != nil {
 		return nil, err
@@ -237,7 +252,6 @@ func (*Fault) Inject(ctx context.Context, req plugins.InjectRequest) ([]byte, er
 			return nil, fmt.Errorf("%w: %w", plugins.ErrInvalidParams, err)
 		}
 	}
-	rd, _ := json.Marshal(revertData{PID: int32(pid), CreateTime: ct})
 	if err := syscall.Kill(pid, sig); err != nil {
 		return nil, fmt.Errorf("send %s to %d: %w", unix.SignalName(sig), pid, err)
 	}

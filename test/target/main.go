@@ -32,6 +32,7 @@ func main() {
 		restartDelay = flag.Duration("restart-delay", 200*time.Millisecond, "supervisor: wait before restarting")
 		startDelay   = flag.Duration("start-delay", 0, "wait before listening (a slow boot)")
 		dependency   = flag.String("dependency", "", "URL that /api calls; /api fails when it fails")
+		wipeOnTerm   = flag.Bool("wipe-on-term", false, "on SIGTERM, delete the -data file before exiting (a shutdown that destroys its data: the disaster runbooks restore from)")
 	)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -41,6 +42,13 @@ func main() {
 		err = superviseChild(ctx, *restartDelay)
 	} else {
 		err = serve(ctx, *listen, *pidfile, *data, *healthWrite, *startDelay, *dependency)
+		if *wipeOnTerm && *data != "" && errors.Is(err, context.Canceled) {
+			if rerr := os.Remove(*data); rerr != nil {
+				log.Printf("wipe: %v", rerr)
+			} else {
+				log.Printf("wipe: deleted %s", *data)
+			}
+		}
 	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		log.Fatal(err)

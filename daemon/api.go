@@ -1,0 +1,417 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/chaosctl/chaosctl/daemon/store"
+	"github.com/chaosctl/chaosctl/experiments"
+	"github.com/chaosctl/chaosctl/journal"
+	"github.com/chaosctl/chaosctl/scenarios"
+)
+
+// maxBody bounds request bodies (a scenario file's content at most).
+const maxBody = 1 << 20
+
+// StartRequest is the body of POST /v1/runs: a loaded scenario by name,
+// or a scenario file's content (what `chaosctl run FILE` sends).
+type StartRequest struct {
+	Scenario string `json:"scenario,omitempty"`
+	File     string `json:"file,omitempty"`    // name of the file, for error positions
+	Content  string `json:"content,omitempty"` // the file's TOML
+	DryRun   bool   `json:"dry_run,omitempty"`
+}
+
+// StartResponse is what POST /v1/runs returns (201).
+type StartResponse struct {
+	RunID    string `json:"run_id"`
+	Scenario string `json:"scenario"`
+}
+
+// ErrorResponse is every error's body.
+type ErrorResponse struct {
+	Error  string   `json:"error"`
+	Errors []string `json:"errors,omitempty"` // file:line:col: field: message, for an invalid scenario
+}
+
+// ScenariosResponse is GET /v1/scenarios.
+type ScenariosResponse struct {
+	Scenarios []ScenarioInfo `json:"scenarios"`
+	Errors    []LoadError    `json:"errors"`
+}
+
+// HaltResponse is POST /v1/halt.
+type HaltResponse struct {
+	Halted  bool     `json:"halted"`
+	Aborted []string `json:"aborted"`
+}
+
+// Handler is the API. token, when not nil, is required as a bearer token
+// on every request (the TCP listener); the unix socket relies on its file
+// mode instead.
+func (d *Daemon) Handler(token []byte) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, d.Status()) })
+	mux.HandleFunc("GET /v1/scenarios", d.handleScenarios)
+	mux.HandleFunc("POST /v1/runs", d.handleStart)
+	mux.HandleFunc("GET /v1/runs", d.handleHistory)
+	mux.HandleFunc("GET /v1/runs/{id}", d.handleRun)
+	mux.HandleFunc("GET /v1/runs/{id}/events", d.handleEvents)
+	mux.HandleFunc("POST /v1/runs/{id}/abort", d.handleAbort)
+	mux.HandleFunc("POST /v1/halt", d.handleHalt)
+	mux.HandleFunc("POST /v1/resume", d.handleResume)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeErr(w, http.StatusNotFound, fmt.Errorf("no such endpoint: %s %s", r.Method, r.URL.Path))
+	})
+	if token == nil {
+		return mux
+	}
+	want := []byte("Bearer " + string(token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := []byte(r.Header.Get("Authorization"))
+		if subtle.ConstantTimeCompare(got, want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="chaosctl"`)
+			writeErr(w, http.StatusUnauthorized, errors.New("missing or wrong bearer token"))
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeErr(w http.ResponseWriter, code int, err error) {
+	writeJSON(w, code, ErrorResponse{Error: err.Error()})
+}
+
+// statusOf maps the daemon's sentinels to HTTP status codes.
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, ErrUnknownScenario), errors.Is(err, ErrUnknownRun):
+		return http.StatusNotFound
+	case errors.Is(err, ErrHalted), errors.Is(err, ErrAlreadyRunning), errors.Is(err, ErrRunFinished):
+		return http.StatusConflict
+	case errors.Is(err, ErrTooManyRuns):
+		return http.StatusTooManyRequests
+	case errors.Is(err, ErrShuttingDown):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+func (d *Daemon) handleScenarios(w http.ResponseWriter, _ *http.Request) {
+	list, errs := d.Scenarios()
+	if errs == nil {
+		errs = []LoadError{}
+	}
+	writeJSON(w, http.StatusOK, ScenariosResponse{Scenarios: list, Errors: errs})
+}
+
+func (d *Daemon) handleStart(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, fmt.Errorf("malformed body: %w", err))
+		return
+	}
+	var req StartRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeErr(w, http.StatusBadRequest, fmt.Errorf("malformed body: %w", err))
+		return
+	}
+	if dec.More() {
+		writeErr(w, http.StatusBadRequest, errors.New("malformed body: more than one JSON value"))
+		return
+	}
+	var sc *scenarios.Scenario
+	trigger := "api"
+	switch {
+	case req.Scenario != "" && req.Content != "":
+		writeErr(w, http.StatusBadRequest, errors.New("malformed body: give scenario or content, not both"))
+		return
+	case req.Scenario != "":
+		if sc, err = d.Scenario(req.Scenario); err != nil {
+			writeErr(w, statusOf(err), err)
+			return
+		}
+	case req.Content != "":
+		trigger = "file"
+		name := req.File
+		if name == "" {
+			name = "request.toml"
+		}
+		sc, err = scenarios.Parse(r.Context(), name, []byte(req.Content), d.catalog)
+		if err != nil {
+			resp := ErrorResponse{Error: fmt.Sprintf("%s is invalid", name)}
+			var list scenarios.ErrorList
+			if errors.As(err, &list) {
+				for _, e := range list {
+					resp.Errors = append(resp.Errors, e.Error())
+				}
+				resp.Error = fmt.Sprintf("%s is invalid: %d errors", name, len(list))
+			} else {
+				resp.Errors = []string{err.Error()}
+			}
+			writeJSON(w, http.StatusBadRequest, resp)
+			return
+		}
+	default:
+		writeErr(w, http.StatusBadRequest, errors.New(`malformed body: want {"scenario": NAME} or {"file": NAME, "content": TOML}`))
+		return
+	}
+	id, err := d.Start(sc, trigger, req.DryRun)
+	if err != nil {
+		writeErr(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, StartResponse{RunID: id, Scenario: sc.Name})
+}
+
+func (d *Daemon) handleHistory(w http.ResponseWriter, r *http.Request) {
+	limit := 50
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			writeErr(w, http.StatusBadRequest, fmt.Errorf("limit: want a number >= 0 (0: all), got %q", s))
+			return
+		}
+		limit = n
+	}
+	h, err := d.History(limit)
+	if err != nil {
+		writeErr(w, http.StatusInternalServerError, err)
+		return
+	}
+	if h == nil {
+		h = []store.RunSummary{}
+	}
+	writeJSON(w, http.StatusOK, h)
+}
+
+func (d *Daemon) handleRun(w http.ResponseWriter, r *http.Request) {
+	j, err := d.Run(r.PathValue("id"))
+	if err != nil {
+		writeErr(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, j)
+}
+
+// handleEvents streams a run's events as server-sent events, each an
+// experiments.Event as JSON, from the start of the run; the stream ends
+// after the verdict. For a finished run it is just the verdict.
+func (d *Daemon) handleEvents(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	d.mu.Lock()
+	run, live := d.runs[id]
+	d.mu.Unlock()
+	var past []experiments.Event
+	var ch chan experiments.Event
+	if live {
+		var unsub func()
+		past, ch, unsub = run.subscribe()
+		defer unsub()
+	} else {
+		j, err := d.Run(id)
+		if err != nil {
+			writeErr(w, statusOf(err), err)
+			return
+		}
+		past = []experiments.Event{{Time: j.EndedAt, RunID: id, Kind: experiments.EventVerdict, Phase: journal.PhaseVerdict, Verdict: j.Verdict, Reasons: j.Reasons}}
+	}
+	fl, _ := w.(http.Flusher)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	send := func(ev experiments.Event) bool {
+		b, err := json.Marshal(ev)
+		if err != nil {
+			return false
+		}
+		if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev.Kind, b); err != nil {
+			return false
+		}
+		if fl != nil {
+			fl.Flush()
+		}
+		return true
+	}
+	for _, ev := range past {
+		if !send(ev) {
+			return
+		}
+	}
+	if ch == nil {
+		return
+	}
+	keepalive := time.NewTicker(15 * time.Second)
+	defer keepalive.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case ev, ok := <-ch:
+			if !ok || !send(ev) {
+				return
+			}
+		case <-keepalive.C:
+			if _, err := io.WriteString(w, ": keepalive\n\n"); err != nil {
+				return
+			}
+			if fl != nil {
+				fl.Flush()
+			}
+		}
+	}
+}
+
+func (d *Daemon) handleAbort(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := d.Abort(id); err != nil {
+		writeErr(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"run_id": id, "status": "aborting"})
+}
+
+func (d *Daemon) handleHalt(w http.ResponseWriter, _ *http.Request) {
+	ids, err := d.Halt()
+	if ids == nil {
+		ids = []string{}
+	}
+	if err != nil {
+		writeErr(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, HaltResponse{Halted: true, Aborted: ids})
+}
+
+func (d *Daemon) handleResume(w http.ResponseWriter, _ *http.Request) {
+	if err := d.Resume(); err != nil {
+		writeErr(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, HaltResponse{Halted: false, Aborted: []string{}})
+}
+
+// Serve listens (unix socket and, when configured, TCP), schedules and
+// watches the scenario directories until ctx ends; then it aborts every
+// run, waits until their faults are reverted and stored, and returns.
+// ready, when not nil, is called once the API is listening.
+func (d *Daemon) Serve(ctx context.Context, ready func()) error {
+	var servers []*http.Server
+	var lns []net.Listener
+	closeAll := func() {
+		for _, l := range lns {
+			l.Close()
+		}
+	}
+	if s := d.cfg.API.Socket; s != "" {
+		l, err := listenUnix(s, d.cfg.SocketFileMode())
+		if err != nil {
+			_ = d.shutdown()
+			return err
+		}
+		lns = append(lns, l)
+		servers = append(servers, &http.Server{Handler: d.Handler(nil), ReadHeaderTimeout: 10 * time.Second})
+	}
+	if a := d.cfg.API.Listen; a != "" {
+		tok, err := os.ReadFile(d.cfg.API.TokenFile)
+		if err == nil && len(bytes.TrimSpace(tok)) == 0 {
+			err = errors.New("file is empty")
+		}
+		if err != nil {
+			closeAll()
+			_ = d.shutdown()
+			return fmt.Errorf("api.token_file %s: %w", d.cfg.API.TokenFile, err)
+		}
+		l, err := net.Listen("tcp", a)
+		if err != nil {
+			closeAll()
+			_ = d.shutdown()
+			return fmt.Errorf("api.listen: %w", err)
+		}
+		if d.cfg.API.TLSCert != "" {
+			cert, err := tls.LoadX509KeyPair(d.cfg.API.TLSCert, d.cfg.API.TLSKey)
+			if err != nil {
+				l.Close()
+				closeAll()
+				_ = d.shutdown()
+				return fmt.Errorf("api.tls_cert/tls_key: %w", err)
+			}
+			l = tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		}
+		lns = append(lns, l)
+		servers = append(servers, &http.Server{Handler: d.Handler(bytes.TrimSpace(tok)), ReadHeaderTimeout: 10 * time.Second})
+	}
+	for i, srv := range servers {
+		go func() { _ = srv.Serve(lns[i]) }()
+	}
+	if err := d.watch(ctx); err != nil {
+		d.log.Warn().Err(err).Msg("scenario directories not watched; reload with SIGHUP")
+	}
+	d.cron.Start()
+	d.log.Info().Str("socket", d.cfg.API.Socket).Str("listen", d.cfg.API.Listen).Str("store", d.store.Path()).Msg("daemon ready")
+	if ready != nil {
+		ready()
+	}
+	<-ctx.Done()
+	d.log.Info().Msg("shutting down: aborting runs and reverting their faults")
+	err := d.shutdown()
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, srv := range servers {
+		if serr := srv.Shutdown(sctx); serr != nil {
+			srv.Close()
+		}
+	}
+	if s := d.cfg.API.Socket; s != "" {
+		os.Remove(s)
+	}
+	d.log.Info().Msg("stopped")
+	return err
+}
+
+// listenUnix listens on a unix socket with mode. A socket file nobody
+// answers on is stale and replaced; one somebody answers on is an error.
+func listenUnix(path string, mode os.FileMode) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("api.socket: %w", err)
+	}
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("api.socket %s: another daemon is listening on it", path)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("api.socket: remove stale socket: %w", err)
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("api.socket: %w", err)
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("api.socket: %w", err)
+	}
+	return l, nil
+}

@@ -1,0 +1,240 @@
+package daemon
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/chaosctl/chaosctl/daemon/store"
+	"github.com/chaosctl/chaosctl/experiments"
+	"github.com/chaosctl/chaosctl/journal"
+)
+
+// ErrUnreachable: no daemon answers where the client looked.
+var ErrUnreachable = errors.New("no chaosctl daemon reachable")
+
+// ClientOptions say where the daemon is: a unix socket (the default), or a
+// TCP address ("host:port", "http://host:port", "https://host:port") with
+// a bearer token file and, for a self-signed certificate, a CA file.
+type ClientOptions struct {
+	Socket    string
+	Addr      string
+	TokenFile string
+	CAFile    string
+}
+
+// Client talks to a daemon's API.
+type Client struct {
+	base  string
+	hc    *http.Client
+	token string
+	where string
+}
+
+// APIError is an error response from the daemon.
+type APIError struct {
+	Status int
+	ErrorResponse
+}
+
+func (e *APIError) Error() string { return e.ErrorResponse.Error }
+
+// NewClient builds a client; it does not connect.
+func NewClient(o ClientOptions) (*Client, error) {
+	if o.Addr == "" {
+		sock := o.Socket
+		if sock == "" {
+			sock = DefaultSocket()
+		}
+		tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		}}
+		return &Client{base: "http://chaosctl", hc: &http.Client{Transport: tr}, where: sock}, nil
+	}
+	base := o.Addr
+	if !strings.Contains(base, "://") {
+		base = "http://" + base
+	}
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("--addr %q: want host:port, http://host:port or https://host:port", o.Addr)
+	}
+	c := &Client{base: strings.TrimRight(base, "/"), where: o.Addr}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if o.CAFile != "" {
+		pem, err := os.ReadFile(o.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("CA file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("CA file %s: no PEM certificates", o.CAFile)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	c.hc = &http.Client{Transport: tr}
+	if o.TokenFile != "" {
+		b, err := os.ReadFile(o.TokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("token file: %w", err)
+		}
+		c.token = strings.TrimSpace(string(b))
+	}
+	return c, nil
+}
+
+// Where says which daemon the client talks to.
+func (c *Client) Where() string { return c.where }
+
+func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("%w at %s: %w", ErrUnreachable, c.where, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		ae := &APIError{Status: resp.StatusCode}
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if json.Unmarshal(b, &ae.ErrorResponse) != nil || ae.ErrorResponse.Error == "" {
+			ae.ErrorResponse.Error = fmt.Sprintf("%s %s: %s", method, path, resp.Status)
+		}
+		return ae
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("%s %s: bad response: %w", method, path, err)
+	}
+	return nil
+}
+
+// Ping checks that a daemon answers, within a short time.
+func (c *Client) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, err := c.Status(ctx)
+	return err
+}
+
+// Status is GET /v1/status.
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	var s Status
+	return s, c.do(ctx, http.MethodGet, "/v1/status", nil, &s)
+}
+
+// Scenarios is GET /v1/scenarios.
+func (c *Client) Scenarios(ctx context.Context) (ScenariosResponse, error) {
+	var s ScenariosResponse
+	return s, c.do(ctx, http.MethodGet, "/v1/scenarios", nil, &s)
+}
+
+// Start is POST /v1/runs.
+func (c *Client) Start(ctx context.Context, req StartRequest) (StartResponse, error) {
+	var s StartResponse
+	return s, c.do(ctx, http.MethodPost, "/v1/runs", req, &s)
+}
+
+// Run is GET /v1/runs/{id}.
+func (c *Client) Run(ctx context.Context, id string) (*journal.Journal, error) {
+	var j journal.Journal
+	return &j, c.do(ctx, http.MethodGet, "/v1/runs/"+url.PathEscape(id), nil, &j)
+}
+
+// History is GET /v1/runs.
+func (c *Client) History(ctx context.Context, limit int) ([]store.RunSummary, error) {
+	var h []store.RunSummary
+	return h, c.do(ctx, http.MethodGet, "/v1/runs?limit="+strconv.Itoa(limit), nil, &h)
+}
+
+// Abort is POST /v1/runs/{id}/abort.
+func (c *Client) Abort(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodPost, "/v1/runs/"+url.PathEscape(id)+"/abort", nil, nil)
+}
+
+// Halt is POST /v1/halt.
+func (c *Client) Halt(ctx context.Context) (HaltResponse, error) {
+	var h HaltResponse
+	return h, c.do(ctx, http.MethodPost, "/v1/halt", nil, &h)
+}
+
+// Resume is POST /v1/resume.
+func (c *Client) Resume(ctx context.Context) error {
+	return c.do(ctx, http.MethodPost, "/v1/resume", nil, nil)
+}
+
+// Events streams a run's events to fn until the run's verdict or ctx ends.
+func (c *Client) Events(ctx context.Context, id string, fn func(experiments.Event)) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v1/runs/"+url.PathEscape(id)+"/events", nil)
+	if err != nil {
+		return err
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w at %s: %w", ErrUnreachable, c.where, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		ae := &APIError{Status: resp.StatusCode}
+		_ = json.NewDecoder(resp.Body).Decode(&ae.ErrorResponse)
+		return ae
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		data, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		var ev experiments.Event
+		if err := json.Unmarshal([]byte(data), &ev); err != nil {
+			return fmt.Errorf("event stream: %w", err)
+		}
+		fn(ev)
+		if ev.Kind == experiments.EventVerdict {
+			return nil
+		}
+	}
+	if err := sc.Err(); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("event stream: %w", err)
+	}
+	return ctx.Err()
+}

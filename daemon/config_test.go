@@ -1,0 +1,71 @@
+package daemon
+
+import (
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.err golden files")
+
+func TestDefaultConfigIsValid(t *testing.T) {
+	cfg, err := LoadConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.API.Socket == "" || cfg.Store == "" || len(cfg.ScenarioDirs) == 0 || cfg.SocketFileMode() != 0o660 {
+		t.Errorf("defaults %+v", cfg)
+	}
+}
+
+func TestLoadConfigGood(t *testing.T) {
+	cfg, err := LoadConfig("testdata/good.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	abs, _ := filepath.Abs("testdata")
+	_ = abs
+	if cfg.ScenarioDirs[0] != filepath.Join("testdata", "scenarios") || cfg.Store != filepath.Join("testdata", "state", "chaosctl.db") {
+		t.Errorf("relative paths not taken from the file's directory: %v %s", cfg.ScenarioDirs, cfg.Store)
+	}
+	if cfg.SocketFileMode() != 0o600 || cfg.Defaults.MaxConcurrentRuns != 2 || cfg.Defaults.RevertTimeout.Duration != 10*time.Second ||
+		cfg.Defaults.StoreLockTimeout.Duration != 2*time.Second || cfg.API.TokenFile != filepath.Join("testdata", "token") {
+		t.Errorf("config %+v", cfg)
+	}
+}
+
+// TestLoadConfigBad: every error at once, each with file:line:col.
+func TestLoadConfigBad(t *testing.T) {
+	for _, name := range []string{"bad.toml", "bad-type.toml", "bad-syntax.toml", "bad-listen.toml"} {
+		t.Run(name, func(t *testing.T) {
+			file := filepath.Join("testdata", name)
+			_, err := LoadConfig(file)
+			if !errors.Is(err, ErrConfig) {
+				t.Fatalf("err %v, want ErrConfig", err)
+			}
+			golden := file + ".err"
+			if *update {
+				if err := os.WriteFile(golden, []byte(err.Error()+"\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, rerr := os.ReadFile(golden)
+			if rerr != nil {
+				t.Fatalf("%v (run with -update to create it)", rerr)
+			}
+			if got := err.Error() + "\n"; got != string(want) {
+				t.Errorf("got:\n%s\nwant:\n%s", got, want)
+			}
+		})
+	}
+}
+
+// TestContribConfigLoads: the example config shipped in contrib/ is valid.
+func TestContribConfigLoads(t *testing.T) {
+	if _, err := LoadConfig("../contrib/chaosctl.toml"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,443 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"github.com/rs/zerolog"
+
+	"github.com/chaosctl/chaosctl/daemon/store"
+	"github.com/chaosctl/chaosctl/experiments"
+	"github.com/chaosctl/chaosctl/journal"
+	"github.com/chaosctl/chaosctl/plugins"
+	"github.com/chaosctl/chaosctl/runbooks"
+	"github.com/chaosctl/chaosctl/scenarios"
+)
+
+// Sentinel errors the API maps to status codes.
+var (
+	ErrHalted          = errors.New("daemon is halted: no new runs until resumed")
+	ErrShuttingDown    = errors.New("daemon is shutting down")
+	ErrUnknownScenario = errors.New("unknown scenario")
+	ErrUnknownRun      = errors.New("unknown run")
+	ErrAlreadyRunning  = errors.New("a run of this scenario is in progress and its concurrency is forbid")
+	ErrTooManyRuns     = errors.New("max_concurrent_runs reached")
+	ErrRunFinished     = errors.New("run is already finished")
+
+	errAbortedByOperator = errors.New("aborted through the API")
+)
+
+// Options are what the daemon is given besides its config.
+type Options struct {
+	Log     zerolog.Logger
+	Catalog plugins.Catalog
+}
+
+// Daemon is one running chaosctl daemon.
+type Daemon struct {
+	cfg     Config
+	log     zerolog.Logger
+	store   *store.Store
+	catalog plugins.Catalog
+	metrics *Metrics
+	locks   *targetLocks
+	cron    *cron.Cron
+
+	runCtx    context.Context // parent of every run; cancelled on shutdown
+	cancelAll context.CancelCauseFunc
+	runsWG    sync.WaitGroup
+	reloadMu  sync.Mutex
+
+	mu        sync.Mutex
+	scenarios map[string]*scenarios.Scenario
+	loadErrs  []LoadError
+	entries   map[string]cron.EntryID
+	runs      map[string]*activeRun
+	halted    bool
+}
+
+// New opens the store, reverts whatever faults a previous daemon left
+// behind, and loads the scenarios. It does not listen or schedule yet:
+// Serve does.
+func New(ctx context.Context, cfg Config, opts Options) (*Daemon, error) {
+	st, err := store.Open(cfg.Store, cfg.Defaults.StoreLockTimeout.Duration)
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{
+		cfg: cfg, log: opts.Log, store: st, catalog: opts.Catalog, metrics: newMetrics(), locks: newTargetLocks(),
+		cron: cron.New(cron.WithLocation(time.Local)),
+		runs: map[string]*activeRun{}, entries: map[string]cron.EntryID{},
+	}
+	d.runCtx, d.cancelAll = context.WithCancelCause(context.WithoutCancel(ctx))
+	if d.halted, err = st.Halted(); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if d.halted {
+		d.metrics.Halted.Set(1)
+		d.log.Warn().Msg("starting halted: no runs until resumed")
+	}
+	if err := d.reconcile(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	d.Reload(ctx, "start")
+	return d, nil
+}
+
+// Metrics exposes the daemon's metrics, for the plugin host to count
+// plugin restarts.
+func (d *Daemon) Metrics() *Metrics { return d.metrics }
+
+// Reload reads the scenario directories again. Scenarios whose file became
+// invalid are dropped and reported; the others are rescheduled. Runs in
+// progress keep the scenario they started with.
+func (d *Daemon) Reload(ctx context.Context, why string) {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	loaded, errs := d.loadDirs(ctx)
+	d.mu.Lock()
+	d.scenarios, d.loadErrs = loaded, errs
+	for name, id := range d.entries {
+		d.cron.Remove(id)
+		delete(d.entries, name)
+	}
+	for name, sc := range loaded {
+		if sc.Schedule == "" {
+			continue
+		}
+		sch, err := scenarios.ParseSchedule(sc.Schedule)
+		if err != nil { // the loader checked it
+			continue
+		}
+		d.entries[name] = d.cron.Schedule(sch, cron.FuncJob(func() { d.scheduled(name) }))
+	}
+	d.mu.Unlock()
+	d.metrics.Scenarios.Set(float64(len(loaded)))
+	d.metrics.ScenarioErrors.Set(float64(len(errs)))
+	for _, le := range errs {
+		d.log.Error().Str("file", le.File).Strs("errors", le.Errors).Msg("scenario file not loaded")
+	}
+	d.log.Info().Str("why", why).Int("scenarios", len(loaded)).Int("invalid_files", len(errs)).Msg("scenarios loaded")
+}
+
+// scheduled is a cron tick of one scenario.
+func (d *Daemon) scheduled(name string) {
+	d.mu.Lock()
+	sc := d.scenarios[name]
+	d.mu.Unlock()
+	if sc == nil {
+		return
+	}
+	log := d.log.With().Str("scenario", name).Logger()
+	if sc.Window != "" {
+		if w, err := scenarios.ParseWindow(sc.Window); err == nil && !w.Contains(time.Now()) {
+			d.metrics.ScheduledSkipped.WithLabelValues(name, "outside-window").Inc()
+			log.Info().Str("window", sc.Window).Msg("scheduled run skipped: outside its window")
+			return
+		}
+	}
+	id, err := d.Start(sc, "schedule", false)
+	if err != nil {
+		reason := "error"
+		switch {
+		case errors.Is(err, ErrHalted):
+			reason = "halted"
+		case errors.Is(err, ErrAlreadyRunning):
+			reason = "already-running"
+		case errors.Is(err, ErrTooManyRuns):
+			reason = "max-concurrent-runs"
+		case errors.Is(err, ErrShuttingDown):
+			return
+		}
+		d.metrics.ScheduledSkipped.WithLabelValues(name, reason).Inc()
+		log.Warn().Err(err).Msg("scheduled run skipped")
+		return
+	}
+	log.Info().Str("run_id", id).Msg("scheduled run started")
+}
+
+// ScenarioInfo is one loaded scenario as the API lists it.
+type ScenarioInfo struct {
+	Name        string     `json:"name"`
+	File        string     `json:"file"`
+	Description string     `json:"description,omitempty"`
+	Schedule    string     `json:"schedule,omitempty"`
+	Window      string     `json:"window,omitempty"`
+	Concurrency string     `json:"concurrency"`
+	NextRun     *time.Time `json:"next_run,omitempty"`
+	Running     []string   `json:"running"`
+}
+
+// Scenarios lists the loaded scenarios, by name, and the files that failed.
+func (d *Daemon) Scenarios() ([]ScenarioInfo, []LoadError) {
+	next := map[cron.EntryID]time.Time{}
+	for _, e := range d.cron.Entries() { // one snapshot: Entry(id) copies them all each call
+		next[e.ID] = e.Next
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]ScenarioInfo, 0, len(d.scenarios))
+	for name, sc := range d.scenarios {
+		si := ScenarioInfo{Name: name, File: sc.Path, Description: sc.Description, Schedule: sc.Schedule,
+			Window: sc.Window, Concurrency: sc.Concurrency, Running: []string{}}
+		if id, ok := d.entries[name]; ok {
+			if n := next[id]; !n.IsZero() {
+				si.NextRun = &n
+			}
+		}
+		for id, r := range d.runs {
+			if r.scenario == name {
+				si.Running = append(si.Running, id)
+			}
+		}
+		sort.Strings(si.Running)
+		out = append(out, si)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, slices.Clone(d.loadErrs)
+}
+
+// Scenario returns a loaded scenario by name.
+func (d *Daemon) Scenario(name string) (*scenarios.Scenario, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	sc, ok := d.scenarios[name]
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownScenario, name)
+	}
+	return sc, nil
+}
+
+// Start begins a run of sc and returns its id once the run is recorded in
+// the store. trigger says who asked: schedule, api or file.
+func (d *Daemon) Start(sc *scenarios.Scenario, trigger string, dryRun bool) (string, error) {
+	d.mu.Lock()
+	if d.runCtx.Err() != nil {
+		d.mu.Unlock()
+		return "", ErrShuttingDown
+	}
+	if d.halted {
+		d.mu.Unlock()
+		return "", ErrHalted
+	}
+	var same []*activeRun
+	for _, r := range d.runs {
+		if r.scenario == sc.Name {
+			same = append(same, r)
+		}
+	}
+	var replaced []*activeRun
+	if len(same) > 0 {
+		switch sc.Concurrency {
+		case scenarios.ConcurrencyAllow:
+		case scenarios.ConcurrencyReplace:
+			replaced = same
+		default:
+			d.mu.Unlock()
+			return "", fmt.Errorf("%w (run %s)", ErrAlreadyRunning, same[0].id)
+		}
+	}
+	if len(d.runs)-len(replaced) >= d.cfg.Defaults.MaxConcurrentRuns {
+		d.mu.Unlock()
+		return "", fmt.Errorf("%w (%d runs in progress)", ErrTooManyRuns, len(d.runs))
+	}
+	id := experiments.NewRunID()
+	ctx, cancel := context.WithCancelCause(d.runCtx)
+	r := newActiveRun(id, sc, trigger, cancel)
+	for _, old := range replaced {
+		old.cancel(fmt.Errorf("replaced by run %s (concurrency = replace)", id))
+	}
+	d.runs[id] = r
+	d.runsWG.Add(1)
+	d.metrics.ActiveRuns.Inc()
+	d.mu.Unlock()
+
+	// The run is in the store before anything can be injected, so that a
+	// crash at any later point finds it.
+	if err := d.store.PutRun(r.snapshot()); err != nil {
+		d.mu.Lock()
+		delete(d.runs, id)
+		d.mu.Unlock()
+		d.metrics.ActiveRuns.Dec()
+		d.runsWG.Done()
+		cancel(err)
+		return "", err
+	}
+	go d.execute(ctx, r, sc, dryRun, replaced)
+	return id, nil
+}
+
+func (d *Daemon) execute(ctx context.Context, r *activeRun, sc *scenarios.Scenario, dryRun bool, replaced []*activeRun) {
+	defer d.runsWG.Done()
+	log := d.log.With().Str("run_id", r.id).Str("scenario", sc.Name).Str("trigger", r.trigger).Logger()
+	for _, old := range replaced {
+		<-old.done // its faults are reverted and its targets released
+	}
+	log.Info().Msg("run started")
+	rb := &runbooks.Runner{Log: d.log.With().Str("run_id", r.id).Str("scenario", sc.Name).Logger()}
+	j := experiments.Run(ctx, sc, experiments.Options{
+		Runbook: rb.Restore, RunbookBefore: rb.Before,
+		Log: d.log, Catalog: d.catalog, Ledger: runLedger{d.store.Ledger(), d.metrics},
+		Observer: func(ev experiments.Event) { r.observe(ev, d.metrics, sc.Name) },
+		DryRun:   dryRun, RunID: r.id, RevertTimeout: d.cfg.Defaults.RevertTimeout.Duration,
+		LockTargets: d.locks.forRun(r.id),
+	})
+	j.Labels = map[string]string{"trigger": r.trigger}
+	if cause := context.Cause(ctx); cause != nil && j.Verdict == journal.Aborted {
+		j.Reasons = append(j.Reasons, "aborted because: "+cause.Error())
+	}
+	if err := d.store.PutRun(j); err != nil {
+		log.Error().Err(err).Msg("journal not stored")
+	}
+	if n, err := d.store.Prune(d.cfg.Defaults.HistoryLimit); err != nil {
+		log.Error().Err(err).Msg("history not pruned")
+	} else if n > 0 {
+		log.Info().Int("pruned", n).Msg("history limit: oldest runs deleted")
+	}
+	d.metrics.Runs.WithLabelValues(sc.Name, string(j.Verdict)).Inc()
+	d.metrics.RunDuration.WithLabelValues(sc.Name).Observe(j.EndedAt.Sub(j.StartedAt).Seconds())
+	if rc := j.Recovery; rc != nil && rc.Duration != nil {
+		d.metrics.TimeToRecover.WithLabelValues(sc.Name).Observe(rc.Duration.Seconds())
+	}
+	d.mu.Lock()
+	delete(d.runs, r.id)
+	d.mu.Unlock()
+	d.metrics.ActiveRuns.Dec()
+	r.finish(j)
+	log.Info().Str("verdict", string(j.Verdict)).Msg("run finished")
+}
+
+// Run returns a run's journal: live for a run in progress, from the store
+// otherwise.
+func (d *Daemon) Run(id string) (*journal.Journal, error) {
+	d.mu.Lock()
+	r, ok := d.runs[id]
+	d.mu.Unlock()
+	if ok {
+		return r.snapshot(), nil
+	}
+	j, err := d.store.Run(id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w %q", ErrUnknownRun, id)
+	}
+	return j, err
+}
+
+// History lists finished and running runs, newest first.
+func (d *Daemon) History(limit int) ([]store.RunSummary, error) { return d.store.History(limit) }
+
+// Abort ends a run in progress; its faults are reverted.
+func (d *Daemon) Abort(id string) error {
+	d.mu.Lock()
+	r, ok := d.runs[id]
+	d.mu.Unlock()
+	if ok {
+		r.cancel(errAbortedByOperator)
+		return nil
+	}
+	if _, err := d.store.Run(id); err == nil {
+		return fmt.Errorf("%w: %s", ErrRunFinished, id)
+	}
+	return fmt.Errorf("%w %q", ErrUnknownRun, id)
+}
+
+// Halt is the kill switch: it aborts every run and refuses new ones until
+// Resume. The switch is stored, so it survives a restart.
+func (d *Daemon) Halt() ([]string, error) {
+	d.mu.Lock()
+	d.halted = true
+	var ids []string
+	for id, r := range d.runs {
+		r.cancel(ErrHalted)
+		ids = append(ids, id)
+	}
+	d.mu.Unlock()
+	sort.Strings(ids)
+	d.metrics.Halted.Set(1)
+	d.log.Warn().Strs("aborted", ids).Msg("halted")
+	return ids, d.store.SetHalted(true)
+}
+
+// Resume lifts the kill switch.
+func (d *Daemon) Resume() error {
+	d.mu.Lock()
+	d.halted = false
+	d.mu.Unlock()
+	d.metrics.Halted.Set(0)
+	d.log.Warn().Msg("resumed")
+	return d.store.SetHalted(false)
+}
+
+// Status is the daemon's state.
+type Status struct {
+	Halted       bool        `json:"halted"`
+	Scenarios    int         `json:"scenarios"`
+	InvalidFiles int         `json:"invalid_files"`
+	Active       []RunStatus `json:"active"`
+	Store        string      `json:"store"`
+}
+
+// RunStatus is a run in progress.
+type RunStatus struct {
+	RunID     string    `json:"run_id"`
+	Scenario  string    `json:"scenario"`
+	Trigger   string    `json:"trigger"`
+	Phase     string    `json:"phase"`
+	StartedAt time.Time `json:"started_at"`
+}
+
+// Status reports whether the daemon is halted and what runs.
+func (d *Daemon) Status() Status {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st := Status{Halted: d.halted, Scenarios: len(d.scenarios), InvalidFiles: len(d.loadErrs), Active: []RunStatus{}, Store: d.store.Path()}
+	for _, r := range d.runs {
+		j := r.snapshot()
+		phase := ""
+		if n := len(j.Phases); n > 0 {
+			phase = j.Phases[n-1].Name
+		}
+		st.Active = append(st.Active, RunStatus{RunID: r.id, Scenario: r.scenario, Trigger: r.trigger, Phase: phase, StartedAt: j.StartedAt})
+	}
+	sort.Slice(st.Active, func(i, j int) bool { return st.Active[i].RunID < st.Active[j].RunID })
+	return st
+}
+
+// shutdown aborts every run, waits until all are reverted and stored, and
+// closes the store.
+func (d *Daemon) shutdown() error {
+	<-d.cron.Stop().Done()
+	d.cancelAll(ErrShuttingDown)
+	d.runsWG.Wait()
+	return d.store.Close()
+}
+
+// runLedger is the store's ledger plus the active faults gauge.
+type runLedger struct {
+	l store.Ledger
+	m *Metrics
+}
+
+func (l runLedger) Intent(ctx context.Context, runID string, f journal.Fault) error {
+	return l.l.Intent(ctx, runID, f)
+}
+
+func (l runLedger) Injected(ctx context.Context, runID string, f journal.Fault) error {
+	l.m.ActiveFaults.Inc()
+	return l.l.Injected(ctx, runID, f)
+}
+
+func (l runLedger) Reverted(ctx context.Context, runID string, f journal.Fault) error {
+	if f.InjectedAt != nil {
+		l.m.ActiveFaults.Dec()
+	}
+	return l.l.Reverted(ctx, runID, f)
+}

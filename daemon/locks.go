@@ -1,0 +1,58 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/chaosctl/chaosctl/plugins"
+)
+
+// ErrTargetBusy: another run holds one of the targets.
+var ErrTargetBusy = errors.New("target is in use by another run")
+
+// targetLocks makes sure two runs never inject into the same target at
+// once. A run takes all its targets or none, so two runs cannot each hold
+// half of what the other needs.
+type targetLocks struct {
+	mu   sync.Mutex
+	held map[string]string // target -> run id
+}
+
+func newTargetLocks() *targetLocks { return &targetLocks{held: map[string]string{}} }
+
+// forRun returns the experiments.Options.LockTargets hook of one run.
+func (l *targetLocks) forRun(runID string) func(context.Context, []plugins.Target) (func(), error) {
+	return func(_ context.Context, targets []plugins.Target) (func(), error) {
+		return l.acquire(runID, targets)
+	}
+}
+
+func (l *targetLocks) acquire(runID string, targets []plugins.Target) (func(), error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	keys := make([]string, 0, len(targets))
+	for _, t := range targets {
+		k := t.String()
+		if owner, ok := l.held[k]; ok && owner != runID {
+			return nil, fmt.Errorf("%w: %s (run %s)", ErrTargetBusy, k, owner)
+		}
+		keys = append(keys, k)
+	}
+	for _, k := range keys {
+		l.held[k] = runID
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			for _, k := range keys {
+				if l.held[k] == runID {
+					delete(l.held, k)
+				}
+			}
+		})
+	}, nil
+}

@@ -1,0 +1,330 @@
+// Package disk is the disk pressure fault: fill a filesystem to a target
+// percent, or by a size, with one file under a reserved name
+// (.chaosctl-fill-<id>). It uses fallocate, falling back to writing zeros
+// where the filesystem does not support it, and measures with gopsutil.
+// Revert deletes the file and checks that the space came back.
+package disk
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/shirou/gopsutil/v3/disk"
+	"golang.org/x/sys/unix"
+
+	"github.com/chaosctl/chaosctl/plugins"
+)
+
+// FilePrefix starts the name of every fill file: anything else is never
+// deleted by Revert.
+const FilePrefix = ".chaosctl-fill-"
+
+// ErrUnmeasurable is returned for a filesystem whose size cannot be read.
+var ErrUnmeasurable = errors.New("cannot measure filesystem")
+
+// Usage measures the filesystem holding path (gopsutil's disk.Usage).
+type Usage func(ctx context.Context, path string) (*disk.UsageStat, error)
+
+// Fault implements the "disk" plugin.
+type Fault struct {
+	usage Usage
+}
+
+var (
+	_ plugins.Fault    = (*Fault)(nil)
+	_ plugins.Preparer = (*Fault)(nil)
+)
+
+// New returns the disk fault measuring with gopsutil.
+func New() *Fault { return &Fault{usage: disk.UsageWithContext} }
+
+func ptr(f float64) *float64 { return &f }
+
+// Describe lists the actions.
+func (*Fault) Describe(context.Context) (plugins.Descriptor, error) {
+	return plugins.Descriptor{
+		Name:    "disk",
+		Version: "1",
+		Doc:     "Fill a filesystem to a target percent or by a size; revert deletes the fill file.",
+		Actions: []plugins.Action{{
+			Name:       "fill",
+			Doc:        "allocate one file (" + FilePrefix + "<id>) until the filesystem is percent full, or of size bytes",
+			Reversible: true,
+			Params: []plugins.Param{
+				{Name: "percent", Type: plugins.TypeFloat, Min: ptr(1), Max: ptr(100), Doc: "target used percent of the filesystem (as df counts it)"},
+				{Name: "size", Type: plugins.TypeString, Doc: "bytes to allocate instead, e.g. \"512MiB\", \"2GB\", \"4096\""},
+				{Name: "method", Type: plugins.TypeString, Default: "auto", Enum: []string{"auto", "fallocate", "write"},
+					Doc: "auto: fallocate, writing zeros where it is unsupported"},
+			},
+			Selector: []plugins.Param{
+				{Name: "path", Type: plugins.TypeString, Required: true, Doc: "an existing directory on the filesystem to fill; the file goes there"},
+			},
+		}},
+	}, nil
+}
+
+// Validate checks that exactly one of percent and size is given.
+func (*Fault) Validate(_ context.Context, action string, params, sel plugins.Params) error {
+	if action != "fill" {
+		return fmt.Errorf("%w %q", plugins.ErrUnknownAction, action)
+	}
+	var errs []error
+	_, hasPct := params["percent"]
+	size, hasSize := params["size"].(string)
+	if hasPct == hasSize {
+		errs = append(errs, &plugins.ValidationError{Field: "params", Msg: "give exactly one of percent, size"})
+	}
+	if hasSize {
+		if _, err := ParseSize(size); err != nil {
+			errs = append(errs, &plugins.ValidationError{Field: "params.size", Msg: err.Error()})
+		}
+	}
+	if p, _ := sel["path"].(string); !filepath.IsAbs(p) {
+		errs = append(errs, &plugins.ValidationError{Field: "target.path", Msg: fmt.Sprintf("must be an absolute path, got %q", p)})
+	}
+	return errors.Join(errs...)
+}
+
+// ParseSize reads "4096", "512KiB", "64MiB", "1GiB", "2GB", "1.5TB".
+func ParseSize(s string) (uint64, error) {
+	t := strings.TrimSpace(s)
+	i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	num, unit := t, ""
+	if i >= 0 {
+		num, unit = t[:i], strings.TrimSpace(t[i:])
+	}
+	units := map[string]float64{
+		"": 1, "B": 1,
+		"KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
+		"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40,
+		"KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40,
+	}
+	mul, ok := units[strings.ToUpper(unit)]
+	f, err := strconv.ParseFloat(num, 64)
+	if !ok || err != nil || f <= 0 || math.IsInf(f*mul, 0) {
+		return 0, fmt.Errorf("not a size: %q (want e.g. \"512MiB\", \"2GB\" or bytes)", s)
+	}
+	return uint64(f * mul), nil
+}
+
+// Targets is the directory, if it exists on a filesystem that can be measured.
+func (f *Fault) Targets(ctx context.Context, _ string, _ plugins.Params, sel plugins.Params) ([]plugins.Target, error) {
+	dir, _ := sel["path"].(string)
+	st, err := os.Stat(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, plugins.ErrNoTargets
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() {
+		return nil, &plugins.ValidationError{Field: "target.path", Msg: dir + " is not a directory"}
+	}
+	u, err := f.measure(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	return []plugins.Target{{
+		Kind: "path", ID: filepath.Clean(dir), Name: filepath.Clean(dir),
+		Attrs: map[string]string{"fstype": u.Fstype, "total": strconv.FormatUint(u.Total, 10)},
+	}}, nil
+}
+
+// measure refuses a filesystem it cannot size: filling it blind could not
+// be checked, nor its revert.
+func (f *Fault) measure(ctx context.Context, dir string) (*disk.UsageStat, error) {
+	u, err := f.usage(ctx, dir)
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: %w", ErrUnmeasurable, dir, err)
+	}
+	if u.Total == 0 || u.Used+u.Free == 0 {
+		return nil, fmt.Errorf("%w %s: it reports a size of 0 (%s)", ErrUnmeasurable, dir, u.Fstype)
+	}
+	return u, nil
+}
+
+// revertData is the fill file and how much it holds.
+type revertData struct {
+	Path  string `json:"path"`
+	Bytes uint64 `json:"bytes"`
+}
+
+// Need is how many bytes bring u to pct used, as df and gopsutil count it
+// (used / (used + available)).
+func Need(u *disk.UsageStat, pct float64) int64 {
+	return int64(math.Ceil(pct/100*float64(u.Used+u.Free))) - int64(u.Used)
+}
+
+// fillPath is a new fill file name in dir, marked as ours by FilePrefix.
+func fillPath(dir string) string {
+	var id [6]byte
+	_, _ = rand.Read(id[:])
+	return filepath.Join(dir, FilePrefix+hex.EncodeToString(id[:]))
+}
+
+// Prepare names the fill file before it exists, so that a crash while it
+// is being allocated still leaves revert data that removes it.
+func (*Fault) Prepare(_ context.Context, req plugins.InjectRequest) ([]byte, error) {
+	return json.Marshal(revertData{Path: fillPath(req.Target.ID)})
+}
+
+// Inject allocates the fill file. On any failure it removes what it made.
+func (f *Fault) Inject(ctx context.Context, req plugins.InjectRequest) ([]byte, error) {
+	dir := req.Target.ID
+	u, err := f.measure(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	var want int64
+	switch {
+	case req.Params["size"] != nil:
+		s, _ := req.Params["size"].(string)
+		n, err := ParseSize(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", plugins.ErrInvalidParams, err)
+		}
+		want = int64(n)
+	default:
+		pct, ok := req.Params["percent"].(float64)
+		if !ok {
+			return nil, fmt.Errorf("%w: percent: want float, got %T", plugins.ErrInvalidParams, req.Params["percent"])
+		}
+		if want = Need(u, pct); want <= 0 {
+			return nil, fmt.Errorf("%s is already %.1f%% full, at or above %g%%", dir, u.UsedPercent, pct)
+		}
+	}
+	if uint64(want) > u.Free {
+		return nil, fmt.Errorf("fill %s: needs %d bytes, only %d available", dir, want, u.Free)
+	}
+	path := fillPath(dir)
+	if len(req.Prepared) > 0 {
+		rd, err := decode(req.Prepared)
+		if err != nil {
+			return nil, err
+		}
+		if filepath.Dir(rd.Path) != filepath.Clean(dir) || !strings.HasPrefix(filepath.Base(rd.Path), FilePrefix) {
+			return nil, fmt.Errorf("prepared fill file %s is not ours in %s", rd.Path, dir)
+		}
+		path = rd.Path
+	}
+	fh, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create fill file: %w", err)
+	}
+	method, _ := req.Params["method"].(string)
+	err = allocate(ctx, fh, want, method)
+	if cerr := fh.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(path)
+		return nil, fmt.Errorf("fill %s with %d bytes: %w", path, want, err)
+	}
+	return json.Marshal(revertData{Path: path, Bytes: uint64(want)})
+}
+
+// allocate gives fh n bytes of real blocks.
+func allocate(ctx context.Context, fh *os.File, n int64, method string) error {
+	if method != "write" {
+		err := unix.Fallocate(int(fh.Fd()), 0, 0, n)
+		if err == nil || method == "fallocate" || !errors.Is(err, unix.EOPNOTSUPP) {
+			return err
+		}
+	}
+	buf := make([]byte, 1<<20)
+	for done := int64(0); done < n; {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		chunk := min(int64(len(buf)), n-done)
+		w, err := fh.Write(buf[:chunk])
+		done += int64(w)
+		if err != nil {
+			return err
+		}
+	}
+	return fh.Sync()
+}
+
+// Revert deletes the fill file and waits (up to 5s) for the space to come
+// back. A file that is already gone needs nothing.
+func (f *Fault) Revert(ctx context.Context, _ string, data []byte) error {
+	rd, err := decode(data)
+	if err != nil {
+		return err
+	}
+	st, err := os.Stat(rd.Path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("revert: %w", err)
+	}
+	held := uint64(st.Size())
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		held = uint64(sys.Blocks) * 512
+	}
+	dir := filepath.Dir(rd.Path)
+	before, berr := f.usage(ctx, dir)
+	if err := os.Remove(rd.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("revert: remove %s: %w", rd.Path, err)
+	}
+	if berr != nil || held == 0 {
+		return nil
+	}
+	// Others write too: ask for 90% of what the file held.
+	wantFree := before.Free + held*9/10
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		after, err := f.usage(ctx, dir)
+		if err == nil && after.Free >= wantFree {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			got := uint64(0)
+			if err == nil && after.Free > before.Free {
+				got = after.Free - before.Free
+			}
+			return fmt.Errorf("revert: removed %s but only %d of its %d bytes came back (is it still held open?)", rd.Path, got, held)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func decode(data []byte) (revertData, error) {
+	var rd revertData
+	if err := json.Unmarshal(data, &rd); err != nil {
+		return rd, fmt.Errorf("revert data: %w", err)
+	}
+	if !strings.HasPrefix(filepath.Base(rd.Path), FilePrefix) || !filepath.IsAbs(rd.Path) {
+		return rd, fmt.Errorf("revert data: %q is not a fill file (%s*)", rd.Path, FilePrefix)
+	}
+	return rd, nil
+}
+
+// Status says whether the fill file still exists.
+func (f *Fault) Status(ctx context.Context, _ string, data []byte) (plugins.Status, error) {
+	rd, err := decode(data)
+	if err != nil {
+		return plugins.Status{}, err
+	}
+	if _, err := os.Stat(rd.Path); errors.Is(err, os.ErrNotExist) {
+		return plugins.Status{Detail: "fill file gone"}, nil
+	}
+	detail := fmt.Sprintf("%d bytes in %s", rd.Bytes, rd.Path)
+	if u, err := f.usage(ctx, filepath.Dir(rd.Path)); err == nil {
+		detail += fmt.Sprintf("; filesystem %.1f%% used", u.UsedPercent)
+	}
+	return plugins.Status{Active: true, Detail: detail}, nil
+}

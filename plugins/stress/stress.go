@@ -1,0 +1,370 @@
+// Package stress is the resource stress fault: CPU (N workers at P% load)
+// and memory (allocate and touch N MiB). Workers are child processes (the
+// plugin's own executable re-run in worker mode), so they can be placed in
+// a target cgroup, e.g. a container's, and die with the plugin.
+package stress
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/shirou/gopsutil/v3/process"
+
+	"github.com/chaosctl/chaosctl/plugins"
+)
+
+// WorkerEnv carries a worker's job ("cpu:50", "memory:64") to the worker
+// process; WorkerArgs make the chaosctl binary run it (see RunWorker).
+const WorkerEnv = "CHAOSCTL_STRESS_WORKER"
+
+// WorkerArgs are the arguments that make the plugin's executable a worker.
+var WorkerArgs = []string{"plugin", "stress-worker"}
+
+// CgroupRoot is where cgroup v1 controllers are mounted.
+const CgroupRoot = "/sys/fs/cgroup"
+
+// Fault implements the "stress" plugin.
+type Fault struct {
+	mu      sync.Mutex
+	workers map[int]*exec.Cmd // started by this process, reaped on exit
+}
+
+var (
+	_ plugins.Fault    = (*Fault)(nil)
+	_ plugins.Preparer = (*Fault)(nil)
+)
+
+// New returns the stress fault.
+func New() *Fault { return &Fault{workers: map[int]*exec.Cmd{}} }
+
+func ptr(f float64) *float64 { return &f }
+
+var selector = []plugins.Param{
+	{Name: "cgroup", Type: plugins.TypeString, Doc: "cgroup (v1) path under " + CgroupRoot + "/<controller>/ to run the workers in, e.g. \"docker/<container id>\"; default: the host"},
+}
+
+// Describe lists the actions.
+func (*Fault) Describe(context.Context) (plugins.Descriptor, error) {
+	return plugins.Descriptor{
+		Name:    "stress",
+		Version: "1",
+		Doc:     "Burn CPU or hold memory in worker processes, on the host or in a cgroup.",
+		Actions: []plugins.Action{
+			{
+				Name: "cpu", Doc: "run workers that each keep one CPU busy at load percent", Reversible: true,
+				Params: []plugins.Param{
+					{Name: "workers", Type: plugins.TypeInt, Default: int64(1), Min: ptr(1), Max: ptr(256), Doc: "worker processes, one CPU each"},
+					{Name: "load", Type: plugins.TypeFloat, Default: float64(100), Min: ptr(1), Max: ptr(100), Doc: "percent of one CPU each worker uses"},
+				},
+				Selector: selector,
+			},
+			{
+				Name: "memory", Doc: "allocate and touch mib MiB in one worker process", Reversible: true,
+				Params: []plugins.Param{
+					{Name: "mib", Type: plugins.TypeInt, Required: true, Min: ptr(1), Max: ptr(1 << 20), Doc: "MiB to allocate and touch"},
+				},
+				Selector: selector,
+			},
+		},
+	}, nil
+}
+
+// Validate checks the cgroup path.
+func (*Fault) Validate(_ context.Context, action string, _, sel plugins.Params) error {
+	if action != "cpu" && action != "memory" {
+		return fmt.Errorf("%w %q", plugins.ErrUnknownAction, action)
+	}
+	if cg, ok := sel["cgroup"].(string); ok {
+		if cg == "" || filepath.IsAbs(cg) || strings.Contains(cg, "..") {
+			return &plugins.ValidationError{Field: "target.cgroup", Msg: fmt.Sprintf("want a relative path under %s/<controller>/, got %q", CgroupRoot, cg)}
+		}
+	}
+	return nil
+}
+
+func controllers(action string) []string {
+	if action == "memory" {
+		return []string{"memory"}
+	}
+	return []string{"cpu"}
+}
+
+// Targets is the host, or the cgroup when it exists for the action's controller.
+func (*Fault) Targets(_ context.Context, action string, _ plugins.Params, sel plugins.Params) ([]plugins.Target, error) {
+	cg, _ := sel["cgroup"].(string)
+	if cg == "" {
+		h, _ := os.Hostname()
+		return []plugins.Target{{Kind: "host", ID: "host", Name: h}}, nil
+	}
+	for _, c := range controllers(action) {
+		if _, err := os.Stat(filepath.Join(CgroupRoot, c, cg, "cgroup.procs")); err != nil {
+			return nil, plugins.ErrNoTargets
+		}
+	}
+	return []plugins.Target{{Kind: "cgroup", ID: cg, Name: cg}}, nil
+}
+
+// worker identifies a worker process exactly.
+type worker struct {
+	PID        int   `json:"pid"`
+	CreateTime int64 `json:"create_time"`
+}
+
+type revertData struct {
+	Workers []worker `json:"workers"`
+	// Token is in every worker's environment (TokenEnv), so a revert from
+	// prepared data (before the workers' pids were known) finds them.
+	Token string `json:"token,omitempty"`
+}
+
+// TokenEnv marks the workers of one injection.
+const TokenEnv = "CHAOSCTL_STRESS_TOKEN"
+
+// Prepare names the injection's token before any worker starts.
+func (*Fault) Prepare(context.Context, plugins.InjectRequest) ([]byte, error) {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return json.Marshal(revertData{Token: hex.EncodeToString(b[:])})
+}
+
+// Inject starts the workers and returns once they are effective (memory
+// touched). On failure it stops the ones it started.
+func (f *Fault) Inject(ctx context.Context, req plugins.InjectRequest) ([]byte, error) {
+	var job string
+	n := int64(1)
+	switch req.Action {
+	case "cpu":
+		load, _ := req.Params["load"].(float64)
+		if load <= 0 || load > 100 {
+			return nil, fmt.Errorf("%w: load %v not in (0, 100]", plugins.ErrInvalidParams, req.Params["load"])
+		}
+		if w, ok := req.Params["workers"].(int64); ok {
+			n = w
+		}
+		job = "cpu:" + strconv.FormatFloat(load, 'f', -1, 64)
+	case "memory":
+		mib, ok := req.Params["mib"].(int64)
+		if !ok || mib < 1 {
+			return nil, fmt.Errorf("%w: mib %v", plugins.ErrInvalidParams, req.Params["mib"])
+		}
+		job = "memory:" + strconv.FormatInt(mib, 10)
+	default:
+		return nil, fmt.Errorf("%w %q", plugins.ErrUnknownAction, req.Action)
+	}
+	cgroup := ""
+	if req.Target.Kind == "cgroup" {
+		cgroup = req.Target.ID
+	}
+	rd, err := decode(req.Prepared)
+	if err != nil {
+		return nil, err
+	}
+	if rd.Token == "" {
+		prepared, _ := f.Prepare(ctx, req)
+		rd, _ = decode(prepared)
+	}
+	for range n {
+		w, err := f.start(ctx, job, rd.Token, cgroup, req.Action)
+		if err != nil {
+			data, _ := json.Marshal(rd)
+			if rerr := f.Revert(context.WithoutCancel(ctx), req.Action, data); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
+			return nil, err
+		}
+		rd.Workers = append(rd.Workers, w)
+	}
+	return json.Marshal(rd)
+}
+
+// start runs one worker: it waits for "go" on stdin (so it can be placed
+// in the cgroup first) and says "ready" on stdout once effective.
+func (f *Fault) start(ctx context.Context, job, token, cgroup, action string) (worker, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return worker{}, err
+	}
+	cmd := exec.Command(exe, WorkerArgs...)
+	cmd.Env = append(os.Environ(), WorkerEnv+"="+job, TokenEnv+"="+token, "GOMAXPROCS=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return worker{}, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return worker{}, err
+	}
+	if err := cmd.Start(); err != nil {
+		return worker{}, fmt.Errorf("start worker: %w", err)
+	}
+	pid := cmd.Process.Pid
+	f.mu.Lock()
+	f.workers[pid] = cmd
+	f.mu.Unlock()
+	go func() {
+		// stdin stays open for the worker's life: EOF tells it to stop.
+		_ = cmd.Wait()
+		f.mu.Lock()
+		delete(f.workers, pid)
+		f.mu.Unlock()
+	}()
+	ct, _ := createTime(ctx, pid)
+	w := worker{PID: pid, CreateTime: ct}
+	fail := func(err error) (worker, error) {
+		_ = cmd.Process.Kill()
+		return worker{}, err
+	}
+	if cgroup != "" {
+		for _, c := range controllers(action) {
+			procs := filepath.Join(CgroupRoot, c, cgroup, "cgroup.procs")
+			if err := os.WriteFile(procs, []byte(strconv.Itoa(pid)), 0); err != nil {
+				return fail(fmt.Errorf("place worker %d in %s: %w", pid, procs, err))
+			}
+		}
+	}
+	if _, err := io.WriteString(stdin, "go\n"); err != nil {
+		return fail(fmt.Errorf("start worker %d: %w", pid, err))
+	}
+	ready := make(chan error, 1)
+	go func() {
+		line, err := bufio.NewReader(stdout).ReadString('\n')
+		if err == nil && strings.TrimSpace(line) != "ready" {
+			err = fmt.Errorf("worker said %q", line)
+		}
+		ready <- err
+	}()
+	select {
+	case err := <-ready:
+		if err != nil {
+			return fail(fmt.Errorf("worker %d did not start: %w", pid, err))
+		}
+	case <-ctx.Done():
+		return fail(ctx.Err())
+	}
+	return w, nil
+}
+
+func createTime(ctx context.Context, pid int) (int64, error) {
+	p, err := process.NewProcessWithContext(ctx, int32(pid))
+	if err != nil {
+		return 0, err
+	}
+	return p.CreateTimeWithContext(ctx)
+}
+
+// alive reports whether w still runs (a zombie does not).
+func alive(ctx context.Context, w worker) bool {
+	p, err := process.NewProcessWithContext(ctx, int32(w.PID))
+	if err != nil {
+		return false
+	}
+	if ct, err := p.CreateTimeWithContext(ctx); err != nil || (w.CreateTime != 0 && ct != w.CreateTime) {
+		return false
+	}
+	st, err := p.StatusWithContext(ctx)
+	if err != nil {
+		return false
+	}
+	for _, s := range st {
+		if s == process.Zombie {
+			return false
+		}
+	}
+	return true
+}
+
+func decode(data []byte) (revertData, error) {
+	var rd revertData
+	if len(data) == 0 {
+		return rd, nil
+	}
+	if err := json.Unmarshal(data, &rd); err != nil {
+		return rd, fmt.Errorf("revert data: %w", err)
+	}
+	return rd, nil
+}
+
+// Revert kills the workers and waits (up to 5s) until they are gone.
+func (f *Fault) Revert(ctx context.Context, _ string, data []byte) error {
+	rd, err := decode(data)
+	if err != nil {
+		return err
+	}
+	if rd.Token != "" {
+		rd.Workers = append(rd.Workers, withToken(ctx, rd.Token)...)
+	}
+	for _, w := range rd.Workers {
+		if alive(ctx, w) {
+			if err := syscall.Kill(w.PID, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+				return fmt.Errorf("stop worker %d: %w", w.PID, err)
+			}
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var left []string
+		for _, w := range rd.Workers {
+			if alive(ctx, w) {
+				left = append(left, strconv.Itoa(w.PID))
+			}
+		}
+		if len(left) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("revert: workers %s still running", strings.Join(left, ", "))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// withToken finds the workers whose environment carries token.
+func withToken(ctx context.Context, token string) []worker {
+	want := []byte(TokenEnv + "=" + token + "\x00")
+	ents, _ := os.ReadDir("/proc")
+	var out []worker
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if err != nil || !bytes.Contains(env, want) {
+			continue
+		}
+		ct, _ := createTime(ctx, pid)
+		out = append(out, worker{PID: pid, CreateTime: ct})
+	}
+	return out
+}
+
+// Status counts the workers still running.
+func (f *Fault) Status(ctx context.Context, _ string, data []byte) (plugins.Status, error) {
+	rd, err := decode(data)
+	if err != nil {
+		return plugins.Status{}, err
+	}
+	n := 0
+	for _, w := range rd.Workers {
+		if alive(ctx, w) {
+			n++
+		}
+	}
+	return plugins.Status{Active: n > 0, Detail: fmt.Sprintf("%d of %d workers running", n, len(rd.Workers))}, nil
+}
