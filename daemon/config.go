@@ -5,8 +5,6 @@
 package daemon
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -252,32 +250,9 @@ func (c Config) check() []keyErr {
 
 var typeErrRe = regexp.MustCompile(`last key "([^"]+)"\): incompatible types: TOML value has type (\w+); destination has type (\w+)`)
 
-// keyPos finds where key stands in a TOML file: its "name =" line inside
-// its table, or its [table] header. 1:1 when it cannot be found.
+// keyPos finds where key stands in a TOML file, or the header of its
+// nearest enclosing table; 1:1 when it cannot be found.
 func keyPos(data []byte, key toml.Key) (int, int) {
-	if len(key) == 0 {
-		return 1, 1
-	}
-	table := strings.Join(key[:len(key)-1], ".")
-	last := key[len(key)-1]
-	header := regexp.MustCompile(`^\s*\[\s*([^\]]*?)\s*\]`)
-	kv := regexp.MustCompile(`^(\s*)("?)` + regexp.QuoteMeta(last) + `("?)\s*=`)
-	cur := ""
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
-		if m := header.FindStringSubmatch(line); m != nil {
-			cur = m[1]
-			if cur == strings.Join(key, ".") {
-				return n, strings.Index(line, "[") + 1
-			}
-			continue
-		}
-		if cur == table {
-			if m := kv.FindStringSubmatch(line); m != nil {
-				return n, len(m[1]) + 1
-			}
-		}
-	}
-	return 1, 1
+	p := scenarios.KeyIndex(data).Lookup(strings.Join(key, "."))
+	return p.Line, p.Col
 }
