@@ -44,7 +44,9 @@ type StartResponse struct {
 
 // ErrorResponse is every error's body.
 type ErrorResponse struct {
-	Error  string   `json:"error"`
+	Error string `json:"error"`
+	Code  string `json:"code,omitempty"` // names the sentinel (see wireCodes), so clients can errors.Is
+
 	Errors []string `json:"errors,omitempty"` // file:line:col: field: message, for an invalid scenario
 }
 
@@ -100,7 +102,25 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 func writeErr(w http.ResponseWriter, code int, err error) {
-	writeJSON(w, code, ErrorResponse{Error: err.Error()})
+	resp := ErrorResponse{Error: err.Error()}
+	for c, sentinel := range wireCodes {
+		if errors.Is(err, sentinel) {
+			resp.Code = c
+		}
+	}
+	writeJSON(w, code, resp)
+}
+
+// wireCodes name the daemon's sentinels on the wire.
+var wireCodes = map[string]error{
+	"halted":           ErrHalted,
+	"shutting_down":    ErrShuttingDown,
+	"unknown_scenario": ErrUnknownScenario,
+	"unknown_run":      ErrUnknownRun,
+	"already_running":  ErrAlreadyRunning,
+	"too_many_runs":    ErrTooManyRuns,
+	"run_finished":     ErrRunFinished,
+	"target_busy":      ErrTargetBusy,
 }
 
 // statusOf maps the daemon's sentinels to HTTP status codes.

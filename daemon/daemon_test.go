@@ -386,7 +386,7 @@ func TestHaltAbortsAndRefuses(t *testing.T) {
 	if stopped(t, v.pid) {
 		t.Fatal("victim still stopped after halt")
 	}
-	if _, err := td.c.Start(ctx, StartRequest{Scenario: "long"}); apiStatus(err) != http.StatusConflict || !strings.Contains(err.Error(), "halted") {
+	if _, err := td.c.Start(ctx, StartRequest{Scenario: "long"}); apiStatus(err) != http.StatusConflict || !errors.Is(err, ErrHalted) {
 		t.Fatalf("start while halted: %v", err)
 	}
 	// The switch survives a restart.
