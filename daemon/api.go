@@ -44,7 +44,9 @@ type StartResponse struct {
 
 // ErrorResponse is every error's body.
 type ErrorResponse struct {
-	Error  string   `json:"error"`
+	Error string `json:"error"`
+	Code  string `json:"code,omitempty"` // names the sentinel (see wireCodes), so clients can errors.Is
+
 	Errors []string `json:"errors,omitempty"` // file:line:col: field: message, for an invalid scenario
 }
 
@@ -100,7 +102,25 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 func writeErr(w http.ResponseWriter, code int, err error) {
-	writeJSON(w, code, ErrorResponse{Error: err.Error()})
+	resp := ErrorResponse{Error: err.Error()}
+	for c, sentinel := range wireCodes {
+		if errors.Is(err, sentinel) {
+			resp.Code = c
+		}
+	}
+	writeJSON(w, code, resp)
+}
+
+// wireCodes name the daemon's sentinels on the wire.
+var wireCodes = map[string]error{
+	"halted":           ErrHalted,
+	"shutting_down":    ErrShuttingDown,
+	"unknown_scenario": ErrUnknownScenario,
+	"unknown_run":      ErrUnknownRun,
+	"already_running":  ErrAlreadyRunning,
+	"too_many_runs":    ErrTooManyRuns,
+	"run_finished":     ErrRunFinished,
+	"target_busy":      ErrTargetBusy,
 }
 
 // statusOf maps the daemon's sentinels to HTTP status codes.
@@ -377,7 +397,9 @@ func (d *Daemon) Serve(ctx context.Context, ready func()) error {
 	}
 	<-ctx.Done()
 	d.log.Info().Msg("shutting down: aborting runs and reverting their faults")
-	err := d.shutdown()
+	// Runs end first, so clients streaming them see their verdicts; the
+	// store closes last, so no request in flight meets a closed store.
+	d.stopRuns()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for _, srv := range servers {
@@ -385,6 +407,7 @@ func (d *Daemon) Serve(ctx context.Context, ready func()) error {
 			srv.Close()
 		}
 	}
+	err := d.store.Close()
 	if s := d.cfg.API.Socket; s != "" {
 		os.Remove(s)
 	}

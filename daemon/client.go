@@ -52,6 +52,13 @@ type APIError struct {
 
 func (e *APIError) Error() string { return e.ErrorResponse.Error }
 
+// Is lets errors.Is(err, daemon.ErrHalted) and the like work on what the
+// daemon answered.
+func (e *APIError) Is(target error) bool {
+	s, ok := wireCodes[e.Code]
+	return ok && s == target
+}
+
 // NewClient builds a client; it does not connect.
 func NewClient(o ClientOptions) (*Client, error) {
 	if o.Addr == "" {

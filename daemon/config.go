@@ -5,10 +5,9 @@
 package daemon
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -57,6 +56,19 @@ type Defaults struct {
 	HistoryLimit      int      `toml:"history_limit"`       // finished runs kept, default 1000
 	RevertTimeout     Duration `toml:"revert_timeout"`      // per revert, default 30s
 	StoreLockTimeout  Duration `toml:"store_lock_timeout"`  // default 2s
+}
+
+// loopback reports whether a host:port listens only on this machine.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Duration is a Go duration string in TOML ("30s").
@@ -204,6 +216,9 @@ func (c Config) check() []keyErr {
 	if c.API.Listen != "" && c.API.TokenFile == "" {
 		bad("api.listen", "TCP needs a bearer token: set api.token_file")
 	}
+	if c.API.Listen != "" && c.API.TLSCert == "" && !loopback(c.API.Listen) {
+		bad("api.listen", "%q is not a loopback address: set tls_cert and tls_key, or the bearer token (and API access, which runs scenario commands as the daemon's user) would cross the network in clear text", c.API.Listen)
+	}
 	if (c.API.TLSCert == "") != (c.API.TLSKey == "") {
 		bad("api.tls_cert", "set both tls_cert and tls_key, or neither")
 	}
@@ -235,32 +250,9 @@ func (c Config) check() []keyErr {
 
 var typeErrRe = regexp.MustCompile(`last key "([^"]+)"\): incompatible types: TOML value has type (\w+); destination has type (\w+)`)
 
-// keyPos finds where key stands in a TOML file: its "name =" line inside
-// its table, or its [table] header. 1:1 when it cannot be found.
+// keyPos finds where key stands in a TOML file, or the header of its
+// nearest enclosing table; 1:1 when it cannot be found.
 func keyPos(data []byte, key toml.Key) (int, int) {
-	if len(key) == 0 {
-		return 1, 1
-	}
-	table := strings.Join(key[:len(key)-1], ".")
-	last := key[len(key)-1]
-	header := regexp.MustCompile(`^\s*\[\s*([^\]]*?)\s*\]`)
-	kv := regexp.MustCompile(`^(\s*)("?)` + regexp.QuoteMeta(last) + `("?)\s*=`)
-	cur := ""
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
-		if m := header.FindStringSubmatch(line); m != nil {
-			cur = m[1]
-			if cur == strings.Join(key, ".") {
-				return n, strings.Index(line, "[") + 1
-			}
-			continue
-		}
-		if cur == table {
-			if m := kv.FindStringSubmatch(line); m != nil {
-				return n, len(m[1]) + 1
-			}
-		}
-	}
-	return 1, 1
+	p := scenarios.KeyIndex(data).Lookup(strings.Join(key, "."))
+	return p.Line, p.Col
 }

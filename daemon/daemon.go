@@ -414,10 +414,19 @@ func (d *Daemon) Status() Status {
 // shutdown aborts every run, waits until all are reverted and stored, and
 // closes the store.
 func (d *Daemon) shutdown() error {
-	<-d.cron.Stop().Done()
-	d.cancelAll(ErrShuttingDown)
-	d.runsWG.Wait()
+	d.stopRuns()
 	return d.store.Close()
+}
+
+// stopRuns stops the schedule, aborts every run (their faults reverted)
+// and waits for them. Cancelling under d.mu makes Start's check and its
+// runsWG.Add atomic with it: no run starts after the wait began.
+func (d *Daemon) stopRuns() {
+	<-d.cron.Stop().Done()
+	d.mu.Lock()
+	d.cancelAll(ErrShuttingDown)
+	d.mu.Unlock()
+	d.runsWG.Wait()
 }
 
 // runLedger is the store's ledger plus the active faults gauge.

@@ -23,6 +23,7 @@ import (
 	"github.com/chaosctl/chaosctl/daemon/store"
 	"github.com/chaosctl/chaosctl/experiments"
 	"github.com/chaosctl/chaosctl/journal"
+	"github.com/chaosctl/chaosctl/plugins"
 	"github.com/chaosctl/chaosctl/plugins/builtin"
 )
 
@@ -385,7 +386,7 @@ func TestHaltAbortsAndRefuses(t *testing.T) {
 	if stopped(t, v.pid) {
 		t.Fatal("victim still stopped after halt")
 	}
-	if _, err := td.c.Start(ctx, StartRequest{Scenario: "long"}); apiStatus(err) != http.StatusConflict || !strings.Contains(err.Error(), "halted") {
+	if _, err := td.c.Start(ctx, StartRequest{Scenario: "long"}); apiStatus(err) != http.StatusConflict || !errors.Is(err, ErrHalted) {
 		t.Fatalf("start while halted: %v", err)
 	}
 	// The switch survives a restart.
@@ -656,5 +657,41 @@ func TestStoreCorruptIsAStartupError(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(cfg.Store); !bytes.Equal(b, bytes.Repeat([]byte("garbage!"), 4096)) {
 		t.Error("corrupt store was modified")
+	}
+}
+
+// TestReconcileKeepsFaultWhosePluginIsMissing: a fault whose plugin cannot
+// be loaded at restart stays pending (and is retried at the next start);
+// it is never dropped as if it had been reverted.
+func TestReconcileKeepsFaultWhosePluginIsMissing(t *testing.T) {
+	cfg := testConfig(t)
+	ctx := context.Background()
+	st, err := store.Open(cfg.Store, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := journal.Fault{ID: "gone/0", Name: "gone", Plugin: "no-such-plugin", Action: "break",
+		Target: plugins.Target{Kind: "thing", ID: "x"}, RevertData: []byte(`{"x":1}`)}
+	if err := st.PutRun(&journal.Journal{Format: 1, RunID: "r2", Scenario: "s", Verdict: journal.Running, Faults: []journal.Fault{f}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Ledger().Intent(ctx, "r2", f); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Ledger().Injected(ctx, "r2", f); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	td := start(t, cfg)
+	p, err := td.d.store.Pending()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p) != 1 || p[0].Fault.ID != "gone/0" || p[0].State != store.StateRevertFailed {
+		t.Fatalf("pending after restart: %+v, want the fault kept as revert-failed", p)
+	}
+	if !strings.Contains(p[0].Fault.RevertError, "no-such-plugin") {
+		t.Errorf("revert error %q does not name the plugin", p[0].Fault.RevertError)
 	}
 }

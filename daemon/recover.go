@@ -42,6 +42,9 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 		case err != nil:
 			o.failed++
 			log.Error().Err(err).Msg("revert after restart failed; will retry at next start")
+			if f.RevertError == "" {
+				f.RevertError = err.Error() // keeps the entry pending: see Ledger.Reverted
+			}
 			if lerr := d.store.Ledger().Reverted(ctx, e.RunID, f); lerr != nil {
 				return fmt.Errorf("record failed revert of %s: %w", f.ID, lerr)
 			}
@@ -123,6 +126,9 @@ func (d *Daemon) revertPending(ctx context.Context, e store.Entry) (journal.Faul
 	}
 	flt, err := d.catalog.Lookup(ctx, f.Plugin)
 	if err != nil {
+		// Recorded as a failed revert, so the entry stays pending and the
+		// next start tries again (the plugin may be back by then).
+		f.RevertError = fmt.Sprintf("plugin %s unavailable: %v", f.Plugin, err)
 		f.Notes = append(f.Notes, fmt.Sprintf("%s: revert after restart failed: %v", now.Format(time.RFC3339), err))
 		return f, fmt.Errorf("plugin %s: %w", f.Plugin, err)
 	}

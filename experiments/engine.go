@@ -50,7 +50,21 @@ type Options struct {
 
 // RunbookFunc executes a scenario's disaster-recovery runbook and stores
 // its outcome in the journal. It returns reasons the run failed, if any.
-type RunbookFunc func(ctx context.Context, sc *scenarios.Scenario, j *journal.Journal, samples func() []probes.Sample) (failures []string, err error)
+type RunbookFunc func(ctx context.Context, sc *scenarios.Scenario, j *journal.Journal, samples Samples) (failures []string, err error)
+
+// Samples returns a copy of one probe's samples whose outcome became known
+// in [from, to], ordered by that instant (Sample.End): the order SLO
+// windows and recovery are judged in.
+type Samples func(probe string, from, to time.Time) []probes.Sample
+
+// SliceSamples serves Samples from samples of any probes in any order.
+func SliceSamples(samples []probes.Sample) Samples {
+	rec := &recorder{}
+	for _, s := range samples {
+		rec.add(s)
+	}
+	return rec.window
+}
 
 // ErrStopCondition is the cause of an abort by a stop condition.
 var ErrStopCondition = errors.New("stop condition tripped")
@@ -189,6 +203,13 @@ func (r *run) finish(v journal.Verdict, reasons []string) {
 	<-r.evDone
 }
 
+// hasReasons reports whether a revert or ledger error was recorded.
+func (r *run) hasReasons() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.reasons) > 0
+}
+
 // addReason records a reason that does not end the run by itself (a revert
 // or ledger error): it is never dropped.
 func (r *run) addReason(s string) {
@@ -260,7 +281,7 @@ func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
 
 	if r.sc.Runbook != nil && r.opts.RunbookBefore != nil {
 		r.phase(journal.PhaseRunbookBefore, nil)
-		f, err := r.opts.RunbookBefore(ctx, r.sc, r.j, r.rec.snapshot)
+		f, err := r.opts.RunbookBefore(ctx, r.sc, r.j, r.rec.window)
 		switch {
 		case ctx.Err() != nil:
 			return journal.Aborted, []string{"aborted by operator during the runbook's before steps; nothing was injected"}
@@ -280,12 +301,20 @@ func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
 	case errors.Is(err, ErrStopCondition):
 		verdict, reasons = journal.Aborted, []string{err.Error()}
 	case ctx.Err() != nil:
-		verdict, reasons = journal.Aborted, []string{"aborted by operator; faults reverted"}
+		verdict, reasons = journal.Aborted, []string{"aborted by operator"}
 	case err != nil:
 		verdict, reasons = journal.Error, []string{err.Error()}
 	}
 	if verdict != "" {
 		r.figures(steadyStart, fw, time.Now())
+		if verdict == journal.Aborted {
+			// An abort whose revert failed leaves a fault in place: that is
+			// the runner's failure to report (exit 5), not a clean abort.
+			if r.hasReasons() {
+				return journal.Error, append(reasons, "a fault could not be reverted after the abort")
+			}
+			reasons = append(reasons, "every injected fault was reverted")
+		}
 		return verdict, reasons
 	}
 
@@ -293,7 +322,7 @@ func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
 	var failures []string
 	if r.sc.Runbook != nil && r.opts.Runbook != nil {
 		r.phase(journal.PhaseRunbook, nil)
-		f, err := r.opts.Runbook(ctx, r.sc, r.j, r.rec.snapshot)
+		f, err := r.opts.Runbook(ctx, r.sc, r.j, r.rec.window)
 		if err != nil {
 			r.figures(steadyStart, fw, time.Now())
 			if ctx.Err() != nil {
@@ -312,7 +341,7 @@ func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
 	}
 	failures = append(failures, r.figures(steadyStart, fw, time.Now())...)
 	failures = append(failures, rv...)
-	if len(r.reasons) > 0 {
+	if r.hasReasons() {
 		return journal.Error, failures
 	}
 	if len(failures) > 0 {

@@ -342,3 +342,38 @@ type catalogOf struct{ f plugins.Fault }
 
 func (c catalogOf) Lookup(context.Context, string) (plugins.Fault, error) { return c.f, nil }
 func (c catalogOf) Names() []string                                       { return []string{"fake"} }
+
+// TestAbortWithFailedRevertIsError: an abort that could not revert leaves a
+// fault in place; the verdict must say error (exit 5), not aborted.
+func TestAbortWithFailedRevertIsError(t *testing.T) {
+	f := &fakeFault{revertErr: errors.New("boom")}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	j := Run(ctx, minimal(up(), fault("break", 1, time.Hour)), Options{Log: zerolog.Nop(), Catalog: newCatalog(f)})
+	if j.Verdict != journal.Error {
+		t.Fatalf("verdict %s %v, want error", j.Verdict, j.Reasons)
+	}
+	if r := strings.Join(j.Reasons, ";"); !strings.Contains(r, "boom") || strings.Contains(r, "every injected fault was reverted") {
+		t.Fatalf("reasons %q", r)
+	}
+}
+
+// TestStopConditionShorterFaultThanWindow: a fault shorter than the stop
+// window that breaks everything still trips the condition.
+func TestStopConditionShorterFaultThanWindow(t *testing.T) {
+	var down atomic.Bool
+	f := &fakeFault{down: &down}
+	sc := minimal(gated(&down), fault("break", 1, 3*time.Second))
+	sc.Safety.Stop = []scenarios.StopCondition{{Probe: "p", MaxErrorRatio: 50, Window: dur(10 * time.Second)}}
+	start := time.Now()
+	j := Run(context.Background(), sc, Options{Log: zerolog.Nop(), Catalog: newCatalog(f)})
+	if j.Verdict != journal.Aborted || !strings.Contains(j.Reasons[0], "stop condition") {
+		t.Fatalf("verdict %s %v, want aborted by the stop condition", j.Verdict, j.Reasons)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("run took %v: the stop condition waited for its full window", d)
+	}
+	if len(f.reverted) != 1 {
+		t.Fatalf("reverted %v", f.reverted)
+	}
+}

@@ -11,6 +11,9 @@ import (
 	"github.com/chaosctl/chaosctl/plugins"
 )
 
+// ledgerTimeout bounds one ledger write made after the run's context ended.
+const ledgerTimeout = 10 * time.Second
+
 // faultWindow is when faults were in effect.
 type faultWindow struct {
 	start        time.Time // the first injection was attempted
@@ -28,7 +31,7 @@ type stopError struct {
 }
 
 func (e *stopError) Error() string {
-	return fmt.Sprintf("stop condition: probe %s failed %.1f%% of %d samples over %s (limit %g%%); faults reverted",
+	return fmt.Sprintf("stop condition: probe %s failed %.1f%% of %d samples over %s (limit %g%%)",
 		e.probe, e.ratio, e.n, e.win, e.limit)
 }
 func (e *stopError) Unwrap() error { return ErrStopCondition }
@@ -337,7 +340,11 @@ func (r *run) revert(ctx context.Context, p plannedFault, i int) {
 		r.log.Info().Str("fault", f.ID).Str("target", f.Target.String()).Msg("reverted")
 	}
 	if r.opts.Ledger != nil {
-		if lerr := r.opts.Ledger.Reverted(rctx, r.opts.RunID, r.fault(i)); lerr != nil {
+		// Its own deadline: a revert that used up rctx must still be recorded.
+		lctx, lcancel := context.WithTimeout(context.WithoutCancel(ctx), ledgerTimeout)
+		lerr := r.opts.Ledger.Reverted(lctx, r.opts.RunID, r.fault(i))
+		lcancel()
+		if lerr != nil {
 			r.addReason(fmt.Sprintf("ledger: record revert of %s: %v", f.ID, lerr))
 		}
 	}
@@ -361,24 +368,28 @@ func (r *run) emitFault(i int) {
 	r.emit(Event{Kind: EventFault, Fault: &f})
 }
 
-// checkStop evaluates every stop condition over its window, once the
-// faults have been active for that long.
+// checkStop evaluates every stop condition over its window (or, while the
+// faults are younger than it, over their life so far).
 func (r *run) checkStop(start, now time.Time) error {
-	if len(r.sc.Safety.Stop) == 0 {
-		return nil
-	}
 	for _, sc := range r.sc.Safety.Stop {
 		w := sc.Window.Duration
-		if now.Sub(start) < w {
-			continue
+		from := now.Add(-w)
+		if from.Before(start) {
+			// Faults shorter than the window are judged on what there is,
+			// once there is enough of it to mean something.
+			from = start
 		}
-		ratio, n := errorRatio(r.rec.window(sc.Probe, now.Add(-w), now), now.Add(-w), now)
-		if n > 0 && ratio > sc.MaxErrorRatio {
-			return &stopError{probe: sc.Probe, ratio: ratio, limit: sc.MaxErrorRatio, win: w, n: n}
+		ratio, n := errorRatio(r.rec.window(sc.Probe, from, now), from, now)
+		if n >= minStopSamples && ratio > sc.MaxErrorRatio {
+			return &stopError{probe: sc.Probe, ratio: ratio, limit: sc.MaxErrorRatio, win: now.Sub(from).Round(time.Millisecond), n: n}
 		}
 	}
 	return nil
 }
+
+// minStopSamples is how many samples a stop condition needs before it may
+// trip: one failed sample right after injection is not a 100% error ratio.
+const minStopSamples = 5
 
 // reportSLOs emits each SLO's state over its latest window twice a second
 // until ctx ends, for live progress.

@@ -6,11 +6,12 @@ import (
 	"time"
 
 	"github.com/chaosctl/chaosctl/journal"
+	"github.com/chaosctl/chaosctl/scenarios"
 )
 
-// settle is how far behind "now" recovery evaluation looks, so that samples
+// Settle is how far behind "now" recovery is judged, so that samples
 // finishing at the same instant have been recorded.
-const settle = 5 * time.Millisecond
+const Settle = 5 * time.Millisecond
 
 // recovery measures time to recover: from the first injection (or the last
 // revert) to the first instant after which every SLO holds for hold_for.
@@ -22,64 +23,53 @@ func (r *run) recovery(ctx context.Context, fw faultWindow) []string {
 	if rc.MeasureFrom == "revert" {
 		from, measured = fw.end, "revert"
 	}
-	hold := rc.HoldFor.Duration
-	deadline := from.Add(rc.Within.Duration).Add(hold)
-	// Attempts still in flight at the deadline must land before we judge.
-	var slack time.Duration
-	for _, p := range r.sc.Probes {
-		slack = max(slack, p.Timeout.Duration)
-	}
-	stopAt := deadline.Add(slack + settle)
-	if now := time.Now(); stopAt.Before(now) {
-		stopAt = now
-	}
+	deadline := from.Add(rc.Within.Duration).Add(rc.HoldFor.Duration)
 	r.phase(journal.PhaseRecovery, &deadline)
 	out := &journal.Recovery{MeasuredFrom: measured, From: from, Objective: rc.Within.Duration}
 	r.j.Recovery = out
 
+	at, pending := AwaitRecovery(ctx, r.sc, r.rec.window, from, rc.Within.Duration)
+	switch {
+	case ctx.Err() != nil:
+		return nil
+	case len(pending) > 0:
+		return []string{fmt.Sprintf("not recovered within %s: SLO %v still not holding for %s after %s",
+			rc.Within, pending, rc.HoldFor, measured)}
+	}
+	d := at.Sub(from)
+	out.RecoveredAt, out.Duration = &at, &d
+	out.Recovered = d <= rc.Within.Duration
+	if !out.Recovered {
+		return []string{fmt.Sprintf("not recovered within %s: service recovered after %s", rc.Within, d.Round(time.Millisecond))}
+	}
+	r.log.Info().Float64("time_to_recover_ms", float64(d)/1e6).Msg("recovered")
+	return nil
+}
+
+// AwaitRecovery polls samples until every SLO of sc has held for
+// hold_for since from (see RecoveredAt), or until within has passed, with
+// hold_for to confirm it and the slowest probe's timeout for attempts in
+// flight to land, or until ctx ends. pending names the SLOs not recovered.
+func AwaitRecovery(ctx context.Context, sc *scenarios.Scenario, samples Samples, from time.Time, within time.Duration) (at time.Time, pending []string) {
+	var slack time.Duration
+	for _, p := range sc.Probes {
+		slack = max(slack, p.Timeout.Duration)
+	}
+	stopAt := from.Add(within + sc.Recovery.HoldFor.Duration + slack + Settle)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		last := time.Now().Add(-settle)
-		at, pending := r.recoveredAt(from, last, hold)
-		if len(pending) == 0 {
-			d := at.Sub(from)
-			out.RecoveredAt, out.Duration = &at, &d
-			out.Recovered = d <= rc.Within.Duration
-			if !out.Recovered {
-				return []string{fmt.Sprintf("not recovered within %s: service recovered after %s", rc.Within, d.Round(time.Millisecond))}
-			}
-			r.log.Info().Float64("time_to_recover_ms", float64(d)/1e6).Msg("recovered")
-			return nil
-		}
-		if last.After(stopAt) {
-			return []string{fmt.Sprintf("not recovered within %s: SLO %v still not holding for %s after %s",
-				rc.Within, pending, hold, measured)}
+		last := time.Now().Add(-Settle)
+		at, pending = RecoveredAt(sc, samples, from, last)
+		if len(pending) == 0 || last.After(stopAt) {
+			return at, pending
 		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return at, pending
 		case <-tick.C:
 		}
 	}
-}
-
-// recoveredAt returns the instant all SLOs recovered, or the names of the
-// SLOs whose recovery instant is not known yet.
-func (r *run) recoveredAt(from, last time.Time, hold time.Duration) (time.Time, []string) {
-	var latest time.Time
-	var pending []string
-	for _, o := range r.objs {
-		at, ok := o.recoveredAt(r.rec.window(o.probe, from, last), from, last, hold)
-		if !ok {
-			pending = append(pending, o.name)
-			continue
-		}
-		if at.After(latest) {
-			latest = at
-		}
-	}
-	return latest, pending
 }
 
 // Windows the journal reports SLO figures for, besides the steady phase.
@@ -110,7 +100,7 @@ func (r *run) figures(steadyStart time.Time, fw faultWindow, end time.Time) []st
 			} else {
 				res.Phases[PhaseRecovering] = o.figure(r.rec.window(o.probe, fw.end, end))
 			}
-			if at, breached := o.breachDuring(r.rec.window(o.probe, fw.start, fw.end), fw.start, fw.end); breached {
+			if at, breached := o.breachDuring(r.rec.window(o.probe, fw.start.Add(-o.window), fw.end), fw.start, fw.end); breached {
 				res.BreachedAt = &at
 				if o.mustHold {
 					res.Held = false

@@ -32,12 +32,12 @@ func TestRunbookRestoresBeforeRecovery(t *testing.T) {
 	var beforeRan, faultsAtBefore atomic.Int32
 	j := Run(context.Background(), sc, Options{
 		Log: zerolog.Nop(), Catalog: newCatalog(f),
-		RunbookBefore: func(ctx context.Context, _ *scenarios.Scenario, j *journal.Journal, _ func() []probes.Sample) ([]string, error) {
+		RunbookBefore: func(ctx context.Context, _ *scenarios.Scenario, j *journal.Journal, _ Samples) ([]string, error) {
 			beforeRan.Add(1)
 			faultsAtBefore.Store(int32(len(f.injected)))
 			return nil, nil
 		},
-		Runbook: func(ctx context.Context, _ *scenarios.Scenario, j *journal.Journal, _ func() []probes.Sample) ([]string, error) {
+		Runbook: func(ctx context.Context, _ *scenarios.Scenario, j *journal.Journal, _ Samples) ([]string, error) {
 			time.Sleep(150 * time.Millisecond)
 			down.Store(false)
 			return nil, nil
@@ -65,10 +65,10 @@ func TestRunbookBeforeFailureInjectsNothing(t *testing.T) {
 	sc.Runbook = &scenarios.Runbook{RTO: dur(time.Second)}
 	j := Run(context.Background(), sc, Options{
 		Log: zerolog.Nop(), Catalog: newCatalog(f),
-		RunbookBefore: func(context.Context, *scenarios.Scenario, *journal.Journal, func() []probes.Sample) ([]string, error) {
+		RunbookBefore: func(context.Context, *scenarios.Scenario, *journal.Journal, Samples) ([]string, error) {
 			return []string{"runbook before step backup failed: exit 1"}, nil
 		},
-		Runbook: func(context.Context, *scenarios.Scenario, *journal.Journal, func() []probes.Sample) ([]string, error) {
+		Runbook: func(context.Context, *scenarios.Scenario, *journal.Journal, Samples) ([]string, error) {
 			t.Error("runbook ran after its before steps failed")
 			return nil, nil
 		},
@@ -90,7 +90,7 @@ func TestRunbookFailuresFailTheRun(t *testing.T) {
 	sc.Runbook = &scenarios.Runbook{RTO: dur(time.Second)}
 	j := Run(context.Background(), sc, Options{
 		Log: zerolog.Nop(), Catalog: newCatalog(f),
-		Runbook: func(context.Context, *scenarios.Scenario, *journal.Journal, func() []probes.Sample) ([]string, error) {
+		Runbook: func(context.Context, *scenarios.Scenario, *journal.Journal, Samples) ([]string, error) {
 			return []string{"data check failed"}, nil
 		},
 	})
@@ -106,14 +106,14 @@ func TestRecoveredAtExported(t *testing.T) {
 	for i := range 40 {
 		samples = append(samples, probes.Sample{Probe: "p", Time: t0.Add(time.Duration(i) * 10 * time.Millisecond), OK: i >= 10})
 	}
-	at, pending := RecoveredAt(sc, samples, t0, t0.Add(time.Second))
+	at, pending := RecoveredAt(sc, SliceSamples(samples), t0, t0.Add(time.Second))
 	if len(pending) != 0 || !at.Equal(t0.Add(100*time.Millisecond)) {
 		t.Errorf("RecoveredAt = %v %v, want +100ms", at.Sub(t0), pending)
 	}
-	if _, pending := RecoveredAt(sc, samples[:12], t0, t0.Add(120*time.Millisecond)); len(pending) != 1 {
+	if _, pending := RecoveredAt(sc, SliceSamples(samples[:12]), t0, t0.Add(120*time.Millisecond)); len(pending) != 1 {
 		t.Errorf("pending %v, want [s]: the hold window is not over", pending)
 	}
-	if f := EvaluateSLO(sc.SLOs[0], samples, t0, t0.Add(time.Second)); f.Held || f.Samples != 40 {
+	if f := EvaluateSLO(sc.SLOs[0], SliceSamples(samples), t0, t0.Add(time.Second)); f.Held || f.Samples != 40 {
 		t.Errorf("figure %+v", f)
 	}
 }

@@ -66,31 +66,51 @@ const maxInFlight = 64
 
 // sample runs p every interval until ctx ends. Attempts overlap when the
 // target is slow (so an outage shows up as failures at the probe's rate,
-// not as one long attempt), up to maxInFlight.
+// not as one long attempt), up to maxInFlight; a tick with every attempt
+// slot busy is skipped.
+//
+// Attempts run on worker goroutines that wait for the next tick once their
+// attempt is done, rather than on a new goroutine per attempt: a fresh
+// goroutine grows its stack again through the whole probe call every time,
+// which was a tenth of the CPU of 100 HTTP probes at 10 Hz.
 func sample(ctx context.Context, name string, p probes.Prober, interval, timeout time.Duration, rec *recorder) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	slots := make(chan struct{}, maxInFlight)
+	ticks := make(chan struct{}) // unbuffered: a send succeeds only when a worker is idle
+	attempt := func() {
+		actx, cancel := context.WithTimeout(ctx, timeout)
+		s := p.Probe(actx)
+		cancel()
+		if ctx.Err() != nil {
+			return // the run is over; a cancelled attempt says nothing about the target
+		}
+		s.Probe = name
+		rec.add(s)
+	}
+	worker := func() {
+		defer wg.Done()
+		for {
+			attempt()
+			select {
+			case <-ctx.Done():
+				return
+			case <-ticks:
+			}
+		}
+	}
+	workers := 0
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
-		case slots <- struct{}{}:
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { <-slots }()
-				actx, cancel := context.WithTimeout(ctx, timeout)
-				s := p.Probe(actx)
-				cancel()
-				if ctx.Err() != nil {
-					return // the run is over; a cancelled attempt says nothing about the target
-				}
-				s.Probe = name
-				rec.add(s)
-			}()
+		case ticks <- struct{}{}:
 		default:
-			// every slot busy: skip this tick
+			if workers < maxInFlight {
+				workers++
+				wg.Add(1)
+				go worker()
+			}
+			// else every slot is busy: skip this tick
 		}
 		select {
 		case <-ctx.Done():

@@ -69,7 +69,8 @@ func (o objective) figure(samples []probes.Sample) journal.SLOFigure {
 	if o.availability > 0 && f.Availability < o.availability {
 		f.Held = false
 	}
-	if o.percentile > 0 && len(lat) > 0 && percentile(lat, o.percentile) >= o.latencyMax {
+	// No ok sample gives no latency evidence: a latency objective is not met.
+	if o.percentile > 0 && (len(lat) == 0 || percentile(lat, o.percentile) >= o.latencyMax) {
 		f.Held = false
 	}
 	return f
@@ -124,13 +125,13 @@ func (o objective) recoveredAt(samples []probes.Sample, from, last time.Time, ho
 	return time.Time{}, false
 }
 
-// breachDuring slides o's window over the samples known in [from, to] and
-// returns the first instant the objective did not hold.
+// breachDuring slides o's window over samples and returns the first
+// instant in [from, to] at which the objective did not hold over the
+// window ending there. Windows reach back before from, as the SLO's own
+// window does: samples must start at from - o.window.
 func (o objective) breachDuring(samples []probes.Sample, from, to time.Time) (time.Time, bool) {
-	in := between(samples, from, to)
-	for i, s := range in {
-		win := between(in[:i+1], s.End().Add(-o.window), s.End())
-		if !o.figure(win).Held {
+	for _, s := range between(samples, from, to) {
+		if !o.figure(between(samples, s.End().Add(-o.window), s.End())).Held {
 			return s.End(), true
 		}
 	}

@@ -64,6 +64,7 @@ func TestFigure(t *testing.T) {
 		{"latency under", objective{percentile: 99, latencyMax: 300 * time.Millisecond}, ".....", 100 * time.Millisecond, 100, true},
 		{"latency over", objective{percentile: 99, latencyMax: 300 * time.Millisecond}, ".....", 310 * time.Millisecond, 100, false},
 		{"latency equal is a breach", objective{percentile: 99, latencyMax: 300 * time.Millisecond}, ".....", 300 * time.Millisecond, 100, false},
+		{"latency only, every sample failed", objective{percentile: 99, latencyMax: time.Second}, "xxxx", time.Millisecond, 0, false},
 		{"both, availability breaks", objective{availability: 100, percentile: 50, latencyMax: time.Second}, "..x..", time.Millisecond, 80, false},
 	}
 	for _, tt := range tests {
@@ -128,6 +129,12 @@ func TestBreachDuring(t *testing.T) {
 	}
 	if _, ok := o.breachDuring(series("..........", 100*time.Millisecond, 0), t0, t0.Add(time.Second)); ok {
 		t.Fatal("breach reported on an all-ok series")
+	}
+	// The window ending at the first sample judged reaches back before
+	// from: one failure among ok samples is not a breach of 50%.
+	s = series("...x......", 100*time.Millisecond, 0)
+	if at, ok := o.breachDuring(s, s[3].End(), s[9].End()); ok {
+		t.Fatalf("breach at %v: the window was cut at from", at.Sub(t0))
 	}
 }
 

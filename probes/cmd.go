@@ -9,9 +9,9 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
+
+	"github.com/chaosctl/chaosctl/internal/procgroup"
 )
 
 func init() {
@@ -105,21 +105,18 @@ func (p *cmdProber) attempt(ctx context.Context) (float64, error) {
 	cmd.Dir = p.spec.Dir
 	// Its own process group, so that on ctx done the whole tree is killed,
 	// not just the direct child (a shell would leave its children behind).
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return killGroup(cmd) }
-	cmd.WaitDelay = cmdWaitDelay
-	var stdout, stderr capped
-	stdout.max, stderr.max = maxOutput, 4096
+	procgroup.Isolate(cmd, cmdWaitDelay)
+	stdout, stderr := &procgroup.Capped{Max: maxOutput}, &procgroup.Capped{Max: 4096}
 	if p.stdoutRe != nil {
-		cmd.Stdout = &stdout
+		cmd.Stdout = stdout
 	}
-	cmd.Stderr = &stderr
+	cmd.Stderr = stderr
 
 	err := cmd.Run()
 	if cmd.Process != nil {
 		// Leave nothing behind: children still running in the group (a
 		// backgrounded "&" job) are killed too. ESRCH (none left) is fine.
-		_ = killGroup(cmd)
+		_ = procgroup.Kill(cmd)
 	}
 	if cmd.ProcessState == nil { // never started
 		return -1, err
@@ -130,9 +127,9 @@ func (p *cmdProber) attempt(ctx context.Context) (float64, error) {
 	}
 	if code != p.spec.ExpectExit {
 		if code == -1 {
-			return -1, fmt.Errorf("%v%s", cmd.ProcessState, stderr.tail())
+			return -1, fmt.Errorf("%v%s", cmd.ProcessState, stderr.Tail())
 		}
-		return float64(code), fmt.Errorf("exit %d, want %d%s", code, p.spec.ExpectExit, stderr.tail())
+		return float64(code), fmt.Errorf("exit %d, want %d%s", code, p.spec.ExpectExit, stderr.Tail())
 	}
 	// An *exec.ExitError is the exit code judged above; exec.ErrWaitDelay
 	// means a stray child held a pipe open after the command exited: the
@@ -141,50 +138,8 @@ func (p *cmdProber) attempt(ctx context.Context) (float64, error) {
 	if err != nil && !errors.As(err, &exitErr) && !errors.Is(err, exec.ErrWaitDelay) {
 		return float64(code), err
 	}
-	if p.stdoutRe != nil && !p.stdoutRe.Match(stdout.buf) {
+	if p.stdoutRe != nil && !p.stdoutRe.Match(stdout.Bytes()) {
 		return float64(code), fmt.Errorf("stdout does not match %q", p.spec.StdoutRegex)
 	}
 	return float64(code), nil
-}
-
-// killGroup sends SIGKILL to the command's process group.
-func killGroup(cmd *exec.Cmd) error {
-	err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	if errors.Is(err, syscall.ESRCH) {
-		return os.ErrProcessDone
-	}
-	return err
-}
-
-// capped is an io.Writer that keeps the first max bytes and discards the
-// rest (without failing, so the command is not hit by EPIPE).
-type capped struct {
-	mu  sync.Mutex
-	max int
-	buf []byte
-}
-
-func (c *capped) Write(b []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if room := c.max - len(c.buf); room > 0 {
-		c.buf = append(c.buf, b[:min(room, len(b))]...)
-	}
-	return len(b), nil
-}
-
-// tail is ": <last line of output>" or "" when there is none, to give a
-// failure's reason in the command's own words.
-func (c *capped) tail() string {
-	s := strings.TrimSpace(string(c.buf))
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		s = s[i+1:]
-	}
-	if len(s) > 200 {
-		s = s[:200] + "..."
-	}
-	if s == "" {
-		return ""
-	}
-	return ": " + s
 }

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync/atomic"
 
 	"github.com/PaesslerAG/gval"
 	"github.com/PaesslerAG/jsonpath"
@@ -93,52 +94,76 @@ func (s *HTTPSpec) Validate() []FieldError {
 	return errs
 }
 
-// Build returns the prober; it owns one http.Client whose keep-alive
-// connections are reused across attempts.
+// Build returns the prober. It owns its connections, kept alive across
+// attempts, and makes each attempt in the caller's goroutine (see
+// syncTransport), which is what keeps many probes at a high rate cheap.
 func (s *HTTPSpec) Build(name string) (Prober, error) {
 	if err := validated(name, s.Validate()); err != nil {
 		return nil, err
 	}
-	p := &httpProber{name: name, spec: *s, method: http.MethodGet}
-	if s.Method != "" {
-		p.method = strings.ToUpper(s.Method)
-	}
+	p := &httpProber{name: name, spec: *s}
 	if s.BodyRegex != "" {
 		p.bodyRe = regexp.MustCompile(s.BodyRegex) // validated above
 	}
 	if s.JSONPath != "" {
 		p.path, _ = jsonpath.New(s.JSONPath) // validated above
 	}
-	p.headers = make(http.Header, len(s.Headers))
+
+	// The request is the same every attempt: build it once. Attempts through
+	// the client use shallow copies of it with their context and a fresh body.
+	method := http.MethodGet
+	if s.Method != "" {
+		method = strings.ToUpper(s.Method)
+	}
+	req, err := http.NewRequest(method, s.URL, nil)
+	if err != nil {
+		return nil, fmt.Errorf("probe %s: %w", name, err) // validated above: not expected
+	}
 	for k, v := range s.Headers {
 		if http.CanonicalHeaderKey(k) == "Host" {
-			p.host = v
+			req.Host = v
 			continue
 		}
-		p.headers.Set(k, v)
+		req.Header.Set(k, v)
 	}
+	if s.Body != "" {
+		body := s.Body
+		req.ContentLength = int64(len(body))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(body)), nil }
+	}
+	p.req = req
 
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 4
+	var tlsConfig *tls.Config
 	if s.TLSSkipVerify {
-		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for by the scenario
+		tlsConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for by the scenario
 	}
-	p.client = &http.Client{Transport: tr}
-	if s.FollowRedirects != nil && !*s.FollowRedirects {
+	p.tr = newSyncTransport(tlsConfig)
+	p.client = &http.Client{Transport: p.tr}
+	p.follow = s.FollowRedirects == nil || *s.FollowRedirects
+	if !p.follow {
 		p.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	}
+	if p.wire, err = p.tr.render(req); err != nil {
+		return nil, fmt.Errorf("probe %s: %w", name, err)
 	}
 	return p, nil
 }
 
 type httpProber struct {
-	name    string
-	spec    HTTPSpec
-	method  string
-	headers http.Header
-	host    string
-	bodyRe  *regexp.Regexp
-	path    gval.Evaluable
-	client  *http.Client
+	name   string
+	spec   HTTPSpec
+	req    *http.Request // read-only template
+	bodyRe *regexp.Regexp
+	path   gval.Evaluable
+	tr     *syncTransport
+	client *http.Client // on tr
+	follow bool
+
+	// wire is req as sent, when it can be sent without the client: an
+	// idempotent method and no proxy. redirected is set once a response
+	// said to go elsewhere: from then on the client does the following.
+	wire       []byte
+	redirected atomic.Bool
 }
 
 var (
@@ -156,30 +181,35 @@ func (p *httpProber) Close() error {
 	return nil
 }
 
+// send makes the request. The common case (no redirect) skips http.Client
+// and the per-attempt copy of the request and writes the pre-rendered
+// bytes: that is a third of an attempt's allocations, and garbage
+// collection was a sixth of the CPU of 100 probes at 10 Hz.
+func (p *httpProber) send(ctx context.Context) (*http.Response, error) {
+	if p.wire != nil && !p.redirected.Load() {
+		resp, err := p.tr.roundTrip(ctx, p.req, p.wire)
+		if err != nil || !p.follow || !isRedirect(resp) {
+			return resp, err
+		}
+		// http.Client knows how to follow (methods, Host, credentials
+		// across hosts, the 10-hop limit): from now on it does, starting
+		// with this attempt again, which is safe as the method is idempotent.
+		discard(resp)
+		p.redirected.Store(true)
+	}
+	req := p.req.WithContext(ctx)
+	if req.GetBody != nil {
+		req.Body, _ = req.GetBody()
+	}
+	return p.client.Do(req)
+}
+
 func (p *httpProber) attempt(ctx context.Context) (float64, error) {
-	var body io.Reader
-	if p.spec.Body != "" {
-		body = strings.NewReader(p.spec.Body)
-	}
-	req, err := http.NewRequestWithContext(ctx, p.method, p.spec.URL, body)
+	resp, err := p.send(ctx)
 	if err != nil {
 		return 0, err
 	}
-	for k, vs := range p.headers {
-		req.Header[k] = vs // read-only use: the transport does not modify them
-	}
-	if p.host != "" {
-		req.Host = p.host
-	}
-	resp, err := p.client.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer func() {
-		// Drain (bounded) so the connection goes back to the pool.
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxBody))
-		_ = resp.Body.Close()
-	}()
+	defer discard(resp)
 	code := float64(resp.StatusCode)
 
 	if !p.statusOK(resp.StatusCode) {
@@ -201,6 +231,24 @@ func (p *httpProber) attempt(ctx context.Context) (float64, error) {
 		}
 	}
 	return code, nil
+}
+
+// discard drains (bounded) and closes resp's body, so that its connection
+// goes back to the pool.
+func discard(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxBody))
+	_ = resp.Body.Close()
+}
+
+// isRedirect reports whether http.Client would follow resp (for an
+// idempotent request).
+func isRedirect(resp *http.Response) bool {
+	switch resp.StatusCode {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther,
+		http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		return resp.Header.Get("Location") != ""
+	}
+	return false
 }
 
 func (p *httpProber) statusOK(code int) bool {

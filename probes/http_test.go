@@ -8,7 +8,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -215,4 +217,169 @@ func TestHTTPBuildRejectsInvalid(t *testing.T) {
 	require.ErrorAs(t, err, &fe)
 	assert.Equal(t, "url", fe.Field)
 	assert.EqualError(t, err, `probe web: invalid spec: url: required; method: unknown method "FETCH" (want GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS or TRACE)`)
+}
+
+func TestHTTPProbeCancelWithoutDeadline(t *testing.T) {
+	srv := testServer(t)
+	p := buildHTTP(t, HTTPSpec{URL: srv.URL + "/sleep"})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan Sample)
+	go func() { done <- p.Probe(ctx) }()
+	cancel()
+	select {
+	case s := <-done:
+		assert.False(t, s.OK)
+		assert.Contains(t, s.Err, "canceled")
+	case <-time.After(5 * time.Second):
+		t.Fatal("Probe did not return after its context was cancelled")
+	}
+}
+
+func TestHTTPProbeCancelWhileReadingBody(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "partial ")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // the rest never comes
+	}))
+	t.Cleanup(srv.Close)
+	p := buildHTTP(t, HTTPSpec{URL: srv.URL, BodyRegex: "never"})
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	s := p.Probe(ctx)
+	assert.False(t, s.OK)
+	assert.Equal(t, 200.0, s.Value)
+	assert.Contains(t, s.Err, "read body: context deadline exceeded")
+}
+
+// A kept-alive connection the server has since closed is not used, even
+// for a request that may not be repeated.
+func TestHTTPProbeServerClosedIdleConnection(t *testing.T) {
+	for _, method := range []string{"GET", "POST"} {
+		t.Run(method, func(t *testing.T) {
+			var conns atomic.Int32
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+			srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+				if st == http.StateNew {
+					conns.Add(1)
+				}
+			}
+			srv.Start()
+			t.Cleanup(srv.Close)
+
+			p := buildHTTP(t, HTTPSpec{URL: srv.URL, Method: method, Body: "x"})
+			require.True(t, p.Probe(context.Background()).OK)
+			tr := p.(*httpProber).tr
+			tr.mu.Lock()
+			for _, pcs := range tr.idle {
+				for _, pc := range pcs {
+					pc.idle = time.Time{} // idle long enough to be checked
+				}
+			}
+			tr.mu.Unlock()
+			srv.CloseClientConnections()
+			require.Eventually(t, func() bool { return conns.Load() == 1 }, time.Second, time.Millisecond)
+
+			s := p.Probe(context.Background())
+			assert.True(t, s.OK, s.Err)
+			assert.Equal(t, int32(2), conns.Load())
+		})
+	}
+}
+
+// Without the check (a connection reused soon after its last use), a GET
+// on a connection the server closed is retried once on a new one.
+func TestHTTPProbeRetriesIdempotentOnClosedConnection(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(srv.Close)
+	p := buildHTTP(t, HTTPSpec{URL: srv.URL})
+	require.True(t, p.Probe(context.Background()).OK)
+	srv.CloseClientConnections()
+	time.Sleep(10 * time.Millisecond) // let the close arrive; the check is skipped anyway
+	s := p.Probe(context.Background())
+	assert.True(t, s.OK, s.Err)
+}
+
+func TestHTTPProbeBodyCap(t *testing.T) {
+	big := strings.Repeat("a", maxBody) + "tail"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, big)
+	}))
+	t.Cleanup(srv.Close)
+
+	s := buildHTTP(t, HTTPSpec{URL: srv.URL, BodyRegex: "tail"}).Probe(context.Background())
+	assert.False(t, s.OK)
+	assert.Contains(t, s.Err, `body does not match "tail"`, "only the first 1 MiB is matched")
+
+	p := buildHTTP(t, HTTPSpec{URL: srv.URL, BodyRegex: "^a+$"})
+	for range 2 { // the second attempt works on whatever connection is left
+		s = p.Probe(context.Background())
+		assert.True(t, s.OK, s.Err)
+	}
+}
+
+// Redirects to another host keep working once the prober has handed
+// following over to http.Client, and the Host header is not carried over.
+func TestHTTPProbeRedirectElsewhere(t *testing.T) {
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "host=%s auth=%q", r.Host, r.Header.Get("Authorization"))
+	}))
+	t.Cleanup(target.Close)
+	var hits atomic.Int32
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		// Another host name for the same address: credentials stay behind.
+		http.Redirect(w, r, strings.Replace(target.URL, "127.0.0.1", "localhost", 1)+"/there", http.StatusMovedPermanently)
+	}))
+	t.Cleanup(origin.Close)
+
+	p := buildHTTP(t, HTTPSpec{
+		URL:       origin.URL,
+		Headers:   map[string]string{"Host": "svc.example", "Authorization": "Bearer x"},
+		BodyRegex: `^host=localhost:\d+ auth=""$`,
+	})
+	for range 3 {
+		s := p.Probe(context.Background())
+		assert.True(t, s.OK, s.Err)
+		assert.Equal(t, 200.0, s.Value)
+	}
+	assert.Equal(t, int32(4), hits.Load(), "the first redirect is requested again through http.Client, once")
+}
+
+func TestHTTPProbeURLCredentials(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user, pw, _ := r.BasicAuth()
+		fmt.Fprintf(w, "%s:%s", user, pw)
+	}))
+	t.Cleanup(srv.Close)
+	u := strings.Replace(srv.URL, "http://", "http://probe:s3cret@", 1)
+	s := buildHTTP(t, HTTPSpec{URL: u, BodyRegex: "^probe:s3cret$"}).Probe(context.Background())
+	assert.True(t, s.OK, s.Err)
+}
+
+// Requests that the environment sends through a proxy (HTTP_PROXY, ...)
+// go through http.Transport, which speaks to proxies.
+func TestHTTPProbeProxy(t *testing.T) {
+	var proxied atomic.Int32
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		proxied.Add(1)
+		fmt.Fprintf(w, "via proxy to %s", r.URL)
+	}))
+	t.Cleanup(proxy.Close)
+	proxyURL, err := url.Parse(proxy.URL)
+	require.NoError(t, err)
+	// net/http reads the environment once per process: set the proxy
+	// where the prober would have found it.
+	viaProxy := func(*http.Request) (*url.URL, error) { return proxyURL, nil }
+
+	for _, method := range []string{"GET", "POST"} {
+		p := buildHTTP(t, HTTPSpec{URL: "http://backend.invalid/x", Method: method, BodyRegex: `^via proxy to http://backend\.invalid/x$`}).(*httpProber)
+		p.tr.proxy, p.tr.std.Proxy = viaProxy, viaProxy
+		p.wire, err = p.tr.render(p.req)
+		require.NoError(t, err)
+		require.Nil(t, p.wire)
+
+		s := p.Probe(context.Background())
+		assert.True(t, s.OK, s.Err)
+	}
+	assert.Equal(t, int32(2), proxied.Load())
 }

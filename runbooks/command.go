@@ -9,10 +9,9 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
+	"github.com/chaosctl/chaosctl/internal/procgroup"
 	"github.com/chaosctl/chaosctl/scenarios"
 )
 
@@ -41,12 +40,9 @@ func runCommand(ctx context.Context, st scenarios.Step, _ *env) (outcome, error)
 			cmd.Env = append(cmd.Env, k+"="+st.Env[k])
 		}
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return killGroup(cmd) }
-	cmd.WaitDelay = waitDelay
-	var stdout, stderr capped
-	stdout.max, stderr.max = maxOutput, 64<<10
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	procgroup.Isolate(cmd, waitDelay)
+	stdout, stderr := &procgroup.Capped{Max: maxOutput}, &procgroup.Capped{Max: 64 << 10}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
 
 	err := cmd.Run()
 	out := outcome{output: tail(stdout.String()+stderr.String(), 2048)}
@@ -86,38 +82,6 @@ func unwrapExec(err error) error {
 		return ee.Err
 	}
 	return err
-}
-
-// killGroup sends SIGKILL to the command's process group.
-func killGroup(cmd *exec.Cmd) error {
-	err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	if errors.Is(err, syscall.ESRCH) {
-		return os.ErrProcessDone
-	}
-	return err
-}
-
-// capped keeps the first max bytes written and discards the rest without
-// failing the writer.
-type capped struct {
-	mu  sync.Mutex
-	max int
-	buf []byte
-}
-
-func (c *capped) Write(b []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if room := c.max - len(c.buf); room > 0 {
-		c.buf = append(c.buf, b[:min(room, len(b))]...)
-	}
-	return len(b), nil
-}
-
-func (c *capped) String() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return string(c.buf)
 }
 
 // tail is the last n bytes of s, trimmed.

@@ -15,7 +15,6 @@ import (
 
 	"github.com/chaosctl/chaosctl/experiments"
 	"github.com/chaosctl/chaosctl/journal"
-	"github.com/chaosctl/chaosctl/probes"
 	"github.com/chaosctl/chaosctl/scenarios"
 )
 
@@ -25,7 +24,7 @@ var ErrTimeout = errors.New("timed out")
 // env is what a step may look at besides its own keys.
 type env struct {
 	sc         *scenarios.Scenario
-	samples    func() []probes.Sample
+	samples    experiments.Samples
 	disasterAt time.Time
 }
 
@@ -59,10 +58,6 @@ var (
 // pollEvery is how often waits look at the samples again.
 const pollEvery = 20 * time.Millisecond
 
-// settle is how far behind now recovery is judged, so that samples
-// finishing at the same instant have been recorded.
-const settle = 5 * time.Millisecond
-
 func record(j *journal.Journal, sc *scenarios.Scenario) *journal.Runbook {
 	if j.Runbook == nil {
 		j.Runbook = &journal.Runbook{RTO: sc.Runbook.RTO.Duration, Steps: []journal.Step{}, Failures: []string{}}
@@ -72,7 +67,7 @@ func record(j *journal.Journal, sc *scenarios.Scenario) *journal.Runbook {
 
 // Before runs the before steps. A failed one (whatever its on_failure: the
 // disaster must not follow a failed backup) fails the run before any fault.
-func (r *Runner) Before(ctx context.Context, sc *scenarios.Scenario, j *journal.Journal, samples func() []probes.Sample) ([]string, error) {
+func (r *Runner) Before(ctx context.Context, sc *scenarios.Scenario, j *journal.Journal, samples experiments.Samples) ([]string, error) {
 	rb := record(j, sc)
 	e := &env{sc: sc, samples: samples}
 	steps, failures := r.steps(ctx, "before", sc.Runbook.Before, e)
@@ -86,7 +81,7 @@ func (r *Runner) Before(ctx context.Context, sc *scenarios.Scenario, j *journal.
 // Restore runs the steps, waits for every SLO to be restored (up to the
 // RTO), runs the data check and judges the runbook. It returns why the
 // runbook failed, if it did.
-func (r *Runner) Restore(ctx context.Context, sc *scenarios.Scenario, j *journal.Journal, samples func() []probes.Sample) ([]string, error) {
+func (r *Runner) Restore(ctx context.Context, sc *scenarios.Scenario, j *journal.Journal, samples experiments.Samples) ([]string, error) {
 	rb := record(j, sc)
 	e := &env{sc: sc, samples: samples, disasterAt: disasterAt(j)}
 	rb.DisasterAt = e.disasterAt
@@ -187,25 +182,7 @@ func (r *Runner) step(ctx context.Context, st scenarios.Step, e *env) journal.St
 // in-flight samples land) has passed. It returns the instant of
 // restoration, or the SLOs still not restored.
 func (r *Runner) restored(ctx context.Context, e *env) (time.Time, []string) {
-	var slack time.Duration
-	for _, p := range e.sc.Probes {
-		slack = max(slack, p.Timeout.Duration)
-	}
-	deadline := e.disasterAt.Add(e.sc.Runbook.RTO.Duration + e.sc.Recovery.HoldFor.Duration + slack + settle)
-	tick := time.NewTicker(pollEvery)
-	defer tick.Stop()
-	for {
-		last := time.Now().Add(-settle)
-		at, pending := experiments.RecoveredAt(e.sc, e.samples(), e.disasterAt, last)
-		if len(pending) == 0 || last.After(deadline) {
-			return at, pending
-		}
-		select {
-		case <-ctx.Done():
-			return at, pending
-		case <-tick.C:
-		}
-	}
+	return experiments.AwaitRecovery(ctx, e.sc, e.samples, e.disasterAt, e.sc.Runbook.RTO.Duration)
 }
 
 // disasterAt is when the first fault was about to be injected, or now when

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/chaosctl/chaosctl/experiments"
 	"github.com/chaosctl/chaosctl/journal"
 	"github.com/chaosctl/chaosctl/probes"
 	"github.com/chaosctl/chaosctl/scenarios"
@@ -168,10 +169,10 @@ func (f *feed) add(ok bool) {
 	f.mu.Unlock()
 }
 
-func (f *feed) get() []probes.Sample {
+func (f *feed) get(probe string, from, to time.Time) []probes.Sample {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return slices.Clone(f.samples)
+	return experiments.SliceSamples(f.samples)(probe, from, to)
 }
 
 // run feeds samples every 10ms, ok while up() says so, until ctx ends.
@@ -318,7 +319,7 @@ func TestBeforeFailure(t *testing.T) {
 	sc.Runbook.Before = []scenarios.Step{cmdStep("backup", "false"), cmdStep("marker", "true")}
 	j := &journal.Journal{}
 	r := &Runner{Log: zerolog.Nop()}
-	failures, err := r.Before(context.Background(), sc, j, func() []probes.Sample { return nil })
+	failures, err := r.Before(context.Background(), sc, j, experiments.SliceSamples(nil))
 	if err != nil || len(failures) != 1 || !strings.Contains(failures[0], "runbook before backup failed") {
 		t.Fatalf("failures %q err %v", failures, err)
 	}

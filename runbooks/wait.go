@@ -16,7 +16,7 @@ import (
 // step's timeout.
 func runWait(ctx context.Context, st scenarios.Step, e *env) (outcome, error) {
 	started := time.Now()
-	check := func(now time.Time) (bool, string) { return probeOK(e.samples(), st.Probe, started) }
+	check := func(now time.Time) (bool, string) { return probeOK(e.samples(st.Probe, started, now), st.Probe) }
 	if st.SLO != "" {
 		var slo scenarios.SLO
 		for _, s := range e.sc.SLOs {
@@ -29,14 +29,14 @@ func runWait(ctx context.Context, st scenarios.Step, e *env) (outcome, error) {
 			if from.Before(e.disasterAt) {
 				from = e.disasterAt
 			}
-			f := experiments.EvaluateSLO(slo, e.samples(), from, now)
+			f := experiments.EvaluateSLO(slo, e.samples, from, now)
 			return f.Held, fmt.Sprintf("SLO %s: availability %.1f%%, p99 %s over %d samples", slo.Name, f.Availability, f.P99.Round(time.Millisecond), f.Samples)
 		}
 	}
 	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
 	for {
-		ok, state := check(time.Now().Add(-settle))
+		ok, state := check(time.Now().Add(-experiments.Settle))
 		if ok {
 			return outcome{detail: fmt.Sprintf("after %s: %s", time.Since(started).Round(time.Millisecond), state)}, nil
 		}
@@ -48,17 +48,14 @@ func runWait(ctx context.Context, st scenarios.Step, e *env) (outcome, error) {
 	}
 }
 
-// probeOK reports whether the latest sample of probe taken since since is ok.
-func probeOK(samples []probes.Sample, probe string, since time.Time) (bool, string) {
-	for i := len(samples) - 1; i >= 0; i-- {
-		s := samples[i]
-		if s.Probe != probe || s.Time.Before(since) {
-			continue
-		}
-		if s.OK {
-			return true, "probe " + probe + " ok"
-		}
+// probeOK reports whether the latest of probe's samples (ordered by when
+// their outcome was known) is ok.
+func probeOK(samples []probes.Sample, probe string) (bool, string) {
+	if len(samples) == 0 {
+		return false, "probe " + probe + ": no sample yet"
+	}
+	if s := samples[len(samples)-1]; !s.OK {
 		return false, "probe " + probe + ": " + s.Err
 	}
-	return false, "probe " + probe + ": no sample yet"
+	return true, "probe " + probe + " ok"
 }

@@ -9,6 +9,15 @@ import (
 	"github.com/pelletier/go-toml/v2/unstable"
 )
 
+// KeyIndex maps every key path of a TOML document ("api.listen",
+// "fault[0].params.signal") to where it stands, for any strictly decoded
+// TOML file that wants file:line:col errors (scenarios, daemon config).
+func KeyIndex(data []byte) Index { return buildIndex(data) }
+
+// Lookup returns where field stands or, when it is not in the file, where
+// its nearest enclosing table starts; 1:1 when nothing encloses it.
+func (ix Index) Lookup(field string) Position { return ix.lookup(field) }
+
 // lookup returns where field stands or, when it is not in the file, where
 // its nearest enclosing table starts; 1:1 when nothing encloses it.
 func (ix Index) lookup(field string) Position {

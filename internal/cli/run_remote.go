@@ -46,7 +46,7 @@ func runRemote(ctx context.Context, e *env, c *daemon.Client, file string, f run
 			for _, m := range ae.Errors {
 				fmt.Fprintln(e.stderr, m)
 			}
-			return withCode(ExitInvalid, errors.New(ae.ErrorResponse.Error))
+			return withCode(ExitInvalid, ae)
 		}
 		return withCode(ExitError, fmt.Errorf("daemon at %s refused the run: %w", c.Where(), err))
 	}
