@@ -27,7 +27,10 @@ type Fault struct {
 	engine  Engine
 }
 
-var _ plugins.Fault = (*Fault)(nil)
+var (
+	_ plugins.Fault    = (*Fault)(nil)
+	_ plugins.Preparer = (*Fault)(nil)
+)
 
 // New returns the docker fault; it connects to the Engine (DOCKER_HOST or
 // the default socket) on first use.
@@ -58,7 +61,11 @@ type action struct {
 	// onlyRunning: only running, unpaused containers are targets.
 	onlyRunning bool
 	validate    func(params plugins.Params) []error
-	inject      func(ctx context.Context, e Engine, c Container, params plugins.Params, rd *revertData) error
+	// prepare fills what revert needs before inject runs (see Prepare);
+	// inject must keep what it finds in rd. nil: the container's identity
+	// is enough.
+	prepare func(c Container, params plugins.Params, rd *revertData) error
+	inject  func(ctx context.Context, e Engine, c Container, params plugins.Params, rd *revertData) error
 	revert      func(ctx context.Context, e Engine, rd revertData) error // nil: nothing to undo
 	status      func(ctx context.Context, e Engine, c Container, rd revertData) (plugins.Status, error)
 }
@@ -138,6 +145,32 @@ func (f *Fault) Targets(ctx context.Context, name string, _ plugins.Params, sel 
 	return out, nil
 }
 
+// Prepare names the revert data of a reversible action before anything is
+// done: the container, and what the action will change (the network it
+// cuts, the fill file it writes), so that a crash during Inject can be
+// undone. Reverting it when Inject never ran changes nothing.
+func (f *Fault) Prepare(ctx context.Context, req plugins.InjectRequest) ([]byte, error) {
+	a, err := lookup(req.Action)
+	if err != nil || a.revert == nil {
+		return nil, err
+	}
+	e, err := f.eng(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c, err := e.Inspect(ctx, req.Target.ID)
+	if err != nil {
+		return nil, fmt.Errorf("inspect %s: %w", req.Target, err)
+	}
+	rd := revertData{ContainerID: c.ID, Name: c.Name, StartedAt: c.StartedAt, Restart: c.Restart}
+	if a.prepare != nil {
+		if err := a.prepare(c, req.Params, &rd); err != nil {
+			return nil, err
+		}
+	}
+	return json.Marshal(rd)
+}
+
 // Inject applies the action to one container.
 func (f *Fault) Inject(ctx context.Context, req plugins.InjectRequest) ([]byte, error) {
 	a, err := lookup(req.Action)
@@ -162,6 +195,11 @@ func (f *Fault) Inject(ctx context.Context, req plugins.InjectRequest) ([]byte, 
 		return nil, fmt.Errorf("container %s is %s, not running", c.Name, c.State)
 	}
 	rd := revertData{ContainerID: c.ID, Name: c.Name, StartedAt: c.StartedAt, Restart: c.Restart}
+	if len(req.Prepared) > 0 {
+		if err := json.Unmarshal(req.Prepared, &rd); err != nil || rd.ContainerID != c.ID {
+			return nil, fmt.Errorf("prepared revert data does not name container %s", c.Name)
+		}
+	}
 	ierr := a.inject(ctx, e, c, req.Params, &rd)
 	if ierr != nil && a.revert == nil {
 		return nil, ierr

@@ -243,3 +243,46 @@ func TestResolve(t *testing.T) {
 		assert.Equal(t, want, got, in)
 	}
 }
+
+// TestPreparedRevertData: what Prepare returns, recorded before Inject,
+// reverts harmlessly when Inject never ran and undoes it when it did.
+func TestPreparedRevertData(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	c := ctr("a1", "api-1", nil)
+	c.Networks = map[string]Endpoint{"backend": {NetworkID: "net1", NetworkName: "backend", Aliases: []string{"api"}, IPv4: "10.5.0.7"}}
+	c.Mounts = []Mount{{Type: "volume", Source: dir, Destination: "/data"}}
+	fe := newFake(c)
+	f := NewWithEngine(fe)
+	target := plugins.Target{Kind: "container", ID: c.ID}
+
+	for _, tc := range []struct {
+		action string
+		params plugins.Params
+	}{
+		{"pause", nil},
+		{"stop", nil},
+		{"partition", nil},
+		{"fill", plugins.Params{"path": "/data", "bytes": int64(4096)}},
+	} {
+		t.Run(tc.action, func(t *testing.T) {
+			req := plugins.InjectRequest{Action: tc.action, Params: tc.params, Target: target}
+			prepared, err := f.Prepare(ctx, req)
+			require.NoError(t, err)
+			require.NotEmpty(t, prepared)
+			before := len(fe.calls)
+			require.NoError(t, NewWithEngine(fe).Revert(ctx, tc.action, prepared))
+			assert.Len(t, fe.calls, before, "revert of a fault never injected changed something: %v", fe.calls[before:])
+
+			req.Prepared = prepared
+			_, err = f.Inject(ctx, req)
+			require.NoError(t, err)
+			require.NoError(t, NewWithEngine(fe).Revert(ctx, tc.action, prepared))
+			st, err := f.Status(ctx, tc.action, prepared)
+			require.NoError(t, err)
+			assert.False(t, st.Active, "still in effect after a revert from prepared data: %s", st.Detail)
+		})
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, ".chaosctl-fill-*"))
+	assert.Empty(t, files)
+}

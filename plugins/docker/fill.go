@@ -52,9 +52,10 @@ var fillAction = &action{
 		}
 		return errs
 	},
+	prepare: prepareFill,
 	inject: func(ctx context.Context, _ Engine, c Container, params plugins.Params, rd *revertData) error {
 		cpath, _ := params["path"].(string)
-		dir, via, err := resolve(c, cpath)
+		dir, _, err := resolve(c, cpath)
 		if err != nil {
 			return err
 		}
@@ -65,12 +66,12 @@ var fillAction = &action{
 		if !st.IsDir() {
 			return fmt.Errorf("path %s of %s is not a directory", cpath, c.Name)
 		}
-		name := ".chaosctl-fill-" + randHex()
-		fd := &fillData{ContainerPath: cpath, File: name, Via: via}
-		if via == viaMount {
-			fd.HostFile = filepath.Join(dir, name)
+		if rd.Fill == nil || rd.Fill.ContainerPath != cpath {
+			if err := prepareFill(c, params, rd); err != nil {
+				return err
+			}
 		}
-		rd.Fill = fd
+		fd, name := rd.Fill, rd.Fill.File
 		goal := fillGoal{Percent: 100}
 		if v, ok := params["percent"]; ok {
 			goal.Percent = toFloat(v)
@@ -123,6 +124,22 @@ var fillAction = &action{
 		}
 		return plugins.Status{Active: true, Detail: "fill file " + file}, nil
 	},
+}
+
+// prepareFill names the fill file, and where it will be on the host, before
+// it exists.
+func prepareFill(c Container, params plugins.Params, rd *revertData) error {
+	cpath, _ := params["path"].(string)
+	dir, via, err := resolve(c, cpath)
+	if err != nil {
+		return err
+	}
+	fd := &fillData{ContainerPath: cpath, File: ".chaosctl-fill-" + randHex(), Via: via}
+	if via == viaMount {
+		fd.HostFile = filepath.Join(dir, fd.File)
+	}
+	rd.Fill = fd
+	return nil
 }
 
 const (

@@ -23,14 +23,14 @@ var partitionAction = &action{
 		},
 	},
 	onlyRunning: true,
+	prepare:     preparePartition,
 	inject: func(ctx context.Context, e Engine, c Container, params plugins.Params, rd *revertData) error {
-		want, _ := params["network"].(string)
-		ep, err := pickNetwork(c, want)
-		if err != nil {
-			return err
+		if rd.Network == nil {
+			if err := preparePartition(c, params, rd); err != nil {
+				return err
+			}
 		}
-		ep.Aliases = userAliases(ep.Aliases, c.ID)
-		rd.Network = &ep
+		ep := *rd.Network
 		if err := e.Disconnect(ctx, ep.NetworkID, c.ID); err != nil {
 			rd.Network = nil
 			return fmt.Errorf("disconnect %s from %s: %w", c.Name, ep.NetworkName, err)
@@ -76,6 +76,18 @@ var partitionAction = &action{
 		}
 		return plugins.Status{Active: true, Detail: "disconnected from " + rd.Network.NetworkName}, nil
 	},
+}
+
+// preparePartition names the endpoint to cut, with what reconnecting needs.
+func preparePartition(c Container, params plugins.Params, rd *revertData) error {
+	want, _ := params["network"].(string)
+	ep, err := pickNetwork(c, want)
+	if err != nil {
+		return err
+	}
+	ep.Aliases = userAliases(ep.Aliases, c.ID)
+	rd.Network = &ep
+	return nil
 }
 
 // pickNetwork finds the endpoint to cut: the one named (or id) want, or the

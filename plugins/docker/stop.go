@@ -27,15 +27,13 @@ var stopAction = &action{
 		}
 		return nil
 	},
+	prepare:     prepareStop,
 	inject: func(ctx context.Context, e Engine, c Container, params plugins.Params, rd *revertData) error {
 		timeout, err := durationParam(params, "timeout", defaultStopTimeout)
 		if err != nil {
 			return err
 		}
-		rd.StartAfter = true
-		if v, ok := params["start_after"].(bool); ok {
-			rd.StartAfter = v
-		}
+		_ = prepareStop(c, params, rd)
 		if err := e.Stop(ctx, c.ID, timeout); err != nil {
 			return fmt.Errorf("stop %s: %w", c.Name, err)
 		}
@@ -60,6 +58,15 @@ var stopAction = &action{
 	status: func(_ context.Context, _ Engine, c Container, _ revertData) (plugins.Status, error) {
 		return plugins.Status{Active: !c.Running, Detail: c.State}, nil
 	},
+}
+
+// prepareStop records whether revert starts the container again.
+func prepareStop(_ Container, params plugins.Params, rd *revertData) error {
+	rd.StartAfter = true
+	if v, ok := params["start_after"].(bool); ok {
+		rd.StartAfter = v
+	}
+	return nil
 }
 
 const defaultStopTimeout = 10 * time.Second

@@ -38,7 +38,10 @@ type Fault struct {
 	engine  docker.Engine
 }
 
-var _ plugins.Fault = (*Fault)(nil)
+var (
+	_ plugins.Fault    = (*Fault)(nil)
+	_ plugins.Preparer = (*Fault)(nil)
+)
 
 // New returns the latency fault and starts the netem check.
 func New() *Fault {
@@ -269,10 +272,37 @@ type revertData struct {
 	Proxy *proxyData `json:"proxy,omitempty"`
 }
 
+// Prepare names what Inject will add before it adds anything: the proxy's
+// toxic ids, or the container's network namespace and chaosctl's qdisc
+// handle. Reverting it when nothing was added removes nothing.
+func (f *Fault) Prepare(ctx context.Context, req plugins.InjectRequest) ([]byte, error) {
+	if req.Target.Kind == "proxy" {
+		pd, err := prepareProxy(req)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(revertData{Mode: ModeProxy, Proxy: pd})
+	}
+	if err := NetemSupport(); err != nil {
+		return nil, err
+	}
+	d, err := f.netemTarget(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(revertData{Mode: ModeNetem, Netem: d})
+}
+
 // Inject applies the fault to one target.
 func (f *Fault) Inject(ctx context.Context, req plugins.InjectRequest) ([]byte, error) {
+	var prepared revertData
+	if len(req.Prepared) > 0 {
+		if err := json.Unmarshal(req.Prepared, &prepared); err != nil {
+			return nil, fmt.Errorf("prepared revert data: %w", err)
+		}
+	}
 	if req.Target.Kind == "proxy" {
-		pd, err := injectProxy(ctx, req)
+		pd, err := injectProxy(ctx, req, prepared.Proxy)
 		if pd == nil {
 			return nil, err
 		}
@@ -287,6 +317,24 @@ func (f *Fault) Inject(ctx context.Context, req plugins.InjectRequest) ([]byte, 
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	d := prepared.Netem
+	if d == nil {
+		var err error
+		if d, err = f.netemTarget(ctx, req); err != nil {
+			return nil, err
+		}
+	}
+	if ino, err := netnsInode(d.Pid); err != nil || ino != d.NetNS {
+		return nil, fmt.Errorf("container %s was restarted since it was selected", d.Name)
+	}
+	if err := injectNetem(ctx, d.Pid, d.Device, s); err != nil {
+		return nil, fmt.Errorf("netem on %s: %w", d.Name, err)
+	}
+	return json.Marshal(revertData{Mode: ModeNetem, Netem: d})
+}
+
+// netemTarget identifies the container's network namespace exactly.
+func (f *Fault) netemTarget(ctx context.Context, req plugins.InjectRequest) (*netemData, error) {
 	e, err := f.eng(ctx)
 	if err != nil {
 		return nil, err
@@ -302,11 +350,7 @@ func (f *Fault) Inject(ctx context.Context, req plugins.InjectRequest) ([]byte, 
 	if err != nil {
 		return nil, fmt.Errorf("network namespace of %s: %w", c.Name, err)
 	}
-	d := &netemData{ContainerID: c.ID, Name: c.Name, Pid: c.Pid, NetNS: ino, Device: str(req.Params, "device", "eth0"), Handle: Handle}
-	if err := injectNetem(ctx, c.Pid, d.Device, s); err != nil {
-		return nil, fmt.Errorf("netem on %s: %w", c.Name, err)
-	}
-	return json.Marshal(revertData{Mode: ModeNetem, Netem: d})
+	return &netemData{ContainerID: c.ID, Name: c.Name, Pid: c.Pid, NetNS: ino, Device: str(req.Params, "device", "eth0"), Handle: Handle}, nil
 }
 
 // Revert removes what Inject added, and only that.

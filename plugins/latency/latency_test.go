@@ -141,6 +141,18 @@ func TestProxyInjectRevert(t *testing.T) {
 	targets, err := f.Targets(ctx, "delay", params, plugins.Params{"proxy": control})
 	require.NoError(t, err)
 	require.Len(t, targets, 1)
+	req := plugins.InjectRequest{Action: "delay", Params: params, Target: targets[0]}
+	// Prepared revert data names the toxics before they exist; reverting
+	// it first removes nothing, and Inject adds exactly those.
+	prepared, err := f.Prepare(ctx, req)
+	require.NoError(t, err)
+	require.NoError(t, f.Revert(ctx, "delay", prepared))
+	req.Prepared = prepared
+	_, err = f.Inject(ctx, req)
+	require.NoError(t, err)
+	require.Len(t, p.Toxics(), 2)
+	require.NoError(t, (&Fault{}).Revert(ctx, "delay", prepared))
+	require.Empty(t, p.Toxics(), "prepared revert data did not remove the toxics")
 	rd, err := f.Inject(ctx, plugins.InjectRequest{Action: "delay", Params: params, Target: targets[0]})
 	require.NoError(t, err)
 	toxics := p.Toxics()

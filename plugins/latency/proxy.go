@@ -16,6 +16,7 @@ import (
 // this injection added (removed one by one on revert).
 type proxyData struct {
 	Control string   `json:"control"`
+	Base    string   `json:"base,omitempty"` // the toxics' id prefix
 	Toxics  []string `json:"toxics"`
 }
 
@@ -36,8 +37,9 @@ func newID() string {
 }
 
 // proxyToxics turns the action and its parameters into toxics.
-func proxyToxics(action string, params plugins.Params) ([]tcpproxy.Toxic, error) {
-	base := newID()
+// Their ids start with base, so that prepared revert data can name them
+// before they exist.
+func proxyToxics(action string, params plugins.Params, base string) ([]tcpproxy.Toxic, error) {
 	switch action {
 	case "blackhole":
 		return []tcpproxy.Toxic{{ID: base, Kind: tcpproxy.KindBlackhole, Direction: str(params, "direction", tcpproxy.Both)}}, nil
@@ -69,8 +71,14 @@ func proxyToxics(action string, params plugins.Params) ([]tcpproxy.Toxic, error)
 
 // injectProxy adds the toxics; when one fails, the revert data lists those
 // already added so the engine removes them.
-func injectProxy(ctx context.Context, req plugins.InjectRequest) (*proxyData, error) {
-	toxics, err := proxyToxics(req.Action, req.Params)
+func injectProxy(ctx context.Context, req plugins.InjectRequest, prepared *proxyData) (*proxyData, error) {
+	if prepared == nil {
+		var err error
+		if prepared, err = prepareProxy(req); err != nil {
+			return nil, err
+		}
+	}
+	toxics, err := proxyToxics(req.Action, req.Params, prepared.Base)
 	if err != nil {
 		return nil, err
 	}
@@ -83,6 +91,19 @@ func injectProxy(ctx context.Context, req plugins.InjectRequest) (*proxyData, er
 			}
 			return pd, fmt.Errorf("add %s toxic: %w", t.Kind, err)
 		}
+		pd.Toxics = append(pd.Toxics, t.ID)
+	}
+	return pd, nil
+}
+
+// prepareProxy names the toxics an injection will add, before adding any.
+func prepareProxy(req plugins.InjectRequest) (*proxyData, error) {
+	pd := &proxyData{Control: req.Target.ID, Base: newID()}
+	toxics, err := proxyToxics(req.Action, req.Params, pd.Base)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range toxics {
 		pd.Toxics = append(pd.Toxics, t.ID)
 	}
 	return pd, nil
