@@ -66,8 +66,8 @@ type action struct {
 	// is enough.
 	prepare func(c Container, params plugins.Params, rd *revertData) error
 	inject  func(ctx context.Context, e Engine, c Container, params plugins.Params, rd *revertData) error
-	revert      func(ctx context.Context, e Engine, rd revertData) error // nil: nothing to undo
-	status      func(ctx context.Context, e Engine, c Container, rd revertData) (plugins.Status, error)
+	revert  func(ctx context.Context, e Engine, rd revertData) error // nil: nothing to undo
+	status  func(ctx context.Context, e Engine, c Container, rd revertData) (plugins.Status, error)
 }
 
 // actions is the one list of docker actions.

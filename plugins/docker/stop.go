@@ -27,7 +27,7 @@ var stopAction = &action{
 		}
 		return nil
 	},
-	prepare:     prepareStop,
+	prepare: prepareStop,
 	inject: func(ctx context.Context, e Engine, c Container, params plugins.Params, rd *revertData) error {
 		timeout, err := durationParam(params, "timeout", defaultStopTimeout)
 		if err != nil {
