@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/chaosctl/chaosctl/journal"
+	"github.com/chaosctl/chaosctl/plugins/latency/tcpproxy"
 )
 
 // daemonProc is a real `chaosctl daemon` process.
@@ -211,8 +212,41 @@ var faultKinds = []faultKind{
 				func(*testing.T) bool { return len(procsWith("plugin", "stress-worker")) == 0 }
 		},
 	},
-	// Rows for container pause and latency join here as those fault kinds
-	// land in plugins/builtin.
+	{
+		name: "container-pause",
+		setup: func(t *testing.T) (string, func(*testing.T) bool, func(*testing.T) bool) {
+			cli, img := needEngine(t)
+			tn := makeNetwork(t, cli)
+			name := "chaosctl-crash-" + uid()
+			id := runContainer(t, cli, img, tn, name, ctrOpts{IP: tn.IP(10)})
+			paused := func() bool {
+				c, err := cli.ContainerInspect(context.Background(), id)
+				return err == nil && c.State != nil && c.State.Paused
+			}
+			fault := fmt.Sprintf("[[fault]]\nname = \"freeze\"\nplugin = \"docker\"\naction = \"pause\"\nduration = \"10m\"\ntarget.name = %q\n", name)
+			return fault,
+				func(*testing.T) bool { return paused() },
+				func(*testing.T) bool { return !paused() }
+		},
+	},
+	{
+		name: "latency-proxy",
+		setup: func(t *testing.T) (string, func(*testing.T) bool, func(*testing.T) bool) {
+			tg := startTarget(t, false)
+			control := startChaosProxy(t, freeAddr(t), tg.addr)
+			toxics := func() int {
+				st, err := tcpproxy.NewClient(control).Status(context.Background())
+				if err != nil {
+					return -1
+				}
+				return len(st.Toxics)
+			}
+			fault := fmt.Sprintf("[[fault]]\nname = \"slow\"\nplugin = \"latency\"\naction = \"delay\"\nduration = \"10m\"\nparams.mode = \"proxy\"\nparams.delay = \"200ms\"\ntarget.proxy = %q\n", control)
+			return fault,
+				func(*testing.T) bool { return toxics() > 0 },
+				func(*testing.T) bool { return toxics() == 0 }
+		},
+	},
 }
 
 // procsWith lists the pids whose command line holds all of words.
