@@ -391,11 +391,15 @@ func (r *run) preflight(ctx context.Context) ([]plannedFault, []probes.Prober, e
 			return nil, nil, fmt.Errorf("fault %s: resolve targets: %w", f.Name, err)
 		}
 		if len(targets) == 0 {
+			if err == nil {
+				err = plugins.ErrNoTargets
+			}
+			// The plugin's own words say what was looked for.
 			if r.sc.Safety.OnEmptySelection == "skip" {
-				r.addNote(fmt.Sprintf("fault %s: selector matched no targets; skipped", f.Name))
+				r.addNote(fmt.Sprintf("fault %s: %v; skipped", f.Name, err))
 				continue
 			}
-			return nil, nil, fmt.Errorf("fault %s: %w", f.Name, plugins.ErrNoTargets)
+			return nil, nil, fmt.Errorf("fault %s: %w", f.Name, err)
 		}
 		total += len(targets)
 		plan = append(plan, plannedFault{spec: f, fault: flt, action: act, targets: targets})
