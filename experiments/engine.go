@@ -86,7 +86,8 @@ type run struct {
 	events  chan Event
 	evDone  chan struct{}
 	mu      sync.Mutex // guards j.Faults, j.Phases and reasons while faults run
-	reasons []string
+	reasons []string // revert and ledger errors: they make the verdict error
+	notes   []string // what changed the plan without failing it (a skipped fault)
 }
 
 // plannedFault is one fault resolved to its plugin and targets.
@@ -188,7 +189,7 @@ func (r *run) finish(v journal.Verdict, reasons []string) {
 		r.j.Faults = []journal.Fault{}
 	}
 	r.j.Verdict = v
-	r.j.Reasons = append(reasons, r.reasons...)
+	r.j.Reasons = append(append(reasons, r.reasons...), r.notes...)
 	if r.j.Reasons == nil {
 		r.j.Reasons = []string{}
 	}
@@ -420,6 +421,9 @@ func (r *run) preflight(ctx context.Context) ([]plannedFault, []probes.Prober, e
 // addNote records an informational line in the journal's reasons without
 // failing the run.
 func (r *run) addNote(s string) {
+	r.mu.Lock()
+	r.notes = append(r.notes, s)
+	r.mu.Unlock()
 	r.log.Info().Msg(s)
 	r.emit(Event{Kind: EventMessage, Message: s})
 }

@@ -197,6 +197,9 @@ func TestRunEmptySelection(t *testing.T) {
 			if j.Verdict != want {
 				t.Fatalf("verdict %s %v, want %s", j.Verdict, j.Reasons, want)
 			}
+			if r := strings.Join(j.Reasons, ";"); !strings.Contains(r, "selector matched no targets") {
+				t.Fatalf("reasons %q do not say the selection was empty", r)
+			}
 		})
 	}
 }
