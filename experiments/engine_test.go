@@ -3,6 +3,7 @@ package experiments
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -323,21 +324,36 @@ func (l *intentLedger) Intent(ctx context.Context, id string, f journal.Fault) e
 }
 
 // TestPreparedRevertDataIsRecordedWithTheIntent: a fault that prepares has
-// its revert data in the ledger before Inject runs, and a failed Inject is
-// reverted with it.
+// its revert data in the ledger before Inject runs. When the Inject call
+// broke (the plugin died), it is reverted with that data; when the plugin
+// answered with an error and no revert data, nothing is reverted.
 func TestPreparedRevertDataIsRecordedWithTheIntent(t *testing.T) {
-	f := &fakeFault{injectErr: errors.New("plugin died mid-inject")}
-	l := &intentLedger{}
-	j := Run(context.Background(), minimal(up(), fault("break", 1, time.Second)),
-		Options{Log: zerolog.Nop(), Catalog: catalogOf{preparingFault{f}}, Ledger: l})
-	if len(l.intentData) != 1 || l.intentData[0] != "prepared:a" {
-		t.Fatalf("intent revert data %q, want the prepared data", l.intentData)
-	}
-	if len(f.reverted) != 1 || f.reverted[0] != "prepared:a" {
-		t.Fatalf("reverted %q: a failed Inject must be undone with the prepared data", f.reverted)
-	}
-	if j.Verdict != journal.Error {
-		t.Fatalf("verdict %s", j.Verdict)
+	for _, tc := range []struct {
+		name       string
+		err        error
+		wantRevert bool
+	}{
+		{"plugin died mid-inject", fmt.Errorf("inject: %w", plugins.ErrPluginShutdown), true},
+		{"plugin refused", errors.New("container is not running"), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeFault{injectErr: tc.err}
+			l := &intentLedger{}
+			j := Run(context.Background(), minimal(up(), fault("break", 1, time.Second)),
+				Options{Log: zerolog.Nop(), Catalog: catalogOf{preparingFault{f}}, Ledger: l})
+			if len(l.intentData) != 1 || l.intentData[0] != "prepared:a" {
+				t.Fatalf("intent revert data %q, want the prepared data", l.intentData)
+			}
+			if tc.wantRevert && (len(f.reverted) != 1 || f.reverted[0] != "prepared:a") {
+				t.Fatalf("reverted %q: a broken Inject must be undone with the prepared data", f.reverted)
+			}
+			if !tc.wantRevert && len(f.reverted) != 0 {
+				t.Fatalf("reverted %q after the plugin said it changed nothing", f.reverted)
+			}
+			if j.Verdict != journal.Error {
+				t.Fatalf("verdict %s", j.Verdict)
+			}
+		})
 	}
 }
 

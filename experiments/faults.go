@@ -226,7 +226,11 @@ func (r *run) runOne(ctx context.Context, p plannedFault, i int, t plugins.Targe
 	r.emitFault(i)
 	markStart()
 	revertData, err := p.fault.Inject(ctx, req)
-	if revertData == nil {
+	if revertData == nil && (err == nil || brokenCall(err)) {
+		// A plugin that answered with an error and no revert data says it
+		// changed nothing. Only when the call itself broke (the plugin
+		// died, the call was cancelled) is the state unknown, and the
+		// prepared data is what undoes whatever was done.
 		revertData = req.Prepared
 	}
 	now := time.Now()
@@ -318,6 +322,13 @@ func (r *run) revertedEarly(ctx context.Context, i int, er plugins.EarlyRevert) 
 		}
 	}
 	r.emitFault(i)
+}
+
+// brokenCall reports whether Inject failed without the plugin answering,
+// so that what it did is unknown.
+func brokenCall(err error) bool {
+	return errors.Is(err, plugins.ErrPluginShutdown) || errors.Is(err, plugins.ErrCanceled) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // revert undoes fault i whatever state ctx is in, and records the outcome.

@@ -66,6 +66,11 @@ type InjectRequest struct {
 // undone. Revert with prepared data must succeed when Inject never ran or
 // ran only in part. Faults whose effect dies with the plugin process need
 // not implement it.
+//
+// An Inject that returns an error and no revert data says it changed
+// nothing, and the engine reverts nothing. The prepared data is used only
+// when the call broke without an answer (ErrPluginShutdown, ErrCanceled)
+// or the runner itself died mid-call.
 type Preparer interface {
 	Prepare(ctx context.Context, req InjectRequest) (revertData []byte, err error)
 }

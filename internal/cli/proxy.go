@@ -53,7 +53,7 @@ func runProxy(ctx context.Context, e *env, listen, upstream, control string) err
 	if path, ok := strings.CutPrefix(control, "unix:"); ok {
 		defer os.Remove(path)
 	}
-	srv := &http.Server{Handler: tcpproxy.Handler(p), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: tcpproxy.Handler(p), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 30 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	e.log.Info().Str("listen", p.Addr()).Str("upstream", upstream).Str("control", control).Msg("proxy running")

@@ -69,8 +69,10 @@ func proxyToxics(action string, params plugins.Params, base string) ([]tcpproxy.
 	return out, nil
 }
 
-// injectProxy adds the toxics; when one fails, the revert data lists those
-// already added so the engine removes them.
+// injectProxy adds the toxics. When one fails after another was added, or
+// a call may have reached the proxy without an answer, the revert data
+// lists every toxic of the injection: removing one that was never added is
+// a no-op.
 func injectProxy(ctx context.Context, req plugins.InjectRequest, prepared *proxyData) (*proxyData, error) {
 	if prepared == nil {
 		var err error
@@ -83,17 +85,16 @@ func injectProxy(ctx context.Context, req plugins.InjectRequest, prepared *proxy
 		return nil, err
 	}
 	cl := tcpproxy.NewClient(req.Target.ID)
-	pd := &proxyData{Control: req.Target.ID}
-	for _, t := range toxics {
+	for i, t := range toxics {
 		if err := cl.Add(ctx, t); err != nil {
-			if len(pd.Toxics) == 0 {
+			if i == 0 && ctx.Err() == nil && !errors.Is(err, tcpproxy.ErrProxyGone) {
+				// The proxy answered no to the first toxic: nothing was added.
 				return nil, fmt.Errorf("add %s toxic: %w", t.Kind, err)
 			}
-			return pd, fmt.Errorf("add %s toxic: %w", t.Kind, err)
+			return prepared, fmt.Errorf("add %s toxic: %w", t.Kind, err)
 		}
-		pd.Toxics = append(pd.Toxics, t.ID)
 	}
-	return pd, nil
+	return prepared, nil
 }
 
 // prepareProxy names the toxics an injection will add, before adding any.

@@ -98,7 +98,9 @@ type Client struct {
 
 // NewClient returns a client for the control address ("unix:/path" or host:port).
 func NewClient(addr string) *Client {
-	tr := &http.Transport{}
+	// One request per connection: control calls are rare, and a kept-alive
+	// connection per short-lived client would pile up on both sides.
+	tr := &http.Transport{DisableKeepAlives: true}
 	base := "http://" + addr
 	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
 		tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
