@@ -86,8 +86,8 @@ type run struct {
 	events  chan Event
 	evDone  chan struct{}
 	mu      sync.Mutex // guards j.Faults, j.Phases and reasons while faults run
-	reasons []string // revert and ledger errors: they make the verdict error
-	notes   []string // what changed the plan without failing it (a skipped fault)
+	reasons []string   // revert and ledger errors: they make the verdict error
+	notes   []string   // what changed the plan without failing it (a skipped fault)
 }
 
 // plannedFault is one fault resolved to its plugin and targets.
