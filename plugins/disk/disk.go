@@ -223,7 +223,7 @@ func (f *Fault) Inject(ctx context.Context, req plugins.InjectRequest) ([]byte, 
 		return nil, fmt.Errorf("create fill file: %w", err)
 	}
 	method, _ := req.Params["method"].(string)
-	err = allocate(ctx, fh, want, method)
+	err = Allocate(ctx, fh, want, method)
 	if cerr := fh.Close(); err == nil {
 		err = cerr
 	}
@@ -235,7 +235,11 @@ func (f *Fault) Inject(ctx context.Context, req plugins.InjectRequest) ([]byte, 
 }
 
 // allocate gives fh n bytes of real blocks.
-func allocate(ctx context.Context, fh *os.File, n int64, method string) error {
+// Allocate makes fh take n bytes: fallocate, or writing zeros where the
+// filesystem does not support it (method "auto"); "fallocate" or "write"
+// force one way. Other plugins that fill a filesystem (the docker plugin's
+// fill of a container's path) use it too.
+func Allocate(ctx context.Context, fh *os.File, n int64, method string) error {
 	if method != "write" {
 		err := unix.Fallocate(int(fh.Fd()), 0, 0, n)
 		if err == nil || method == "fallocate" || !errors.Is(err, unix.EOPNOTSUPP) {

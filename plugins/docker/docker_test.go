@@ -286,3 +286,19 @@ func TestPreparedRevertData(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(dir, ".chaosctl-fill-*"))
 	assert.Empty(t, files)
 }
+
+// TestResolveRefusesSymlinks: an absolute symlink inside a volume (or a
+// container's root) points into the host's filesystem when followed from
+// the host; fill refuses such a path.
+func TestResolveRefusesSymlinks(t *testing.T) {
+	vol := t.TempDir()
+	require.NoError(t, os.Mkdir(filepath.Join(vol, "real"), 0o755))
+	require.NoError(t, os.Symlink("/run", filepath.Join(vol, "run")))
+	c := Container{Mounts: []Mount{{Source: vol, Destination: "/data"}}}
+	got, _, err := resolve(c, "/data/real")
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Join(vol, "real"), got)
+	_, _, err = resolve(c, "/data/run/x")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "symbolic link")
+}

@@ -12,11 +12,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 
-	"golang.org/x/sys/unix"
+	gdisk "github.com/shirou/gopsutil/v3/disk"
 
 	"github.com/chaosctl/chaosctl/plugins"
+	diskfault "github.com/chaosctl/chaosctl/plugins/disk"
 )
 
 // fill creates disk pressure inside a container: it writes one file into a
@@ -173,15 +173,42 @@ func resolve(c Container, cpath string) (string, string, error) {
 	if best >= 0 {
 		m := c.Mounts[best]
 		rel := strings.TrimPrefix(cpath, m.Destination)
-		return filepath.Join(m.Source, rel), viaMount, nil
+		p, err := noSymlinks(m.Source, rel)
+		return p, viaMount, err
 	}
 	if c.Pid > 0 {
-		return filepath.Join("/proc", strconv.Itoa(c.Pid), "root", cpath), viaRootfs, nil
+		p, err := noSymlinks(filepath.Join("/proc", strconv.Itoa(c.Pid), "root"), cpath)
+		return p, viaRootfs, err
 	}
 	if c.UpperDir != "" {
-		return filepath.Join(c.UpperDir, cpath), viaRootfs, nil
+		p, err := noSymlinks(c.UpperDir, cpath)
+		return p, viaRootfs, err
 	}
 	return "", "", fmt.Errorf("container %s is not running and its filesystem is not reachable from the host", c.Name)
+}
+
+// noSymlinks joins rel under root, refusing a path that goes through a
+// symbolic link: seen from the host, an absolute link inside a container
+// (/var/run -> /run) points into the host's own filesystem.
+func noSymlinks(root, rel string) (string, error) {
+	p := root
+	for _, part := range strings.Split(strings.Trim(path.Clean("/"+rel), "/"), "/") {
+		if part == "" {
+			continue
+		}
+		p = filepath.Join(p, part)
+		st, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return filepath.Join(root, rel), nil // checked when it is used
+		}
+		if err != nil {
+			return "", err
+		}
+		if st.Mode()&fs.ModeSymlink != 0 {
+			return "", fmt.Errorf("%s goes through a symbolic link at %s: give the path it points to", rel, strings.TrimPrefix(p, root))
+		}
+	}
+	return p, nil
 }
 
 // fillGoal is how much to write: Bytes exactly, or until the filesystem is
@@ -191,56 +218,31 @@ type fillGoal struct {
 	Percent float64
 }
 
-// fillTo creates file and makes it take the space goal asks for; it returns
-// the bytes taken. A full disk before the goal is reached is not an error
-// when filling to a percentage (100% is that). On any other error the file
-// is left for the revert to remove.
+// fillTo creates file and makes it take the space goal asks for, counted
+// and allocated as the disk plugin does (df's used %, fallocate or zeros);
+// it returns the bytes taken. On an error the file is left for the revert
+// to remove.
 func fillTo(ctx context.Context, file string, goal fillGoal) (int64, error) {
 	want := goal.Bytes
 	if want == 0 {
-		var st unix.Statfs_t
-		if err := unix.Statfs(filepath.Dir(file), &st); err != nil {
-			return 0, fmt.Errorf("statfs: %w", err)
+		u, err := gdisk.UsageWithContext(ctx, filepath.Dir(file))
+		if err != nil {
+			return 0, fmt.Errorf("measure %s: %w", filepath.Dir(file), err)
 		}
-		total := int64(st.Blocks) * st.Bsize
-		used := total - int64(st.Bfree)*st.Bsize
-		want = int64(float64(total)*goal.Percent/100) - used
-		if want <= 0 {
+		if want = diskfault.Need(u, goal.Percent); want <= 0 {
 			return 0, nil // already that full
 		}
-		if avail := int64(st.Bavail) * st.Bsize; want > avail {
-			want = avail
-		}
+		want = min(want, int64(u.Free))
 	}
 	f, err := os.OpenFile(file, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
-	if err := unix.Fallocate(int(f.Fd()), 0, 0, want); err == nil {
-		return want, nil
+	if err := diskfault.Allocate(ctx, f, want, "auto"); err != nil {
+		return 0, fmt.Errorf("allocate %d bytes: %w", want, err)
 	}
-	// No fallocate (or not for all of it): write zeros.
-	buf := make([]byte, 1<<20)
-	var n int64
-	for n < want {
-		if err := ctx.Err(); err != nil {
-			return n, err
-		}
-		chunk := buf[:min(int64(len(buf)), want-n)]
-		w, err := f.Write(chunk)
-		n += int64(w)
-		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
-			if goal.Bytes == 0 {
-				return n, nil
-			}
-			return n, fmt.Errorf("disk full after %d of %d bytes: %w", n, want, err)
-		}
-		if err != nil {
-			return n, err
-		}
-	}
-	return n, f.Sync()
+	return want, nil
 }
 
 func randHex() string {

@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -349,6 +350,13 @@ func (f *Fault) netemTarget(ctx context.Context, req plugins.InjectRequest) (*ne
 	ino, err := netnsInode(c.Pid)
 	if err != nil {
 		return nil, fmt.Errorf("network namespace of %s: %w", c.Name, err)
+	}
+	// A container on the host's network (or sharing chaosctl's) would put
+	// the delay on the host's own interfaces.
+	for _, pid := range []int{1, os.Getpid()} {
+		if host, err := netnsInode(pid); err == nil && host == ino {
+			return nil, fmt.Errorf("container %s shares the host's network namespace: netem there would delay the host itself; use mode = \"proxy\"", c.Name)
+		}
 	}
 	return &netemData{ContainerID: c.ID, Name: c.Name, Pid: c.Pid, NetNS: ino, Device: str(req.Params, "device", "eth0"), Handle: Handle}, nil
 }
