@@ -45,7 +45,7 @@ func runCommand(ctx context.Context, st scenarios.Step, _ *env) (outcome, error)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 
 	err := cmd.Run()
-	out := outcome{output: tail(stdout.String()+stderr.String(), 2048)}
+	out := outcome{output: tail(stdout.Last()+stderr.Last(), 2048)}
 	if cmd.ProcessState == nil {
 		return out, fmt.Errorf("start %s: %w", st.Command[0], unwrapExec(err))
 	}
@@ -57,7 +57,7 @@ func runCommand(ctx context.Context, st scenarios.Step, _ *env) (outcome, error)
 		return out, fmt.Errorf("%s killed with its process group", st.Command[0])
 	}
 	if code != *st.ExpectExit {
-		return out, fmt.Errorf("%s: exit %d, want %d%s", st.Command[0], code, *st.ExpectExit, lastLine(stderr.String()))
+		return out, fmt.Errorf("%s: exit %d, want %d%s", st.Command[0], code, *st.ExpectExit, lastLine(stderr.Last()))
 	}
 	var exitErr *exec.ExitError
 	if err != nil && !errors.As(err, &exitErr) && !errors.Is(err, exec.ErrWaitDelay) {

@@ -31,13 +31,18 @@ func Kill(cmd *exec.Cmd) error {
 	return err
 }
 
-// Capped is an io.Writer that keeps the first Max bytes and discards the
-// rest without failing, so the command is not hit by EPIPE.
+// Capped is an io.Writer that keeps the first Max bytes (for matching) and
+// the last tailSize bytes (for a failure's reason, which a long output
+// puts at its end), and discards the rest without failing, so the command
+// is not hit by EPIPE.
 type Capped struct {
-	Max int
-	mu  sync.Mutex
-	buf []byte
+	Max  int
+	mu   sync.Mutex
+	buf  []byte
+	last []byte
 }
+
+const tailSize = 4096
 
 func (c *Capped) Write(b []byte) (int, error) {
 	c.mu.Lock()
@@ -45,7 +50,18 @@ func (c *Capped) Write(b []byte) (int, error) {
 	if room := c.Max - len(c.buf); room > 0 {
 		c.buf = append(c.buf, b[:min(room, len(b))]...)
 	}
+	c.last = append(c.last, b[max(0, len(b)-tailSize):]...)
+	if over := len(c.last) - tailSize; over > 0 {
+		c.last = append(c.last[:0], c.last[over:]...)
+	}
 	return len(b), nil
+}
+
+// Last is the end of everything written (up to 4 KiB).
+func (c *Capped) Last() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return string(c.last)
 }
 
 // Bytes is what was kept.
@@ -60,7 +76,7 @@ func (c *Capped) String() string { return string(c.Bytes()) }
 // Tail is ": <last line of output>", or "" when there is none: a failure's
 // reason in the command's own words.
 func (c *Capped) Tail() string {
-	s := strings.TrimSpace(c.String())
+	s := strings.TrimSpace(c.Last())
 	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
 		s = s[i+1:]
 	}
