@@ -217,7 +217,7 @@ func (d *Daemon) handleHistory(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	h, err := d.History(limit)
+	h, err := d.History(limit, r.URL.Query().Get("scenario"))
 	if err != nil {
 		writeErr(w, http.StatusInternalServerError, err)
 		return

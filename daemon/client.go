@@ -184,9 +184,13 @@ func (c *Client) Run(ctx context.Context, id string) (*journal.Journal, error) {
 }
 
 // History is GET /v1/runs.
-func (c *Client) History(ctx context.Context, limit int) ([]store.RunSummary, error) {
+func (c *Client) History(ctx context.Context, limit int, scenario string) ([]store.RunSummary, error) {
 	var h []store.RunSummary
-	return h, c.do(ctx, http.MethodGet, "/v1/runs?limit="+strconv.Itoa(limit), nil, &h)
+	q := url.Values{"limit": {strconv.Itoa(limit)}}
+	if scenario != "" {
+		q.Set("scenario", scenario)
+	}
+	return h, c.do(ctx, http.MethodGet, "/v1/runs?"+q.Encode(), nil, &h)
 }
 
 // Abort is POST /v1/runs/{id}/abort.

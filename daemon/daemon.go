@@ -332,7 +332,9 @@ func (d *Daemon) Run(id string) (*journal.Journal, error) {
 }
 
 // History lists finished and running runs, newest first.
-func (d *Daemon) History(limit int) ([]store.RunSummary, error) { return d.store.History(limit) }
+func (d *Daemon) History(limit int, scenario string) ([]store.RunSummary, error) {
+	return d.store.History(limit, scenario)
+}
 
 // Abort ends a run in progress; its faults are reverted.
 func (d *Daemon) Abort(id string) error {

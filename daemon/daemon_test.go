@@ -281,7 +281,7 @@ func TestRunByNameStreamsAndStores(t *testing.T) {
 	if kinds[experiments.EventPhase] < 4 || kinds[experiments.EventFault] < 2 || kinds[experiments.EventVerdict] != 1 {
 		t.Errorf("events streamed: %v", kinds)
 	}
-	h, err := td.c.History(ctx, 10)
+	h, err := td.c.History(ctx, 10, "")
 	if err != nil || len(h) != 1 || h[0].RunID != res.RunID || h[0].Verdict != journal.Passed {
 		t.Errorf("history %+v %v", h, err)
 	}
@@ -359,7 +359,7 @@ func TestBadRequests(t *testing.T) {
 		t.Errorf("invalid content: %#v", err)
 	}
 	// Nothing of this started a run.
-	if h, _ := td.c.History(ctx, 0); len(h) != 0 {
+	if h, _ := td.c.History(ctx, 0, ""); len(h) != 0 {
 		t.Errorf("bad requests started runs: %+v", h)
 	}
 }
@@ -488,7 +488,7 @@ func TestScheduleAndWindow(t *testing.T) {
 	}
 	var h []store.RunSummary
 	waitFor(t, "a scheduled run to finish", 10*time.Second, func() bool {
-		h, _ = td.c.History(ctx, 0)
+		h, _ = td.c.History(ctx, 0, "")
 		return len(h) > 0 && h[len(h)-1].Verdict != journal.Running
 	})
 	for _, r := range h {

@@ -64,7 +64,7 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 	}
 
 	// Runs still marked running died with the previous process.
-	hist, err := d.store.History(0)
+	hist, err := d.store.History(0, "")
 	if err != nil {
 		return fmt.Errorf("read run index: %w", err)
 	}

@@ -215,7 +215,7 @@ func (s *Store) Run(runID string) (*journal.Journal, error) {
 
 // History lists up to limit runs, newest first (run ids sort by start
 // time). limit <= 0: all.
-func (s *Store) History(limit int) ([]RunSummary, error) {
+func (s *Store) History(limit int, scenario string) ([]RunSummary, error) {
 	var out []RunSummary
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bIndex).Cursor()
@@ -223,6 +223,9 @@ func (s *Store) History(limit int) ([]RunSummary, error) {
 			var r RunSummary
 			if err := json.Unmarshal(v, &r); err != nil {
 				return fmt.Errorf("history %s: %w: %v", k, ErrCorrupt, err)
+			}
+			if scenario != "" && r.Scenario != scenario {
+				continue
 			}
 			out = append(out, r)
 		}

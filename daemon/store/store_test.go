@@ -92,12 +92,22 @@ func TestRunsHistoryPrune(t *testing.T) {
 			v = journal.Running
 		}
 		mustOK(t, s.Ledger().Reverted(ctx, id, journal.Fault{ID: "f/0"}))
-		mustOK(t, s.PutRun(&journal.Journal{RunID: id, Scenario: "s", Verdict: v, Labels: map[string]string{"trigger": "api"}}))
+		name := "s"
+		if i == 2 {
+			name = "other"
+		}
+		mustOK(t, s.PutRun(&journal.Journal{RunID: id, Scenario: name, Verdict: v, Labels: map[string]string{"trigger": "api"}}))
 	}
-	h, err := s.History(2)
+	h, err := s.History(2, "")
 	mustOK(t, err)
 	if len(h) != 2 || h[0].RunID != "20250101T000003Z-d" || h[0].Trigger != "api" {
 		t.Fatalf("history %+v", h)
+	}
+	// A scenario's history is its latest runs, not the latest runs filtered.
+	h, err = s.History(2, "s")
+	mustOK(t, err)
+	if len(h) != 2 || h[0].RunID != "20250101T000003Z-d" || h[1].RunID != "20250101T000001Z-b" {
+		t.Fatalf("history of s %+v", h)
 	}
 	n, err := s.Prune(2)
 	mustOK(t, err)

@@ -54,7 +54,7 @@ that directory whatever the daemon.`,
 				return err
 			default:
 				source = "the daemon at " + c.Where()
-				if js, trigger, err = daemonJournals(cmd.Context(), c, limit); err != nil {
+				if js, trigger, err = daemonJournals(cmd.Context(), c, limit, scenario); err != nil {
 					return apiErr(err)
 				}
 			}
@@ -89,8 +89,8 @@ that directory whatever the daemon.`,
 
 // daemonJournals fetches the daemon's latest runs with their journals, and
 // each run's trigger.
-func daemonJournals(ctx context.Context, c *daemon.Client, limit int) ([]*journal.Journal, map[string]string, error) {
-	h, err := c.History(ctx, limit)
+func daemonJournals(ctx context.Context, c *daemon.Client, limit int, scenario string) ([]*journal.Journal, map[string]string, error) {
+	h, err := c.History(ctx, limit, scenario)
 	if err != nil {
 		return nil, nil, err
 	}
