@@ -60,12 +60,12 @@ func runRemote(ctx context.Context, e *env, c *daemon.Client, file string, f run
 	// Keep streaming after Ctrl-C: the abort ends the run and the stream
 	// brings its verdict once the faults are reverted.
 	bg := context.WithoutCancel(ctx)
-	go func() {
-		<-ctx.Done()
+	stopAbort := context.AfterFunc(ctx, func() {
 		if err := c.Abort(bg, res.RunID); err != nil {
 			log.Warn().Err(err).Msg("abort")
 		}
-	}()
+	})
+	defer stopAbort()
 	serr := c.Events(bg, res.RunID, func(ev experiments.Event) {
 		obs(ev)
 		logRemoteEvent(log, ev)
