@@ -119,9 +119,15 @@ func (p *containerProber) attempt(ctx context.Context) (float64, error) {
 	}
 	base, prevStart, prevSample := p.restartBase, p.lastStart, p.lastSample
 	p.lastStart, p.lastSample = c.StartedAt, now
+	if p.watch != nil && p.watch.idle() {
+		// Stopped after a long pause between samples: follow again. A
+		// restart in the gap still shows through StartedAt below.
+		p.watch = newWatcher(e, p.spec.Container)
+	}
+	w := p.watch
 	p.mu.Unlock()
-	if p.watch != nil {
-		p.watch.touch()
+	if w != nil {
+		w.touch()
 	}
 	v := float64(c.RestartCount)
 	switch {
@@ -147,8 +153,8 @@ func (p *containerProber) attempt(ctx context.Context) (float64, error) {
 	}
 	// A death between two samples that both saw it running.
 	if !prevSample.IsZero() {
-		if p.watch != nil {
-			if die, start, ok := p.watch.diedSince(prevSample); ok && !start.IsZero() {
+		if w != nil {
+			if die, start, ok := w.diedSince(prevSample); ok && !start.IsZero() {
 				return v, fmt.Errorf("container %s died at %s and started again at %s (%s down, between samples)",
 					c.Name, die.Format("15:04:05.000"), start.Format("15:04:05.000"), start.Sub(die).Round(time.Millisecond))
 			}
@@ -193,6 +199,7 @@ type watcher struct {
 	starts []time.Time
 	health string
 	used   time.Time
+	gone   bool // run returned after watchIdle without samples
 	// Resubscribed counts broken streams (tests and logs).
 	resubscribed int
 }
@@ -234,6 +241,9 @@ func (w *watcher) run(ctx context.Context, e docker.Engine, container string) {
 				w.mu.Unlock()
 				if stale {
 					scancel()
+					w.mu.Lock()
+					w.gone = true
+					w.mu.Unlock()
 					return
 				}
 			case <-ctx.Done():
@@ -308,3 +318,10 @@ func (w *watcher) touch() {
 }
 
 func (w *watcher) stop() { w.cancel() }
+
+// idle reports whether the watcher stopped for lack of samples.
+func (w *watcher) idle() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.gone
+}
