@@ -27,6 +27,10 @@ func runHTTP(ctx context.Context, st scenarios.Step, _ *env) (outcome, error) {
 		return outcome{}, fmt.Errorf("request: %w", err)
 	}
 	for k, v := range st.Headers {
+		if http.CanonicalHeaderKey(k) == "Host" {
+			req.Host = v // net/http sends req.Host, not a Host header
+			continue
+		}
 		req.Header.Set(k, v)
 	}
 	resp, err := client.Do(req)

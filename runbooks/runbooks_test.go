@@ -121,6 +121,8 @@ func TestHTTPStep(t *testing.T) {
 			w.WriteHeader(http.StatusNoContent)
 		case r.URL.Path == "/data":
 			w.Write([]byte("rows: marker-1\n"))
+		case r.URL.Path == "/vhost" && r.Host == "orders.internal":
+			w.WriteHeader(http.StatusOK)
 		default:
 			http.Error(w, "nope", http.StatusForbidden)
 		}
@@ -143,6 +145,11 @@ func TestHTTPStep(t *testing.T) {
 			return s
 		}(), "", "HTTP 204"},
 		{"status", step("POST", "/reload"), "status 403, want [200]", "HTTP 403"},
+		{"host header", func() scenarios.Step {
+			s := step("GET", "/vhost")
+			s.Headers = map[string]string{"Host": "orders.internal"}
+			return s
+		}(), "", "HTTP 200"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
