@@ -42,6 +42,17 @@ var selectorSchema = []plugins.Param{
 // how many).
 var matchKeys = []string{"name", "name_regex", "labels", "compose_project", "compose_service", "image"}
 
+// SelectsContainers reports whether a fault's target table names
+// containers, by any of the docker selector's keys.
+func SelectsContainers(sel plugins.Params) bool {
+	for _, k := range matchKeys {
+		if _, ok := sel[k]; ok {
+			return true
+		}
+	}
+	return false
+}
+
 // Selector is a decoded [fault.target] table.
 type Selector struct {
 	Name           string

@@ -153,15 +153,6 @@ func str(p plugins.Params, k, def string) string {
 	return def
 }
 
-// hasContainer says whether the selector names containers.
-func hasContainer(sel plugins.Params) bool {
-	for _, k := range []string{"name", "name_regex", "labels", "compose_project", "compose_service", "image"} {
-		if _, ok := sel[k]; ok {
-			return true
-		}
-	}
-	return false
-}
 
 // mode decides the mode. netemErr is the kernel check (nil: available).
 func mode(action string, params, sel plugins.Params, netemErr error) (string, error) {
@@ -172,7 +163,7 @@ func mode(action string, params, sel plugins.Params, netemErr error) (string, er
 	}
 	if m == ModeAuto {
 		switch {
-		case hasContainer(sel) && netemErr == nil:
+		case docker.SelectsContainers(sel) && netemErr == nil:
 			m = ModeNetem
 		case hasProxy:
 			m = ModeProxy
@@ -186,7 +177,7 @@ func mode(action string, params, sel plugins.Params, netemErr error) (string, er
 			return "", fieldError("target.proxy", "proxy mode needs the control address of a running `chaosctl proxy`")
 		}
 	case ModeNetem:
-		if !hasContainer(sel) {
+		if !docker.SelectsContainers(sel) {
 			return "", fieldError("target", "netem mode needs a container selector (name, labels, ...)")
 		}
 		if netemErr != nil {
@@ -206,10 +197,10 @@ func (*Fault) Validate(_ context.Context, action string, params, sel plugins.Par
 	}
 	var errs []error
 	_, hasProxy := sel["proxy"]
-	if hasContainer(sel) {
+	if docker.SelectsContainers(sel) {
 		errs = append(errs, docker.CheckSelector(sel)...)
 	}
-	if !hasProxy && !hasContainer(sel) {
+	if !hasProxy && !docker.SelectsContainers(sel) {
 		errs = append(errs, fieldError("target", "give proxy (a chaosctl proxy's control address) or a container selector"))
 	}
 	m := str(params, "mode", ModeAuto)
@@ -225,12 +216,12 @@ func (*Fault) Validate(_ context.Context, action string, params, sel plugins.Par
 		if len(perrs) == 0 {
 			errs = append(errs, s.Check()...)
 		}
-		if m == ModeProxy || (m == ModeAuto && !hasContainer(sel)) {
+		if m == ModeProxy || (m == ModeAuto && !docker.SelectsContainers(sel)) {
 			if s.Loss > 0 || s.Corrupt > 0 {
 				errs = append(errs, fieldError("params.loss", "loss and corrupt need mode = \"netem\": a TCP proxy cannot drop or corrupt segments (use blackhole or reset)"))
 			}
 		}
-		if m == ModeNetem && !hasContainer(sel) {
+		if m == ModeNetem && !docker.SelectsContainers(sel) {
 			errs = append(errs, fieldError("target", "netem mode needs a container selector (name, labels, ...)"))
 		}
 	}
