@@ -153,7 +153,6 @@ func str(p plugins.Params, k, def string) string {
 	return def
 }
 
-
 // mode decides the mode. netemErr is the kernel check (nil: available).
 func mode(action string, params, sel plugins.Params, netemErr error) (string, error) {
 	m := str(params, "mode", ModeAuto)
