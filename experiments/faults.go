@@ -236,7 +236,13 @@ func (r *run) runOne(ctx context.Context, p plannedFault, i int, t plugins.Targe
 	now := time.Now()
 	if err != nil {
 		log.Error().Err(err).Msg("inject failed")
-		r.updateFault(i, func(f *journal.Fault) { f.InjectError = err.Error(); f.RevertData = revertData })
+		r.updateFault(i, func(f *journal.Fault) {
+			f.InjectError = err.Error()
+			f.RevertData = revertData
+			if brokenCall(err) && revertData != nil {
+				f.Notes = append(f.Notes, "the Inject call broke without an answer; what it did is undone with the revert data prepared before it")
+			}
+		})
 		r.emitFault(i)
 		mark(false, now)
 		if revertData != nil {

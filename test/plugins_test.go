@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -300,6 +301,32 @@ func children(pid int, words ...string) []int {
 	return out
 }
 
+// watchWriter collects a command's output and closes seen the first time
+// a line containing want is written.
+type watchWriter struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	want string
+	seen chan struct{}
+	once sync.Once
+}
+
+func (w *watchWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(b)
+	if bytes.Contains(w.buf.Bytes(), []byte(w.want)) {
+		w.once.Do(func() { close(w.seen) })
+	}
+	return len(b), nil
+}
+
+func (w *watchWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
 // TestDiskPluginKilledMidFaultIsReverted fills a tmpfs through the disk
 // plugin process, kills that process with SIGKILL and expects chaosctl to
 // relaunch it, delete the fill file at once and journal what happened.
@@ -309,13 +336,21 @@ func TestDiskPluginKilledMidFaultIsReverted(t *testing.T) {
 	path := writeScenario(t, diskScenario, map[string]string{"Addr": tg.addr, "Dir": dir})
 	jpath := filepath.Join(t.TempDir(), "j.json")
 	cmd := exec.Command(bins.chaosctl, "run", path, "--journal", jpath, "--plugin-dir", t.TempDir())
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	out := &watchWriter{want: `"message":"injected"`, seen: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = cmd.Process.Kill() }()
-	fill := waitFor(t, 10*time.Second, func() string {
+	// Kill the plugin once the fault is in effect (Inject returned), not
+	// while it is still being injected: that case is the prepared revert
+	// data's, tested in the daemon crash test.
+	select {
+	case <-out.seen:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the fill was never injected:\n%s", out)
+	}
+	fill := waitFor(t, time.Second, func() string {
 		m, _ := filepath.Glob(filepath.Join(dir, ".chaosctl-fill-*"))
 		if len(m) == 1 {
 			return m[0]
@@ -339,7 +374,7 @@ func TestDiskPluginKilledMidFaultIsReverted(t *testing.T) {
 	t.Logf("fill file removed %v after the plugin was killed", time.Since(killed).Round(time.Millisecond))
 	err := cmd.Wait()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 5 {
-		t.Fatalf("exit %v, want 5 (error: the fault was cut short)\n%s", err, out.String())
+		t.Fatalf("exit %v, want 5 (error: the fault was cut short)\n%s", err, out)
 	}
 	if time.Since(killed) > 15*time.Second {
 		t.Errorf("run went on for %v after the crash: the 30s fault was not cut short", time.Since(killed))
