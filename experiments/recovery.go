@@ -79,6 +79,17 @@ const (
 	PhaseRecovered  = "recovered"  // the recovery instant to the end of the run
 )
 
+// minInterval is the shortest probe interval of the scenario.
+func (r *run) minInterval() time.Duration {
+	var m time.Duration
+	for _, p := range r.sc.Probes {
+		if m == 0 || p.Interval.Duration < m {
+			m = p.Interval.Duration
+		}
+	}
+	return m
+}
+
 // figures fills per-phase SLO figures in the journal and returns failures
 // of SLOs that had to hold during the faults.
 func (r *run) figures(steadyStart time.Time, fw faultWindow, end time.Time) []string {
@@ -89,7 +100,9 @@ func (r *run) figures(steadyStart time.Time, fw faultWindow, end time.Time) []st
 			LatencyPercentile: o.percentile, LatencyMax: o.latencyMax}
 		res.Phases[journal.PhaseSteady] = o.figure(r.rec.window(o.probe, steadyStart, steadyStart.Add(r.sc.Steady.Duration.Duration)))
 		if !fw.start.IsZero() {
-			if fw.end.After(fw.start) {
+			// A window shorter than a probe interval (an instantaneous
+			// kill) holds a sample or two by chance: no figure.
+			if fw.end.Sub(fw.start) >= r.minInterval() {
 				res.Phases[PhaseFault] = o.figure(r.rec.window(o.probe, fw.start, fw.end))
 			}
 			if rc := r.j.Recovery; rc != nil && rc.RecoveredAt != nil {
