@@ -238,7 +238,7 @@ func TestResolve(t *testing.T) {
 		"/tmp":            "/proc/42/root/tmp",
 		"/var/lib/../lib": "/proc/42/root/var/lib",
 	} {
-		got, _, err := resolve(c, in)
+		got, _, err := resolvePath(c, in)
 		require.NoError(t, err)
 		assert.Equal(t, want, got, in)
 	}
@@ -301,4 +301,15 @@ func TestResolveRefusesSymlinks(t *testing.T) {
 	_, _, err = resolve(c, "/data/run/x")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "symbolic link")
+}
+
+// TestOwnPid: this test's own process is not a container's: a pid whose
+// cgroup does not name the container is refused before it is signalled.
+func TestOwnPid(t *testing.T) {
+	c := Container{ID: "0123456789abcdef0123456789abcdef", Name: "api", Pid: os.Getpid()}
+	err := OwnPid(c)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "pid namespace")
+	_, _, err = resolve(c, "/tmp")
+	require.Error(t, err, "a fill through /proc/PID/root of a pid that is not the container's")
 }

@@ -156,10 +156,23 @@ type fillData struct {
 	Written       int64  `json:"written"`
 }
 
-// resolve maps a directory of the container to a host path: through the
-// source of the volume or bind mount holding it, else through the
-// container's root (/proc/PID/root, or its writable layer when stopped).
+// resolve maps a directory of the container to a host path (see
+// resolvePath), after checking that a path through /proc/PID is the
+// container's own.
 func resolve(c Container, cpath string) (string, string, error) {
+	dir, via, err := resolvePath(c, cpath)
+	if err == nil && via == viaRootfs && c.Pid > 0 {
+		if err := OwnPid(c); err != nil {
+			return "", "", err
+		}
+	}
+	return dir, via, err
+}
+
+// resolvePath maps a directory of the container to a host path: through
+// the source of the volume or bind mount holding it, else through the
+// container's root (/proc/PID/root, or its writable layer when stopped).
+func resolvePath(c Container, cpath string) (string, string, error) {
 	cpath = path.Clean(cpath)
 	best := -1
 	for i, m := range c.Mounts {

@@ -337,6 +337,9 @@ func (f *Fault) netemTarget(ctx context.Context, req plugins.InjectRequest) (*ne
 	if !c.Running || c.Pid <= 0 {
 		return nil, fmt.Errorf("container %s is %s, not running", c.Name, c.State)
 	}
+	if err := docker.OwnPid(c); err != nil {
+		return nil, err
+	}
 	ino, err := netnsInode(c.Pid)
 	if err != nil {
 		return nil, fmt.Errorf("network namespace of %s: %w", c.Name, err)
