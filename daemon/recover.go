@@ -8,14 +8,9 @@ import (
 	"time"
 
 	"github.com/chaosctl/chaosctl/daemon/store"
+	"github.com/chaosctl/chaosctl/experiments"
 	"github.com/chaosctl/chaosctl/journal"
 )
-
-// noteIntentOnly is what the ledger says about a fault whose intent was
-// recorded but whose injection never reported back: the daemon died in
-// between. Without revert data no plugin can undo it, so the fault is
-// recorded as unknown, loudly, rather than "reverted".
-const noteIntentOnly = "intent only: the daemon died after recording the intent and before the plugin returned; state unknown, no revert data to revert with"
 
 // reconcile runs once at start, before anything is scheduled or served:
 // every fault the ledger does not show as reverted is reverted through its
@@ -31,7 +26,7 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 	byRun := map[string]*outcome{}
 	faults := map[string][]journal.Fault{}
 	for _, e := range pending {
-		f, err := d.revertPending(ctx, e)
+		f, unknown, err := d.revertPending(ctx, e)
 		o := byRun[e.RunID]
 		if o == nil {
 			o = &outcome{}
@@ -42,16 +37,13 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 		case err != nil:
 			o.failed++
 			log.Error().Err(err).Msg("revert after restart failed; will retry at next start")
-			if f.RevertError == "" {
-				f.RevertError = err.Error() // keeps the entry pending: see Ledger.Reverted
-			}
 			if lerr := d.store.Ledger().Reverted(ctx, e.RunID, f); lerr != nil {
 				return fmt.Errorf("record failed revert of %s: %w", f.ID, lerr)
 			}
 		default:
-			if f.RevertError != "" {
+			if unknown {
 				o.unknown++
-				log.Error().Msg(noteIntentOnly)
+				log.Error().Msg(experiments.NoteIntentOnly)
 			} else {
 				o.reverted++
 				log.Warn().Msg("fault left by a previous daemon reverted")
@@ -116,32 +108,7 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 
 // revertPending reverts one ledger entry through its plugin and returns
 // the fault with the outcome noted.
-func (d *Daemon) revertPending(ctx context.Context, e store.Entry) (journal.Fault, error) {
-	f := e.Fault
-	now := time.Now()
-	if e.State == store.StateIntent && len(f.RevertData) == 0 {
-		f.RevertError = noteIntentOnly
-		f.Notes = append(f.Notes, noteIntentOnly)
-		return f, nil
-	}
-	flt, err := d.catalog.Lookup(ctx, f.Plugin)
-	if err != nil {
-		// Recorded as a failed revert, so the entry stays pending and the
-		// next start tries again (the plugin may be back by then).
-		f.RevertError = fmt.Sprintf("plugin %s unavailable: %v", f.Plugin, err)
-		f.Notes = append(f.Notes, fmt.Sprintf("%s: revert after restart failed: %v", now.Format(time.RFC3339), err))
-		return f, fmt.Errorf("plugin %s: %w", f.Plugin, err)
-	}
-	rctx, cancel := context.WithTimeout(ctx, d.cfg.Defaults.RevertTimeout.Duration)
-	defer cancel()
-	if err := flt.Revert(rctx, f.Action, f.RevertData); err != nil {
-		f.RevertError = err.Error()
-		f.Notes = append(f.Notes, fmt.Sprintf("%s: revert after restart failed: %v", now.Format(time.RFC3339), err))
-		return f, fmt.Errorf("revert %s on %s: %w", f.Name, f.Target, err)
-	}
-	done := time.Now()
-	f.RevertedAt = &done
-	f.RevertError = ""
-	f.Notes = append(f.Notes, "reverted by the daemon on restart after the previous daemon died")
-	return f, nil
+func (d *Daemon) revertPending(ctx context.Context, e store.Entry) (journal.Fault, bool, error) {
+	return experiments.RevertLeftover(ctx, d.catalog, e.Fault, d.cfg.Defaults.RevertTimeout.Duration,
+		"the daemon on restart after the previous daemon died")
 }

@@ -86,6 +86,7 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetErr(stderr)
 	root.AddCommand(
 		newRunCmd(e),
+		newRecoverCmd(e),
 		newValidateCmd(e),
 		newVersionCmd(e),
 		newDaemonCmd(e),

@@ -104,10 +104,33 @@ func runScenario(ctx context.Context, e *env, file string, f runFlags) error {
 		// The live line says what info lines would; keep warnings.
 		log = log.Level(zerolog.WarnLevel)
 	}
+	// First undo what a local run that died left behind, then record this
+	// run's faults in a write-ahead ledger of its own.
+	// The ledger lives beside the journal.
+	ledgerDir := filepath.Dir(path)
+	if res, err := recoverLeftovers(ctx, e, ledgerDir, cat); err != nil {
+		return withCode(ExitError, fmt.Errorf("faults left by an earlier run that died could not all be reverted (chaosctl recover retries): %w", err))
+	} else if len(res) > 0 {
+		e.log.Warn().Int("runs", len(res)).Msg("reverted faults left by earlier runs that died; their journals say interrupted")
+	}
+	var ledger experiments.Ledger
+	if !f.dryRun {
+		led, err := journal.CreateLedger(ledgerDir, runID, sc.Name)
+		if err != nil {
+			return withCode(ExitError, err)
+		}
+		defer func() {
+			if err := led.Close(); err != nil {
+				e.log.Error().Err(err).Msg("close the fault ledger")
+			}
+		}()
+		ledger = led
+	}
 	rb := &runbooks.Runner{Log: log.With().Str("run_id", runID).Str("scenario", sc.Name).Logger()}
 	j := experiments.Run(ctx, sc, experiments.Options{
 		Log:           log,
 		Catalog:       cat,
+		Ledger:        ledger,
 		Observer:      obs,
 		DryRun:        f.dryRun,
 		RunID:         runID,

@@ -1,0 +1,70 @@
+package journal
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestFileLedger(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	l, err := CreateLedger(dir, "r1", "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := Fault{ID: "a/0", Plugin: "process", RevertData: []byte(`{"pid":1}`)}
+	b := Fault{ID: "b/0", Plugin: "disk", RevertData: []byte(`{"path":"/x"}`)}
+	for _, step := range []func() error{
+		func() error { return l.Intent(ctx, "r1", a) },
+		func() error { return l.Injected(ctx, "r1", a) },
+		func() error { return l.Intent(ctx, "r1", b) },
+		func() error { return l.Reverted(ctx, "r1", a) },
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// While the run holds it, the ledger is not pending.
+	if p, err := PendingLedgers(dir); err != nil || len(p) != 0 {
+		t.Fatalf("live ledger listed as pending: %v %v", p, err)
+	}
+	// The run dies: its lock goes with its file descriptor. A line cut
+	// short by the crash is ignored.
+	f, _ := os.OpenFile(filepath.Join(dir, "r1"+LedgerSuffix), os.O_WRONLY|os.O_APPEND, 0)
+	_, _ = f.WriteString(`{"run_id":"r1","state":"rever`)
+	f.Close()
+	l.f.Close()
+	p, err := PendingLedgers(dir)
+	if err != nil || len(p) != 1 {
+		t.Fatalf("pending %v %v", p, err)
+	}
+	if p[0].RunID != "r1" || p[0].Scenario != "s" || len(p[0].Faults) != 1 || p[0].Faults[0].ID != "b/0" {
+		t.Fatalf("pending ledger %+v", p[0])
+	}
+	if err := p[0].Release(true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p[0].Path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("released ledger still there: %v", err)
+	}
+}
+
+func TestFileLedgerRemovedWhenAllReverted(t *testing.T) {
+	dir := t.TempDir()
+	l, err := CreateLedger(dir, "r2", "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := Fault{ID: "a/0"}
+	_ = l.Intent(context.Background(), "r2", f)
+	_ = l.Reverted(context.Background(), "r2", f)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "*")); len(m) != 0 {
+		t.Fatalf("left %v", m)
+	}
+}
