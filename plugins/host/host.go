@@ -50,6 +50,10 @@ type Config struct {
 	RevertTimeout time.Duration
 	// StartTimeout bounds a plugin's handshake. Default 10s.
 	StartTimeout time.Duration
+	// CallTimeout bounds a call that should answer at once (Describe,
+	// Validate, Targets, Prepare, Status). A plugin that does not answer in
+	// time is killed, and is relaunched by the next call. Default 30s.
+	CallTimeout time.Duration
 	// OnCrash, when set, is called with the plugin's name each time one of
 	// its processes dies without being asked to (a daemon counts these).
 	OnCrash func(plugin string)
@@ -93,6 +97,9 @@ func New(cfg Config) *Catalog {
 	}
 	if cfg.StartTimeout <= 0 {
 		cfg.StartTimeout = 10 * time.Second
+	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = 30 * time.Second
 	}
 	return &Catalog{cfg: cfg, remotes: map[string]*Remote{}}
 }

@@ -62,7 +62,10 @@ func (sleepy) Validate(_ context.Context, action string, params, _ plugins.Param
 	}
 	return errors.Join(errs...)
 }
-func (sleepy) Targets(context.Context, string, plugins.Params, plugins.Params) ([]plugins.Target, error) {
+func (sleepy) Targets(_ context.Context, _ string, _ plugins.Params, sel plugins.Params) ([]plugins.Target, error) {
+	if sel["hang"] == true {
+		select {} // a hung plugin: ignores its context
+	}
 	return nil, plugins.ErrNoTargets
 }
 func (sleepy) Inject(ctx context.Context, _ plugins.InjectRequest) ([]byte, error) {
@@ -442,5 +445,32 @@ func TestPrepareCrossesTheBoundary(t *testing.T) {
 	}
 	if rd, err := s.(plugins.Preparer).Prepare(ctx, plugins.InjectRequest{Action: "nap"}); rd != nil || err != nil {
 		t.Fatalf("a plugin that does not prepare: %q %v, want nil nil", rd, err)
+	}
+}
+
+// TestHungPluginIsKilled: a call that should answer at once is bounded; a
+// plugin that hangs is killed and the next call relaunches it.
+func TestHungPluginIsKilled(t *testing.T) {
+	c := newCatalog(t, host.Config{CallTimeout: 300 * time.Millisecond})
+	ctx := context.Background()
+	f, err := c.Lookup(ctx, "sleepy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := f.(*host.Remote).PID()
+	start := time.Now()
+	_, err = f.Targets(ctx, "nap", nil, plugins.Params{"hang": true})
+	if err == nil || !strings.Contains(err.Error(), "did not answer Targets") {
+		t.Fatalf("err = %v, want a timeout naming the call", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("the hung call took %v", d)
+	}
+	waitGone(t, pid)
+	if _, err := f.Targets(ctx, "nap", nil, plugins.Params{}); !errors.Is(err, plugins.ErrNoTargets) {
+		t.Fatalf("after the kill: %v, want the relaunched plugin's answer", err)
+	}
+	if f.(*host.Remote).PID() == pid {
+		t.Fatal("not relaunched")
 	}
 }

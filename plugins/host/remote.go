@@ -211,6 +211,25 @@ func (r *Remote) call(ctx context.Context, idempotent bool, fn func(plugins.Faul
 	return fn(p.fault)
 }
 
+// quick runs a call that should answer at once under CallTimeout. A plugin
+// that hangs is killed: its crash watch reverts what it holds, and the
+// next call relaunches it. A hung plugin never blocks a run for good.
+func (r *Remote) quick(ctx context.Context, method string, fn func(ctx context.Context, f plugins.Fault) error) error {
+	cctx, cancel := context.WithTimeout(ctx, r.cat.cfg.CallTimeout)
+	defer cancel()
+	err := r.call(cctx, true, func(f plugins.Fault) error { return fn(cctx, f) })
+	if err != nil && ctx.Err() == nil && errors.Is(cctx.Err(), context.DeadlineExceeded) {
+		r.mu.Lock()
+		p := r.cur
+		r.mu.Unlock()
+		if p != nil {
+			p.client.Kill()
+		}
+		return fmt.Errorf("plugin %s did not answer %s within %s; its process was killed: %w", r.name, method, r.cat.cfg.CallTimeout, err)
+	}
+	return err
+}
+
 // Describe is cached: a plugin's schema does not change while it runs.
 func (r *Remote) Describe(ctx context.Context) (plugins.Descriptor, error) {
 	r.mu.Lock()
@@ -221,7 +240,7 @@ func (r *Remote) Describe(ctx context.Context) (plugins.Descriptor, error) {
 	}
 	r.mu.Unlock()
 	var d plugins.Descriptor
-	err := r.call(ctx, true, func(f plugins.Fault) (err error) { d, err = f.Describe(ctx); return })
+	err := r.quick(ctx, "Describe", func(ctx context.Context, f plugins.Fault) (err error) { d, err = f.Describe(ctx); return })
 	if err == nil {
 		r.mu.Lock()
 		r.desc = &d
@@ -231,19 +250,22 @@ func (r *Remote) Describe(ctx context.Context) (plugins.Descriptor, error) {
 }
 
 func (r *Remote) Validate(ctx context.Context, action string, params, selector plugins.Params) error {
-	return r.call(ctx, true, func(f plugins.Fault) error { return f.Validate(ctx, action, params, selector) })
+	return r.quick(ctx, "Validate", func(ctx context.Context, f plugins.Fault) error { return f.Validate(ctx, action, params, selector) })
 }
 
 func (r *Remote) Targets(ctx context.Context, action string, params, selector plugins.Params) ([]plugins.Target, error) {
 	var ts []plugins.Target
-	err := r.call(ctx, true, func(f plugins.Fault) (err error) { ts, err = f.Targets(ctx, action, params, selector); return })
+	err := r.quick(ctx, "Targets", func(ctx context.Context, f plugins.Fault) (err error) {
+		ts, err = f.Targets(ctx, action, params, selector)
+		return
+	})
 	return ts, err
 }
 
 // Prepare is retried like any call that changes nothing.
 func (r *Remote) Prepare(ctx context.Context, req plugins.InjectRequest) ([]byte, error) {
 	var rd []byte
-	err := r.call(ctx, true, func(f plugins.Fault) (err error) {
+	err := r.quick(ctx, "Prepare", func(ctx context.Context, f plugins.Fault) (err error) {
 		pr, ok := f.(plugins.Preparer)
 		if !ok {
 			return nil
@@ -281,7 +303,10 @@ func (r *Remote) Revert(ctx context.Context, action string, revertData []byte) e
 
 func (r *Remote) Status(ctx context.Context, action string, revertData []byte) (plugins.Status, error) {
 	var st plugins.Status
-	err := r.call(ctx, true, func(f plugins.Fault) (err error) { st, err = f.Status(ctx, action, revertData); return })
+	err := r.quick(ctx, "Status", func(ctx context.Context, f plugins.Fault) (err error) {
+		st, err = f.Status(ctx, action, revertData)
+		return
+	})
 	return st, err
 }
 

@@ -116,7 +116,7 @@ func (*Fault) Targets(ctx context.Context, _ string, _ plugins.Params, sel plugi
 	protected := ancestors()
 	var out []plugins.Target
 	for _, pid := range pids {
-		if protected[pid] {
+		if protected[pid] || chaosctlHelper(pid) {
 			continue
 		}
 		p, err := process.NewProcessWithContext(ctx, pid)
@@ -192,6 +192,21 @@ func match(ctx context.Context, sel plugins.Params) ([]int32, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out, nil
+}
+
+// chaosctlHelper reports whether pid is one of chaosctl's own helper
+// processes (a plugin, a stress worker): pausing one would hang the run.
+func chaosctlHelper(pid int32) bool {
+	env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil {
+		return false
+	}
+	for _, v := range strings.Split(string(env), "\x00") {
+		if strings.HasPrefix(v, plugins.Handshake.MagicCookieKey+"=") || strings.HasPrefix(v, "CHAOSCTL_STRESS_WORKER=") {
+			return true
+		}
+	}
+	return false
 }
 
 // ancestors is chaosctl's own pid and every parent up to init.
