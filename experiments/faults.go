@@ -315,9 +315,6 @@ func (r *run) revertedEarly(ctx context.Context, i int, er plugins.EarlyRevert) 
 		at := er.At
 		f.RevertedAt = &at
 		f.Notes = append(f.Notes, er.Note)
-		if er.Err != nil {
-			f.RevertError = er.Err.Error()
-		}
 	})
 	f := r.fault(i)
 	r.log.Error().Str("fault", f.ID).Str("target", f.Target.String()).Msg(er.Note)

@@ -168,11 +168,11 @@ type Catalog interface {
 
 // EarlyRevert says that an injected fault was reverted before its holder
 // asked: its plugin process died mid-fault, was relaunched, and the fresh
-// process reverted the fault from its revert data.
+// process reverted the fault from its revert data. When that revert fails
+// nothing is sent: the fault stays the holder's to revert.
 type EarlyRevert struct {
 	At   time.Time
 	Note string // what happened, for the journal
-	Err  error  // the revert's error; nil when the fault is undone
 }
 
 // CrashWatcher is an optional ability of a Fault whose plugin runs in

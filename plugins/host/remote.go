@@ -166,13 +166,17 @@ func (r *Remote) watch(p *proc) {
 			note += "; relaunch failed: " + err.Error()
 		}
 		if rerr != nil {
-			note += "; revert from revert data failed: " + rerr.Error()
-			r.log.Error().Err(rerr).Msg("revert after plugin crash failed")
-		} else {
-			note += "; reverted from revert data"
-			r.log.Warn().Msg("fault reverted after plugin crash")
+			// Not reverted: the fault stays in the holder's hands, whose own
+			// Revert (relaunching the plugin) tries again when it ends.
+			r.log.Error().Err(rerr).Str("note", note).Msg("revert after plugin crash failed; the fault's own revert will retry")
+			r.mu.Lock()
+			r.active = append(r.active, in)
+			r.mu.Unlock()
+			continue
 		}
-		in.ch <- plugins.EarlyRevert{At: time.Now(), Note: note, Err: rerr}
+		note += "; reverted from revert data"
+		r.log.Warn().Msg("fault reverted after plugin crash")
+		in.ch <- plugins.EarlyRevert{At: time.Now(), Note: note}
 	}
 }
 
