@@ -132,6 +132,9 @@ type revertData struct {
 	Token string `json:"token,omitempty"`
 }
 
+// readyTimeout bounds a worker's start.
+const readyTimeout = 10 * time.Second
+
 // TokenEnv marks the workers of one injection.
 const TokenEnv = "CHAOSCTL_STRESS_TOKEN"
 
@@ -183,7 +186,9 @@ func (f *Fault) Inject(ctx context.Context, req plugins.InjectRequest) ([]byte, 
 		if err != nil {
 			data, _ := json.Marshal(rd)
 			if rerr := f.Revert(context.WithoutCancel(ctx), req.Action, data); rerr != nil {
-				err = errors.Join(err, rerr)
+				// Some workers may still run: their revert data goes back
+				// with the error, so the engine reverts them again.
+				return data, errors.Join(err, rerr)
 			}
 			return nil, err
 		}
@@ -256,6 +261,9 @@ func (f *Fault) start(ctx context.Context, job, token, cgroup, action string) (w
 		}
 	case <-ctx.Done():
 		return fail(ctx.Err())
+	case <-time.After(readyTimeout):
+		// A frozen cgroup (a paused container) never lets it start.
+		return fail(fmt.Errorf("worker %d not ready after %s (is its cgroup frozen?)", pid, readyTimeout))
 	}
 	return w, nil
 }
