@@ -474,7 +474,7 @@ func TestTargetLockAndConcurrency(t *testing.T) {
 func TestScheduleAndWindow(t *testing.T) {
 	v := startVictim(t)
 	cfg := testConfig(t)
-	writeScen(t, cfg, "tick.toml", render(t, scen{Name: "tick", Schedule: "@every 1s", Duration: "0s", Steady: "0s", PID: v.pid}))
+	writeScen(t, cfg, "tick.toml", render(t, scen{Name: "tick", Schedule: "@every 1s", Duration: "0s", PID: v.pid}))
 	closed := time.Now().Add(-3 * time.Hour)
 	win := fmt.Sprintf("%s-%s", closed.Format("15:04"), closed.Add(time.Hour).Format("15:04"))
 	writeScen(t, cfg, "closed.toml", render(t, scen{Name: "closed", Schedule: "@every 1s", Window: win, Duration: "0s", PID: v.pid}))

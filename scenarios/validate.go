@@ -60,6 +60,22 @@ func (d *decoder) validate(ctx context.Context, s *Scenario, cat plugins.Catalog
 	if s.Runbook != nil {
 		d.validateRunbook(s, probeIdx)
 	}
+	d.validateSteady(s)
+}
+
+// validateSteady: steady state is judged over steady.duration, so it must
+// give every probe at least one sample.
+func (d *decoder) validateSteady(s *Scenario) {
+	if d.r.bad["steady.duration"] {
+		return
+	}
+	steady := s.Steady.Duration.Duration
+	for i, p := range s.Probes {
+		if iv := p.Interval.Duration; iv > steady {
+			d.r.add("steady.duration", "%s is shorter than probe[%d] %s's interval (%s): steady state would be judged without a sample", steady, i, p.Name, iv)
+			return
+		}
+	}
 }
 
 // duration applies def when the key is absent and rejects negative values,
