@@ -321,6 +321,24 @@ func TestExternalChecksums(t *testing.T) {
 			}
 		})
 	}
+	// The right sum on a file others may rewrite proves nothing.
+	for _, which := range []string{"plugin", "plugin dir", "checksums"} {
+		t.Run("writable "+which, func(t *testing.T) {
+			cfg := external(t, "disk", "")
+			p := map[string]string{"plugin": filepath.Join(cfg.Dir, host.ExternalPrefix+"disk"), "plugin dir": cfg.Dir, "checksums": cfg.Checksums}[which]
+			st, err := os.Stat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(p, st.Mode().Perm()|0o002); err != nil {
+				t.Fatal(err)
+			}
+			_, err = newCatalog(t, cfg).Lookup(context.Background(), "disk")
+			if !errors.Is(err, host.ErrUnsafePlugin) || !strings.Contains(err.Error(), "writable by its group or others") {
+				t.Fatalf("lookup: %v, want a refusal of the writable %s", err, which)
+			}
+		})
+	}
 	t.Run("unknown plugin", func(t *testing.T) {
 		c := newCatalog(t, external(t, "disk", ""))
 		if _, err := c.Lookup(context.Background(), "nope"); !errors.Is(err, plugins.ErrUnknownPlugin) {
