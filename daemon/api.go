@@ -27,6 +27,9 @@ import (
 // maxBody bounds request bodies (a scenario file's content at most).
 const maxBody = 1 << 20
 
+// bodyTimeout bounds reading a request body.
+const bodyTimeout = 30 * time.Second
+
 // StartRequest is the body of POST /v1/runs: a loaded scenario by name,
 // or a scenario file's content (what `chaosctl run FILE` sends).
 type StartRequest struct {
@@ -147,6 +150,9 @@ func (d *Daemon) handleScenarios(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (d *Daemon) handleStart(w http.ResponseWriter, r *http.Request) {
+	// A body trickled in slowly must not hold the handler for ever (no
+	// server-wide ReadTimeout: it would cut the event streams short).
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		writeErr(w, http.StatusBadRequest, fmt.Errorf("malformed body: %w", err))

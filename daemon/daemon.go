@@ -267,8 +267,12 @@ func (d *Daemon) Start(sc *scenarios.Scenario, trigger string, dryRun bool) (str
 		delete(d.runs, id)
 		d.mu.Unlock()
 		d.metrics.ActiveRuns.Dec()
-		d.runsWG.Done()
 		cancel(err)
+		// A run that replaced this one may already wait for it to end.
+		j := r.snapshot()
+		j.Verdict, j.Reasons = journal.Error, []string{"could not record the run: " + err.Error()}
+		r.finish(j)
+		d.runsWG.Done()
 		return "", err
 	}
 	go d.execute(ctx, r, sc, dryRun, replaced)
