@@ -5,11 +5,13 @@
 package daemon
 
 import (
+	"encoding"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
@@ -116,6 +118,27 @@ func DefaultConfig() Config {
 	}
 }
 
+// configKeys is every key path Config accepts, spelled exactly.
+func configKeys() map[string]bool {
+	out := map[string]bool{}
+	var walk func(t reflect.Type, prefix string)
+	walk = func(t reflect.Type, prefix string) {
+		for i := range t.NumField() {
+			tag := strings.Split(t.Field(i).Tag.Get("toml"), ",")[0]
+			if tag == "" || tag == "-" {
+				continue
+			}
+			out[prefix+tag] = true
+			ft := t.Field(i).Type
+			if ft.Kind() == reflect.Struct && !reflect.PointerTo(ft).Implements(reflect.TypeFor[encoding.TextUnmarshaler]()) {
+				walk(ft, prefix+tag+".")
+			}
+		}
+	}
+	walk(reflect.TypeFor[Config](), "")
+	return out
+}
+
 // LoadConfig reads path over the defaults, strictly: unknown keys and bad
 // values are errors as `file:line:col: key: message`. Relative paths in
 // the file are taken relative to the file's directory.
@@ -160,6 +183,21 @@ func LoadConfig(path string) (Config, error) {
 	for _, k := range md.Undecoded() {
 		line, col := keyPos(data, k)
 		perrs = append(perrs, posErr{line, col, fmt.Sprintf("%s:%d:%d: %s: unknown key", path, line, col, k.String())})
+	}
+	// BurntSushi matches keys regardless of case; the config's keys are
+	// exact, as a scenario's are.
+	known := configKeys()
+	for _, k := range md.Keys() {
+		name := strings.Join(k, ".")
+		if known[name] || !md.IsDefined(k...) {
+			continue
+		}
+		line, col := keyPos(data, k)
+		msg := "unknown key (keys are lower case)"
+		if known[strings.ToLower(name)] {
+			msg = fmt.Sprintf("unknown key: keys are case-sensitive, did you mean %q?", strings.ToLower(name))
+		}
+		perrs = append(perrs, posErr{line, col, fmt.Sprintf("%s:%d:%d: %s: %s", path, line, col, name, msg)})
 	}
 	dir := filepath.Dir(path)
 	abs := func(p *string) {

@@ -39,7 +39,7 @@ func TestLoadConfigGood(t *testing.T) {
 
 // TestLoadConfigBad: every error at once, each with file:line:col.
 func TestLoadConfigBad(t *testing.T) {
-	for _, name := range []string{"bad.toml", "bad-type.toml", "bad-syntax.toml", "bad-listen.toml", "bad-dotted.toml"} {
+	for _, name := range []string{"bad.toml", "bad-type.toml", "bad-syntax.toml", "bad-listen.toml", "bad-dotted.toml", "bad-case.toml"} {
 		t.Run(name, func(t *testing.T) {
 			file := filepath.Join("testdata", name)
 			_, err := LoadConfig(file)
