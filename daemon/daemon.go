@@ -58,6 +58,7 @@ type Daemon struct {
 	scenarios map[string]*scenarios.Scenario
 	loadErrs  []LoadError
 	entries   map[string]cron.EntryID
+	entrySpec map[string]string // the schedule text each entry was made from
 	runs      map[string]*activeRun
 	halted    bool
 }
@@ -73,7 +74,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*Daemon, error) {
 	d := &Daemon{
 		cfg: cfg, log: opts.Log, store: st, catalog: opts.Catalog, metrics: newMetrics(), locks: newTargetLocks(),
 		cron: cron.New(cron.WithLocation(time.Local)),
-		runs: map[string]*activeRun{}, entries: map[string]cron.EntryID{},
+		runs: map[string]*activeRun{}, entries: map[string]cron.EntryID{}, entrySpec: map[string]string{},
 	}
 	d.runCtx, d.cancelAll = context.WithCancelCause(context.WithoutCancel(ctx))
 	if d.halted, err = st.Halted(); err != nil {
@@ -105,12 +106,19 @@ func (d *Daemon) Reload(ctx context.Context, why string) {
 	loaded, errs := d.loadDirs(ctx)
 	d.mu.Lock()
 	d.scenarios, d.loadErrs = loaded, errs
+	// Entries whose schedule did not change are kept: re-adding an
+	// "@every 6h" entry would restart its countdown on every edit of any
+	// file in the directory.
 	for name, id := range d.entries {
+		if sc, ok := loaded[name]; ok && sc.Schedule == d.entrySpec[name] {
+			continue
+		}
 		d.cron.Remove(id)
 		delete(d.entries, name)
+		delete(d.entrySpec, name)
 	}
 	for name, sc := range loaded {
-		if sc.Schedule == "" {
+		if _, kept := d.entries[name]; kept || sc.Schedule == "" {
 			continue
 		}
 		sch, err := scenarios.ParseSchedule(sc.Schedule)
@@ -118,6 +126,7 @@ func (d *Daemon) Reload(ctx context.Context, why string) {
 			continue
 		}
 		d.entries[name] = d.cron.Schedule(sch, cron.FuncJob(func() { d.scheduled(name) }))
+		d.entrySpec[name] = sc.Schedule
 	}
 	d.mu.Unlock()
 	d.metrics.Scenarios.Set(float64(len(loaded)))

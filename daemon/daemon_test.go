@@ -695,3 +695,26 @@ func TestReconcileKeepsFaultWhosePluginIsMissing(t *testing.T) {
 		t.Errorf("revert error %q does not name the plugin", p[0].Fault.RevertError)
 	}
 }
+
+// TestReloadKeepsUnchangedSchedules: a reload does not restart the
+// countdown of a schedule that did not change.
+func TestReloadKeepsUnchangedSchedules(t *testing.T) {
+	v := startVictim(t)
+	cfg := testConfig(t)
+	writeScen(t, cfg, "hourly.toml", render(t, scen{Name: "hourly", Schedule: "@every 1h", Duration: "0s", PID: v.pid}))
+	td := start(t, cfg)
+	ctx := context.Background()
+	next := func() time.Time {
+		l, err := td.c.Scenarios(ctx)
+		if err != nil || len(l.Scenarios) == 0 || l.Scenarios[0].NextRun == nil {
+			t.Fatalf("scenarios %+v %v", l, err)
+		}
+		return *l.Scenarios[0].NextRun
+	}
+	before := next()
+	time.Sleep(1100 * time.Millisecond)
+	td.d.Reload(ctx, "test")
+	if after := next(); !after.Equal(before) {
+		t.Fatalf("next run moved from %v to %v on a reload", before, after)
+	}
+}

@@ -92,9 +92,11 @@ func (d *Daemon) watch(ctx context.Context) error {
 				if !ok {
 					return
 				}
-				if filepath.Ext(ev.Name) == ".toml" {
-					debounce = time.After(200 * time.Millisecond)
-				}
+				// Any change, not only *.toml: a ConfigMap swaps a ..data
+				// symlink and no event names a .toml file. Reload is cheap
+				// and keeps what did not change.
+				_ = ev
+				debounce = time.After(200 * time.Millisecond)
 			case err, ok := <-w.Errors:
 				if !ok {
 					return
