@@ -304,6 +304,14 @@ func (d *Daemon) execute(ctx context.Context, r *activeRun, sc *scenarios.Scenar
 		LockTargets: d.locks.forRun(r.id),
 	})
 	j.Labels = map[string]string{"trigger": r.trigger}
+	for _, f := range j.Faults {
+		if f.RevertError != "" {
+			// The fault may still be in effect: nobody injects there again
+			// until a revert succeeds (the next start retries it).
+			d.locks.quarantine(r.id, f.Target)
+			log.Error().Str("target", f.Target.String()).Msg("target quarantined: its fault could not be reverted")
+		}
+	}
 	if cause := context.Cause(ctx); cause != nil && j.Verdict == journal.Aborted {
 		j.Reasons = append(j.Reasons, "aborted because: "+cause.Error())
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/chaosctl/chaosctl/plugins"
@@ -29,14 +30,31 @@ func (l *targetLocks) forRun(runID string) func(context.Context, []plugins.Targe
 	}
 }
 
+// lockKey identifies a target whatever its display name.
+func lockKey(t plugins.Target) string { return t.Kind + ":" + t.ID }
+
+// quarantined prefixes the owner of a target whose fault could not be
+// reverted: no run may inject there until a revert succeeds.
+const quarantined = "quarantine:"
+
+// quarantine keeps target locked after runID ended with its revert failed.
+func (l *targetLocks) quarantine(runID string, t plugins.Target) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.held[lockKey(t)] = quarantined + runID
+}
+
 func (l *targetLocks) acquire(runID string, targets []plugins.Target) (func(), error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	keys := make([]string, 0, len(targets))
 	for _, t := range targets {
-		k := t.String()
+		k := lockKey(t)
 		if owner, ok := l.held[k]; ok && owner != runID {
-			return nil, fmt.Errorf("%w: %s (run %s)", ErrTargetBusy, k, owner)
+			if q, ok := strings.CutPrefix(owner, quarantined); ok {
+				return nil, fmt.Errorf("%w: %s is quarantined: run %s could not revert its fault there (see its journal; a daemon restart retries the revert)", ErrTargetBusy, t, q)
+			}
+			return nil, fmt.Errorf("%w: %s (run %s)", ErrTargetBusy, t, owner)
 		}
 		keys = append(keys, k)
 	}

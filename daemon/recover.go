@@ -36,7 +36,8 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 		switch {
 		case err != nil:
 			o.failed++
-			log.Error().Err(err).Msg("revert after restart failed; will retry at next start")
+			d.locks.quarantine(e.RunID, f.Target)
+			log.Error().Err(err).Msg("revert after restart failed; target quarantined; will retry at next start")
 			if lerr := d.store.Ledger().Reverted(ctx, e.RunID, f); lerr != nil {
 				return fmt.Errorf("record failed revert of %s: %w", f.ID, lerr)
 			}
