@@ -102,6 +102,9 @@ func ParseWindow(s string) (Window, error) {
 
 func clock(s string) (int, error) {
 	h, m, ok := strings.Cut(s, ":")
+	if strings.ContainsAny(s, "+- ") {
+		return 0, fmt.Errorf("%q is not a time of day HH:MM", s)
+	}
 	hh, err1 := strconv.Atoi(h)
 	mm, err2 := strconv.Atoi(m)
 	if !ok || err1 != nil || err2 != nil || hh < 0 || mm < 0 || mm > 59 || hh > 24 || hh == 24 && mm != 0 {

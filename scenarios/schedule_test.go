@@ -62,7 +62,7 @@ func TestWindow(t *testing.T) {
 			t.Errorf("%q contains %s: %v, want %v", tc.spec, tc.t.Format("Mon 15:04"), got, tc.in)
 		}
 	}
-	for _, bad := range []string{"Tuesday 10:00-12:00", "10-12", "Tue 10:00", "Tue 10:00-10:00", "Tue 25:00-26:00", "Tue 10:60-11:00", "Tue Wed 10:00-11:00"} {
+	for _, bad := range []string{"Tuesday 10:00-12:00", "10-12", "Tue 10:00", "Tue 10:00-10:00", "Tue 25:00-26:00", "Tue 10:60-11:00", "Tue Wed 10:00-11:00", "Tue +1:00-2:00"} {
 		if _, err := ParseWindow(bad); err == nil {
 			t.Errorf("%q: no error", bad)
 		}
