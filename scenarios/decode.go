@@ -358,7 +358,12 @@ func (d *decoder) probeSpecs(kind string, idx []int, out []Probe, path string, c
 				if want == "" {
 					want = m[2]
 				}
-				msg = "want " + want + ", got " + m[1]
+				got := map[string]string{"int64": "an integer", "float64": "a float", "bool": "a boolean",
+					"string": "a string", "[]interface {}": "an array", "map[string]interface {}": "a table"}[m[1]]
+				if got == "" {
+					got = m[1]
+				}
+				msg = "want " + want + ", got " + got
 			}
 			d.r.bad[field] = true
 			d.r.add(field, "%s", msg)
