@@ -16,6 +16,7 @@ import (
 	goplugin "github.com/hashicorp/go-plugin"
 	"github.com/rs/zerolog"
 
+	"github.com/chaosctl/chaosctl/internal/lifeline"
 	"github.com/chaosctl/chaosctl/plugins"
 )
 
@@ -100,7 +101,13 @@ func (r *Remote) launch(ctx context.Context) (*proc, error) {
 		cfg.SecureConfig = &goplugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
 	}
 	c := goplugin.NewClient(cfg)
-	rpc, err := c.Client()
+	var (
+		rpc goplugin.ClientProtocol
+		err error
+	)
+	// Forked from a thread that never exits, so Pdeathsig fires only when
+	// chaosctl itself dies.
+	lifeline.Do(func() { rpc, err = c.Client() })
 	if err != nil {
 		c.Kill()
 		if errors.Is(err, goplugin.ErrChecksumsDoNotMatch) {

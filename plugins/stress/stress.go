@@ -25,6 +25,7 @@ import (
 
 	"github.com/shirou/gopsutil/v3/process"
 
+	"github.com/chaosctl/chaosctl/internal/lifeline"
 	"github.com/chaosctl/chaosctl/plugins"
 )
 
@@ -215,8 +216,10 @@ func (f *Fault) start(ctx context.Context, job, token, cgroup, action string) (w
 	if err != nil {
 		return worker{}, err
 	}
-	if err := cmd.Start(); err != nil {
-		return worker{}, fmt.Errorf("start worker: %w", err)
+	var serr error
+	lifeline.Do(func() { serr = cmd.Start() }) // Pdeathsig: see package lifeline
+	if serr != nil {
+		return worker{}, fmt.Errorf("start worker: %w", serr)
 	}
 	pid := cmd.Process.Pid
 	f.mu.Lock()
