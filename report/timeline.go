@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"html"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,6 +39,7 @@ func timeline(j *journal.Journal, s journal.SLOResult) string {
 			}
 		}
 	}
+	samples = thin(samples, x)
 	yMax := max(time.Duration(float64(maxLat)*1.15), time.Duration(float64(s.LatencyMax)*1.4), time.Millisecond)
 	y := func(d time.Duration) float64 {
 		return padT + plotH - plotH*min(float64(d)/float64(yMax), 1)
@@ -133,6 +135,57 @@ func timeline(j *journal.Journal, s journal.SLOResult) string {
 	}
 	b.WriteString(`</svg>`)
 	return b.String()
+}
+
+// thin keeps a long run's chart to what a reader can see: when there are
+// more samples than two per pixel column, each column keeps its fastest
+// and slowest ok sample (the latency envelope) and its first failure,
+// whose note counts the others. Short runs are drawn sample by sample.
+func thin(samples []probes.Sample, x func(time.Time) float64) []probes.Sample {
+	if len(samples) <= 2*int(plotW) {
+		return samples
+	}
+	out := make([]probes.Sample, 0, 3*int(plotW))
+	for i := 0; i < len(samples); {
+		col := int(x(samples[i].Time))
+		j := i
+		var lo, hi, fail *probes.Sample
+		failed := 0
+		for ; j < len(samples) && int(x(samples[j].Time)) == col; j++ {
+			s := &samples[j]
+			switch {
+			case !s.OK:
+				if failed++; fail == nil {
+					fail = s
+				}
+			case lo == nil:
+				lo, hi = s, s
+			case s.Latency < lo.Latency:
+				lo = s
+			case s.Latency > hi.Latency:
+				hi = s
+			}
+		}
+		kept := []*probes.Sample{lo, hi}
+		if hi == lo {
+			kept = kept[:1]
+		}
+		for _, s := range kept {
+			if s != nil {
+				out = append(out, *s)
+			}
+		}
+		if fail != nil {
+			f := *fail
+			if failed > 1 {
+				f.Err = fmt.Sprintf("%s (and %d more failed samples here)", f.Err, failed-1)
+			}
+			out = append(out, f)
+		}
+		i = j
+	}
+	slices.SortStableFunc(out, func(a, b probes.Sample) int { return a.Time.Compare(b.Time) })
+	return out
 }
 
 // span is the chart's time range: the run, or its samples when the run has
