@@ -57,7 +57,7 @@ func (s *ContainerSpec) Build(name string) (Prober, error) {
 	if err := validated(name, s.Validate()); err != nil {
 		return nil, err
 	}
-	p := &containerProber{name: name, spec: *s, connect: docker.Connect, restartBase: -1}
+	p := &containerProber{name: name, spec: *s, engine: docker.Lazy{Connect: docker.Connect}, restartBase: -1}
 	return p, nil
 }
 
@@ -65,12 +65,11 @@ func (s *ContainerSpec) Build(name string) (Prober, error) {
 // (when enabled) records deaths and starts between samples, re-subscribing
 // when the stream breaks.
 type containerProber struct {
-	name    string
-	spec    ContainerSpec
-	connect func(context.Context) (docker.Engine, error)
+	name   string
+	spec   ContainerSpec
+	engine docker.Lazy
 
 	mu          sync.Mutex
-	engine      docker.Engine
 	watch       *watcher
 	restartBase int // restart count at the first sample; -1 before it
 	lastStart   time.Time
@@ -84,17 +83,13 @@ func (p *containerProber) Probe(ctx context.Context) Sample {
 }
 
 func (p *containerProber) engineFor(ctx context.Context) (docker.Engine, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.engine != nil {
-		return p.engine, nil
-	}
-	e, err := p.connect(ctx)
+	e, err := p.engine.Get(ctx)
 	if err != nil {
 		return nil, err
 	}
-	p.engine = e
-	if p.spec.Events == nil || *p.spec.Events {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.watch == nil && (p.spec.Events == nil || *p.spec.Events) {
 		p.watch = newWatcher(e, p.spec.Container)
 	}
 	return e, nil
@@ -176,17 +171,12 @@ func orNone(s string) string {
 // Close stops the watcher and releases the Engine connection.
 func (p *containerProber) Close() error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.watch != nil {
 		p.watch.stop()
 		p.watch = nil
 	}
-	if p.engine == nil {
-		return nil
-	}
-	err := p.engine.Close()
-	p.engine = nil
-	return err
+	p.mu.Unlock()
+	return p.engine.Close()
 }
 
 // watcher follows a container's events and remembers its deaths and

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
@@ -271,3 +272,37 @@ func (e *engineClient) Events(ctx context.Context, containers ...string) (<-chan
 }
 
 func (e *engineClient) Close() error { return e.cli.Close() }
+
+// Lazy connects to the Engine on first use and keeps the connection until
+// Close; the docker and latency faults and the container probe share it.
+type Lazy struct {
+	Connect func(context.Context) (Engine, error)
+	mu      sync.Mutex
+	e       Engine
+}
+
+// Get returns the connection, connecting first if need be.
+func (l *Lazy) Get(ctx context.Context) (Engine, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.e == nil {
+		e, err := l.Connect(ctx)
+		if err != nil {
+			return nil, err
+		}
+		l.e = e
+	}
+	return l.e, nil
+}
+
+// Close drops the connection; the next Get connects again.
+func (l *Lazy) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.e == nil {
+		return nil
+	}
+	err := l.e.Close()
+	l.e = nil
+	return err
+}

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/chaosctl/chaosctl/plugins"
@@ -22,9 +21,7 @@ import (
 
 // Fault implements the "docker" plugin.
 type Fault struct {
-	connect func(context.Context) (Engine, error)
-	mu      sync.Mutex
-	engine  Engine
+	engine Lazy
 }
 
 var (
@@ -34,26 +31,14 @@ var (
 
 // New returns the docker fault; it connects to the Engine (DOCKER_HOST or
 // the default socket) on first use.
-func New() *Fault { return &Fault{connect: Connect} }
+func New() *Fault { return &Fault{engine: Lazy{Connect: Connect}} }
 
 // NewWithEngine returns the docker fault on a given Engine (tests).
 func NewWithEngine(e Engine) *Fault {
-	return &Fault{connect: func(context.Context) (Engine, error) { return e, nil }}
+	return &Fault{engine: Lazy{Connect: func(context.Context) (Engine, error) { return e, nil }}}
 }
 
-func (f *Fault) eng(ctx context.Context) (Engine, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.engine != nil {
-		return f.engine, nil
-	}
-	e, err := f.connect(ctx)
-	if err != nil {
-		return nil, err
-	}
-	f.engine = e
-	return e, nil
-}
+func (f *Fault) eng(ctx context.Context) (Engine, error) { return f.engine.Get(ctx) }
 
 // action is one docker action: its schema and what it does.
 type action struct {
@@ -162,7 +147,7 @@ func (f *Fault) Prepare(ctx context.Context, req plugins.InjectRequest) ([]byte,
 	if err != nil {
 		return nil, fmt.Errorf("inspect %s: %w", req.Target, err)
 	}
-	rd := revertData{ContainerID: c.ID, Name: c.Name, StartedAt: c.StartedAt, Restart: c.Restart}
+	rd := identity(c)
 	if a.prepare != nil {
 		if err := a.prepare(c, req.Params, &rd); err != nil {
 			return nil, err
@@ -194,7 +179,7 @@ func (f *Fault) Inject(ctx context.Context, req plugins.InjectRequest) ([]byte, 
 	if a.onlyRunning && (!c.Running || c.Paused) {
 		return nil, fmt.Errorf("container %s is %s, not running", c.Name, c.State)
 	}
-	rd := revertData{ContainerID: c.ID, Name: c.Name, StartedAt: c.StartedAt, Restart: c.Restart}
+	rd := identity(c)
 	if len(req.Prepared) > 0 {
 		if err := json.Unmarshal(req.Prepared, &rd); err != nil || rd.ContainerID != c.ID {
 			return nil, fmt.Errorf("prepared revert data does not name container %s", c.Name)
@@ -216,6 +201,12 @@ func (f *Fault) Inject(ctx context.Context, req plugins.InjectRequest) ([]byte, 
 
 // partial says whether a failed injection left something to undo.
 func (rd revertData) partial() bool { return rd.Network != nil || rd.Fill != nil }
+
+// identity is the revert data every action starts from: which container,
+// as it was when the fault began.
+func identity(c Container) revertData {
+	return revertData{ContainerID: c.ID, Name: c.Name, StartedAt: c.StartedAt, Restart: c.Restart}
+}
 
 // Revert undoes the action. A container that no longer exists needs nothing.
 func (f *Fault) Revert(ctx context.Context, name string, data []byte) error {
@@ -268,16 +259,7 @@ func (f *Fault) Status(ctx context.Context, name string, data []byte) (plugins.S
 }
 
 // Close releases the Engine connection.
-func (f *Fault) Close() error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.engine == nil {
-		return nil
-	}
-	err := f.engine.Close()
-	f.engine = nil
-	return err
-}
+func (f *Fault) Close() error { return f.engine.Close() }
 
 // Shared parameter helpers.
 

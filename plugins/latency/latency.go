@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/chaosctl/chaosctl/plugins"
@@ -34,9 +33,7 @@ const (
 
 // Fault implements the "latency" plugin.
 type Fault struct {
-	connect func(context.Context) (docker.Engine, error)
-	mu      sync.Mutex
-	engine  docker.Engine
+	engine docker.Lazy
 }
 
 var (
@@ -47,21 +44,13 @@ var (
 // New returns the latency fault and starts the netem check.
 func New() *Fault {
 	go func() { _ = NetemSupport() }() // at plugin start; the answer is cached
-	return &Fault{connect: docker.Connect}
+	return &Fault{engine: docker.Lazy{Connect: docker.Connect}}
 }
 
-func (f *Fault) eng(ctx context.Context) (docker.Engine, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.engine == nil {
-		e, err := f.connect(ctx)
-		if err != nil {
-			return nil, err
-		}
-		f.engine = e
-	}
-	return f.engine, nil
-}
+func (f *Fault) eng(ctx context.Context) (docker.Engine, error) { return f.engine.Get(ctx) }
+
+// Close releases the Engine connection.
+func (f *Fault) Close() error { return f.engine.Close() }
 
 func ptr(f float64) *float64 { return &f }
 
