@@ -17,6 +17,10 @@ var (
 	ErrNoTargets      = errors.New("selector matched no targets")
 	ErrPluginShutdown = errors.New("plugin process is gone")
 	ErrCanceled       = errors.New("plugin call canceled")
+	// ErrUnimplemented: the plugin does not implement the method (a
+	// third-party plugin whose Status says "unimplemented"). For Status it
+	// means the fault's effect cannot be verified.
+	ErrUnimplemented = errors.New("not implemented by the plugin")
 )
 
 // Fault is one fault plugin. Every method takes the caller's context; a
@@ -39,8 +43,16 @@ type Fault interface {
 	// fault whose target no longer exists, or that is already reverted, is
 	// not an error.
 	Revert(ctx context.Context, action string, revertData []byte) error
-	// Status reports whether the fault described by revert data is still in
-	// effect.
+	// Status reports, from the real state of the target and never from
+	// memory of what was done, whether the fault described by revert data
+	// is in effect. For a reversible action Active means the fault still
+	// holds (the process is stopped, the qdisc with our handle is there).
+	// For an instantaneous action (a kill, a crash) Active means its effect
+	// is confirmed: the target process is gone, or the container's die
+	// event was seen. The engine calls it right after Inject, about once a
+	// second while the fault is held, and after Revert, where Active means
+	// the revert failed. A plugin that cannot tell returns an error wrapping
+	// ErrUnimplemented.
 	Status(ctx context.Context, action string, revertData []byte) (Status, error)
 }
 
