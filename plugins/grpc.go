@@ -181,10 +181,18 @@ func (c *GRPCClient) Revert(ctx context.Context, action string, revertData []byt
 	return fromStatus(ctx, err)
 }
 
+// Status asks the plugin whether the fault is in effect. A plugin that
+// cannot tell (codes.Unimplemented: a server built on
+// faultpb.UnimplementedFaultServer without Status, or one whose Status
+// returned an error wrapping ErrUnimplemented) yields ErrUnimplemented.
 func (c *GRPCClient) Status(ctx context.Context, action string, revertData []byte) (Status, error) {
 	resp, err := c.c.Status(ctx, &faultpb.RevertRequest{Action: action, RevertData: revertData})
 	if err != nil {
-		return Status{}, fromStatus(ctx, err)
+		rerr := fromStatus(ctx, err)
+		if status.Code(err) == codes.Unimplemented && !errors.Is(rerr, ErrUnimplemented) {
+			rerr = fmt.Errorf("status: %w: %w", ErrUnimplemented, rerr)
+		}
+		return Status{}, rerr
 	}
 	return Status{Active: resp.GetActive(), Detail: resp.GetDetail()}, nil
 }
@@ -327,6 +335,7 @@ var sentinels = []struct {
 	{"no_targets", ErrNoTargets},
 	{"plugin_shutdown", ErrPluginShutdown},
 	{"canceled", ErrCanceled},
+	{"unimplemented", ErrUnimplemented},
 	{"context_canceled", context.Canceled},
 	{"deadline_exceeded", context.DeadlineExceeded},
 	{"not_exist", os.ErrNotExist},
@@ -360,6 +369,8 @@ func toStatus(ctx context.Context, err error, revertData []byte) error {
 		code = codes.NotFound
 	case errors.Is(err, ErrNoTargets):
 		code = codes.FailedPrecondition
+	case errors.Is(err, ErrUnimplemented):
+		code = codes.Unimplemented
 	}
 	st, serr := status.New(code, err.Error()).WithDetails(d)
 	if serr != nil {
