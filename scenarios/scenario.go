@@ -85,6 +85,10 @@ type Fault struct {
 	Params   plugins.Params `toml:"params"`
 	After    Duration       `toml:"after"`    // offset from the start of injection (parallel) or the previous fault's end (serial)
 	Duration Duration       `toml:"duration"` // how long the fault lasts before revert; 0: instantaneous
+	// Reapply re-injects a reversible fault that vanished while it was held
+	// (the container was unpaused or restarted by someone else). Without
+	// it a vanished fault is recorded, and the run cannot pass.
+	Reapply bool `toml:"reapply"`
 }
 
 // Recovery is how fast service must come back.
@@ -92,6 +96,10 @@ type Recovery struct {
 	Within      Duration `toml:"recover_within"` // required
 	HoldFor     Duration `toml:"hold_for"`       // SLO must hold this long to count as recovered; default 2s
 	MeasureFrom string   `toml:"measure_from"`   // "inject" (default) or "revert"
+	// ObserveAfter is how long the run keeps watching once recovery is
+	// confirmed: a breach then is a relapse, and fails the run. Default:
+	// hold_for.
+	ObserveAfter Duration `toml:"observe_after"`
 }
 
 // Safety limits the blast radius.

@@ -23,6 +23,11 @@ const (
 	DefaultStopWindow     = 10 * time.Second
 	DefaultMaxTargets     = 1
 	DefaultStepTimeout    = 30 * time.Second
+	// MinProbeInterval is the shortest probe interval: below it a probe
+	// measures its own scheduling more than the target.
+	MinProbeInterval = 10 * time.Millisecond
+	// MaxObserveAfter bounds recovery.observe_after: longer is a typo.
+	MaxObserveAfter = 24 * time.Hour
 )
 
 var nameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
@@ -112,6 +117,9 @@ func (d *decoder) validateProbes(s *Scenario) map[string]int {
 			byName[p.Name] = i
 		}
 		d.duration(f("interval"), &p.Interval, DefaultProbeInterval, true)
+		if iv := p.Interval.Duration; iv > 0 && iv < MinProbeInterval && !r.bad[f("interval")] {
+			r.add(f("interval"), "must be at least %s, got %s", MinProbeInterval, iv)
+		}
 		d.duration(f("timeout"), &p.Timeout, min(p.Interval.Duration, MaxProbeTimeout), true)
 		if p.Timeout.Duration > MaxProbeTimeout {
 			r.add(f("timeout"), "must be at most %s, got %s", MaxProbeTimeout, p.Timeout.Duration)
@@ -209,6 +217,10 @@ func (d *decoder) validateRecovery(rc *Recovery) {
 	}
 	d.duration("recovery.hold_for", &rc.HoldFor, DefaultHoldFor, false)
 	d.enum("recovery.measure_from", &rc.MeasureFrom, "inject", "revert")
+	d.duration("recovery.observe_after", &rc.ObserveAfter, rc.HoldFor.Duration, false)
+	if rc.ObserveAfter.Duration > MaxObserveAfter {
+		r.add("recovery.observe_after", "must be at most %s, got %s", MaxObserveAfter, rc.ObserveAfter.Duration)
+	}
 }
 
 // enum applies the first choice as the default and rejects anything else.
@@ -319,6 +331,9 @@ func (d *decoder) checkFault(ctx context.Context, cat plugins.Catalog, ft *Fault
 	ft.Target = d.checkParams(act.Selector, ft.Target, f("target"), "selector key")
 	if len(r.errs) > before {
 		return // the plugin may rely on its schema having been checked
+	}
+	if ft.Reapply && !act.Reversible {
+		r.add(f("reapply"), "action %q of plugin %q is instantaneous: there is nothing held to re-inject", ft.Action, ft.Plugin)
 	}
 	d.pluginErrors(path, plug.Validate(ctx, ft.Action, ft.Params, ft.Target))
 }
