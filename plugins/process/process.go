@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/shirou/gopsutil/v3/process"
 	"golang.org/x/sys/unix"
@@ -270,8 +271,18 @@ func (f *Fault) Inject(ctx context.Context, req plugins.InjectRequest) ([]byte, 
 	if err := syscall.Kill(pid, sig); err != nil {
 		return nil, fmt.Errorf("send %s to %d: %w", unix.SignalName(sig), pid, err)
 	}
+	if req.Action == "pause" {
+		// SIGSTOP takes effect when the target next runs, after kill
+		// returned: wait for it, so that Status right after Inject sees
+		// the stop. A process that does not stop in time (in
+		// uninterruptible sleep) is left to Status to report.
+		_, _ = waitState(ctx, revertData{PID: int32(pid), CreateTime: ct}, settleTimeout, func(o observed) bool { return o.gone || o.stopped() })
+	}
 	return rd, nil
 }
+
+// settleTimeout bounds the wait for a signal to take effect.
+const settleTimeout = 2 * time.Second
 
 // sameProcess fails when pid no longer is the process created at ct.
 func sameProcess(ctx context.Context, pid int32, ct int64) error {
@@ -287,15 +298,15 @@ func sameProcess(ctx context.Context, pid int32, ct int64) error {
 	return nil
 }
 
-// Revert resumes a paused process. A process that is gone, or was
-// replaced, needs nothing.
+// Revert resumes a paused process and waits until it is no longer
+// stopped. A process that is gone, or was replaced, needs nothing.
 func (*Fault) Revert(ctx context.Context, action string, data []byte) error {
 	if action != "pause" || len(data) == 0 {
 		return nil
 	}
-	var rd revertData
-	if err := json.Unmarshal(data, &rd); err != nil {
-		return fmt.Errorf("revert data: %w", err)
+	rd, err := decode(data)
+	if err != nil {
+		return err
 	}
 	if err := sameProcess(ctx, rd.PID, rd.CreateTime); err != nil {
 		return nil // gone: nothing is paused any more
@@ -303,30 +314,58 @@ func (*Fault) Revert(ctx context.Context, action string, data []byte) error {
 	if err := syscall.Kill(int(rd.PID), syscall.SIGCONT); err != nil && !errors.Is(err, syscall.ESRCH) {
 		return fmt.Errorf("SIGCONT %d: %w", rd.PID, err)
 	}
+	o, err := waitState(ctx, rd, settleTimeout, func(o observed) bool { return o.gone || !o.stopped() })
+	if err != nil {
+		return fmt.Errorf("resume %d: %w", rd.PID, err)
+	}
+	if !o.gone && o.stopped() {
+		return fmt.Errorf("process %d still stopped (state %c) %s after SIGCONT (traced by a debugger?)", rd.PID, o.state, settleTimeout)
+	}
 	return nil
 }
 
-// Status says whether a paused process is still stopped.
-func (*Fault) Status(ctx context.Context, action string, data []byte) (plugins.Status, error) {
-	if action != "pause" || len(data) == 0 {
-		return plugins.Status{}, nil
-	}
+func decode(data []byte) (revertData, error) {
 	var rd revertData
 	if err := json.Unmarshal(data, &rd); err != nil {
-		return plugins.Status{}, fmt.Errorf("revert data: %w", err)
+		return rd, fmt.Errorf("revert data: %w", err)
 	}
-	if err := sameProcess(ctx, rd.PID, rd.CreateTime); err != nil {
-		return plugins.Status{Detail: "process gone"}, nil
+	if rd.PID < 1 {
+		return rd, fmt.Errorf("revert data names no process (pid %d)", rd.PID)
 	}
-	p, _ := process.NewProcessWithContext(ctx, rd.PID)
-	st, err := p.StatusWithContext(ctx)
+	return rd, nil
+}
+
+// Status reads the process's state from /proc. kill: Active when its
+// effect is confirmed, that is the process is gone or a zombie (killed,
+// not yet reaped by its parent). pause: Active while it is stopped.
+func (*Fault) Status(ctx context.Context, action string, data []byte) (plugins.Status, error) {
+	if action != "kill" && action != "pause" {
+		return plugins.Status{}, fmt.Errorf("%w %q", plugins.ErrUnknownAction, action)
+	}
+	rd, err := decode(data)
 	if err != nil {
-		return plugins.Status{}, fmt.Errorf("status of %d: %w", rd.PID, err)
+		return plugins.Status{}, err
 	}
-	for _, s := range st {
-		if s == process.Stop {
-			return plugins.Status{Active: true, Detail: "stopped"}, nil
+	o, err := observe(ctx, rd)
+	if err != nil {
+		return plugins.Status{}, fmt.Errorf("status of %s on process %d: %w", action, rd.PID, err)
+	}
+	if action == "kill" {
+		switch {
+		case o.gone:
+			return plugins.Status{Active: true, Detail: o.String()}, nil
+		case o.state == 'Z':
+			return plugins.Status{Active: true, Detail: fmt.Sprintf("process %d killed, a zombie not yet reaped (state Z)", rd.PID)}, nil
 		}
+		return plugins.Status{Detail: fmt.Sprintf("process %d still running (state %c)", rd.PID, o.state)}, nil
 	}
-	return plugins.Status{Detail: strings.Join(st, ",")}, nil
+	switch {
+	case o.gone:
+		return plugins.Status{Detail: o.String()}, nil
+	case o.stopped():
+		return plugins.Status{Active: true, Detail: fmt.Sprintf("process %d stopped (state %c)", rd.PID, o.state)}, nil
+	case o.state == 'Z':
+		return plugins.Status{Detail: fmt.Sprintf("process %d exited, a zombie (state Z)", rd.PID)}, nil
+	}
+	return plugins.Status{Detail: fmt.Sprintf("process %d running again (state %c)", rd.PID, o.state)}, nil
 }
