@@ -81,9 +81,14 @@ func (*Fault) Validate(_ context.Context, action string, params, sel plugins.Par
 	if n != 1 {
 		errs = append(errs, &plugins.ValidationError{Field: "target", Msg: "give exactly one of name, cmdline, pid, pidfile"})
 	}
-	if s, ok := sel["cmdline"].(string); ok {
-		if _, err := regexp.Compile(s); err != nil {
-			errs = append(errs, &plugins.ValidationError{Field: "target.cmdline", Msg: "not a regular expression: " + err.Error()})
+	if err := checkCmdline(sel); err != nil {
+		errs = append(errs, err)
+	}
+	if v, ok := sel["pid"]; ok {
+		if pid, ok := v.(int64); !ok {
+			errs = append(errs, &plugins.ValidationError{Field: "target.pid", Msg: "must be an integer"})
+		} else if err := checkPid(pid); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if s, ok := params["signal"].(string); ok && action == "kill" {
@@ -92,6 +97,23 @@ func (*Fault) Validate(_ context.Context, action string, params, sel plugins.Par
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// checkCmdline compiles the cmdline selector; an empty one would match
+// every process.
+func checkCmdline(sel plugins.Params) error {
+	v, ok := sel["cmdline"]
+	if !ok {
+		return nil
+	}
+	s, _ := v.(string)
+	if s == "" {
+		return &plugins.ValidationError{Field: "target.cmdline", Msg: "must not be empty: it would match every process"}
+	}
+	if _, err := regexp.Compile(s); err != nil {
+		return &plugins.ValidationError{Field: "target.cmdline", Msg: "not a regular expression: " + err.Error()}
+	}
+	return nil
 }
 
 func signalNumber(name string) (syscall.Signal, error) {
@@ -107,17 +129,21 @@ func signalNumber(name string) (syscall.Signal, error) {
 	return 0, fmt.Errorf("unsupported signal %q (one of %s)", name, strings.Join(signals, ", "))
 }
 
-// Targets resolves the selector to running processes. chaosctl itself and
-// its ancestors are never targets.
+// Targets resolves the selector to running processes. chaosctl itself,
+// its ancestors, its helpers (plugins, stress workers), any `chaosctl
+// daemon` or `chaosctl proxy`, and any process in chaosctl's own service
+// or container cgroup are never targets.
 func (*Fault) Targets(ctx context.Context, _ string, _ plugins.Params, sel plugins.Params) ([]plugins.Target, error) {
 	pids, err := match(ctx, sel)
 	if err != nil {
 		return nil, err
 	}
-	protected := ancestors()
+	protect := newProtection()
 	var out []plugins.Target
+	var skipped []string
 	for _, pid := range pids {
-		if protected[pid] || chaosctlHelper(pid) {
+		if why := protect.why(pid); why != "" {
+			skipped = append(skipped, fmt.Sprintf("%d (%s)", pid, why))
 			continue
 		}
 		p, err := process.NewProcessWithContext(ctx, pid)
@@ -130,6 +156,12 @@ func (*Fault) Targets(ctx context.Context, _ string, _ plugins.Params, sel plugi
 			Kind: "process", ID: strconv.Itoa(int(pid)), Name: name,
 			Attrs: map[string]string{"create_time": strconv.FormatInt(ct, 10)},
 		})
+	}
+	if len(out) == 0 && len(skipped) > 0 {
+		if len(skipped) > 3 {
+			skipped = append(skipped[:3], fmt.Sprintf("and %d more", len(skipped)-3))
+		}
+		return nil, fmt.Errorf("%w: chaosctl never targets its own processes: %s", plugins.ErrNoTargets, strings.Join(skipped, ", "))
 	}
 	if len(out) == 0 {
 		return nil, plugins.ErrNoTargets
@@ -144,6 +176,9 @@ func match(ctx context.Context, sel plugins.Params) ([]int32, error) {
 		if !ok {
 			return nil, &plugins.ValidationError{Field: "target.pid", Msg: "must be an integer"}
 		}
+		if err := checkPid(pid); err != nil {
+			return nil, err
+		}
 		if exists, _ := process.PidExistsWithContext(ctx, int32(pid)); !exists {
 			return nil, nil
 		}
@@ -157,9 +192,12 @@ func match(ctx context.Context, sel plugins.Params) ([]int32, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read pidfile: %w", err)
 		}
-		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		pid, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
 		if err != nil || pid < 2 {
 			return nil, fmt.Errorf("pidfile %s: no process id in it", path)
+		}
+		if pid >= pidMax() {
+			return nil, fmt.Errorf("pidfile %s: %d is above this system's largest process id %d", path, pid, pidMax()-1)
 		}
 		if exists, _ := process.PidExistsWithContext(ctx, int32(pid)); !exists {
 			return nil, nil
@@ -169,10 +207,10 @@ func match(ctx context.Context, sel plugins.Params) ([]int32, error) {
 	var re *regexp.Regexp
 	name, _ := sel["name"].(string)
 	if s, ok := sel["cmdline"].(string); ok {
-		var err error
-		if re, err = regexp.Compile(s); err != nil {
-			return nil, &plugins.ValidationError{Field: "target.cmdline", Msg: err.Error()}
+		if err := checkCmdline(sel); err != nil {
+			return nil, err
 		}
+		re = regexp.MustCompile(s)
 	}
 	procs, err := process.ProcessesWithContext(ctx)
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,6 +16,18 @@ import (
 
 	"github.com/chaosctl/chaosctl/plugins"
 )
+
+// sleepEnv makes the test binary sleep (see TestMain): a process whose
+// argv can be anything, e.g. "chaosctl daemon".
+const sleepEnv = "CHAOSCTL_PROCESS_TEST_SLEEP"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(sleepEnv) == "1" {
+		time.Sleep(30 * time.Second)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
 
 // sleeper starts a real process whose command line is unique to the test.
 func sleeper(t *testing.T, env ...string) *exec.Cmd {
@@ -224,4 +238,193 @@ func waitExec(t *testing.T, pid int, comm string) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	t.Fatalf("process %d never ran %s", pid, comm)
+}
+
+// TestValidateSelector: a pid no process can have here, or an empty
+// command line regular expression, is refused naming the field.
+func TestValidateSelector(t *testing.T) {
+	max := pidMax()
+	for _, tc := range []struct {
+		sel  plugins.Params
+		want string // the error, "" for none
+	}{
+		{plugins.Params{"pid": max - 1}, ""},
+		{plugins.Params{"pid": max}, "target.pid: " + strconv.FormatInt(max, 10) + " is above this system's largest process id " + strconv.FormatInt(max-1, 10)},
+		{plugins.Params{"pid": int64(1) << 40}, "target.pid: 1099511627776 is above this system's largest process id"},
+		{plugins.Params{"pid": "12"}, "target.pid: must be an integer"},
+		{plugins.Params{"cmdline": ""}, "target.cmdline: must not be empty: it would match every process"},
+		{plugins.Params{"cmdline": "("}, "target.cmdline: not a regular expression"},
+		{plugins.Params{"cmdline": "^nginx"}, ""},
+	} {
+		err := New().Validate(context.Background(), "kill", nil, tc.sel)
+		var ve *plugins.ValidationError
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("Validate(%v) = %v", tc.sel, err)
+		case tc.want != "" && (!errors.As(err, &ve) || !strings.HasPrefix(err.Error(), tc.want)):
+			t.Errorf("Validate(%v) = %v, want a *ValidationError %q", tc.sel, err, tc.want)
+		}
+	}
+}
+
+// TestTargetsRefusesPidAboveMax: 2^32 + pid used to be truncated to 32
+// bits, selecting (and signalling) the process pid.
+func TestTargetsRefusesPidAboveMax(t *testing.T) {
+	cmd := sleeper(t)
+	for _, sel := range []plugins.Params{
+		{"pid": int64(1)<<32 + int64(cmd.Process.Pid)},
+		{"cmdline": ""},
+	} {
+		ts, err := New().Targets(context.Background(), "kill", nil, sel)
+		var ve *plugins.ValidationError
+		if !errors.As(err, &ve) {
+			t.Fatalf("Targets(%v) = %+v, %v: want a *ValidationError", sel, ts, err)
+		}
+	}
+}
+
+// TestNeverTargetsChaosctlServices: a running `chaosctl daemon` or
+// `chaosctl proxy` is never a target, whatever the selector.
+func TestNeverTargetsChaosctlServices(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mark := "chaosctl-test-" + strconv.Itoa(os.Getpid())
+	for _, tc := range []struct {
+		argv     []string
+		targeted bool
+	}{
+		{[]string{"chaosctl", "daemon", mark}, false},
+		{[]string{"/usr/local/bin/chaosctl", "proxy", mark}, false},
+		{[]string{"chaosctl", "run", mark}, true},
+		{[]string{"chaosctld", "daemon", mark}, true},
+		{[]string{"chaosctl", "--log-level=debug", "daemon", mark}, true}, // argv[1] only: see chaosctlService
+	} {
+		t.Run(strings.Join(tc.argv, " "), func(t *testing.T) {
+			cmd := &exec.Cmd{Path: exe, Args: tc.argv, Env: append(os.Environ(), sleepEnv+"=1")}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+			sel := plugins.Params{"cmdline": "^" + regexp.QuoteMeta(strings.Join(tc.argv, " ")) + "$"}
+			var ts []plugins.Target
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				ts, err = New().Targets(context.Background(), "kill", nil, sel)
+				if len(ts) > 0 || err != nil && strings.Contains(err.Error(), "never targets") || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(5 * time.Millisecond) // until the child's argv is its own
+			}
+			if tc.targeted {
+				if len(ts) != 1 || ts[0].ID != strconv.Itoa(cmd.Process.Pid) {
+					t.Fatalf("targets %+v, %v: want pid %d", ts, err, cmd.Process.Pid)
+				}
+				return
+			}
+			if !errors.Is(err, plugins.ErrNoTargets) || !strings.Contains(err.Error(), strconv.Itoa(cmd.Process.Pid)+" (a chaosctl "+tc.argv[1]+")") {
+				t.Fatalf("targets %+v, %v: a chaosctl %s was selected", ts, err, tc.argv[1])
+			}
+		})
+	}
+}
+
+func TestSharedCgroup(t *testing.T) {
+	const (
+		v2Service = "0::/system.slice/chaosctl.service\n"
+		v2Other   = "0::/system.slice/nginx.service\n"
+		v2Root    = "0::/\n"
+		// Docker on cgroup v1 without a cgroup namespace: chaosctl's container.
+		v1Docker = "12:memory:/docker/abc\n1:name=systemd:/docker/abc\n0::/docker/abc\n"
+		v1Host   = "12:memory:/system.slice/x.service\n1:name=systemd:/system.slice/x.service\n0::/system.slice/x.service\n"
+		// A runner that puts each job in a memory cgroup of its own: the
+		// service identity is "/", every process the job starts shares it.
+		v1Job = "9:name=systemd:/\n4:memory:/process_api/42\n0::/\n"
+		// cgroup v1 without systemd.
+		v1Bare      = "4:memory:/job\n3:cpu:/job\n"
+		v1BareOther = "4:memory:/job\n3:cpu:/\n"
+	)
+	for _, tc := range []struct {
+		name, self, other, want string
+	}{
+		{"same v2 service", v2Service, v2Service, "/system.slice/chaosctl.service"},
+		{"other v2 service", v2Service, v2Other, ""},
+		{"both at the root of a cgroup namespace", v2Root, v2Root, ""},
+		{"same container on v1", v1Docker, v1Docker, "/docker/abc"},
+		{"container and host on v1", v1Docker, v1Host, ""},
+		{"one job's resource cgroup is no identity", v1Job, v1Job, ""},
+		{"v1 without systemd, all hierarchies equal", v1Bare, v1Bare, "/job"},
+		{"v1 without systemd, one differs", v1Bare, v1BareOther, ""},
+		{"unreadable", v2Service, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			self, other := parseCgroup([]byte(tc.self)), parseCgroup([]byte(tc.other))
+			if got := self.shared(other); got != tc.want {
+				t.Fatalf("shared = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestNeverTargetsOwnCgroup moves this test process into a fresh cgroup
+// of systemd's named hierarchy (it carries no resource controller, so the
+// move changes nothing else) and checks that a process started there is
+// not a target, and one outside still is. Root and cgroup v1 only.
+func TestNeverTargetsOwnCgroup(t *testing.T) {
+	const root = "/sys/fs/cgroup/systemd"
+	if os.Geteuid() != 0 {
+		t.Skip("moving a process between cgroups needs root")
+	}
+	orig := parseCgroup(mustRead(t, "/proc/self/cgroup"))
+	var key string
+	for _, k := range orig.identity() {
+		if strings.HasSuffix(k, ":name=systemd") {
+			key = k
+		}
+	}
+	if key == "" {
+		t.Skip("no cgroup v1 name=systemd hierarchy here")
+	}
+	outside := sleeper(t)
+	dir := filepath.Join(root, "chaosctl-test-"+strconv.Itoa(os.Getpid()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Skipf("cannot create a cgroup: %v", err)
+	}
+	back := filepath.Join(root, orig[key], "cgroup.procs")
+	t.Cleanup(func() {
+		if err := os.WriteFile(back, []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
+			t.Errorf("move back to %s: %v", back, err)
+		}
+		// The inside sleeper is reaped by its own cleanup, which ran first.
+		if err := os.Remove(dir); err != nil {
+			t.Errorf("remove cgroup %s: %v", dir, err)
+		}
+	})
+	if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
+		t.Fatalf("join %s: %v", dir, err)
+	}
+	inside := exec.Command("sleep", "30.1"+strconv.Itoa(os.Getpid()))
+	if err := inside.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = inside.Process.Kill(); _ = inside.Wait() })
+
+	ts, err := New().Targets(context.Background(), "kill", nil, plugins.Params{"pid": int64(inside.Process.Pid)})
+	if !errors.Is(err, plugins.ErrNoTargets) || !strings.Contains(err.Error(), "in chaosctl's own cgroup /"+filepath.Base(dir)) {
+		t.Fatalf("targets %+v, %v: a process in chaosctl's own cgroup was selected", ts, err)
+	}
+	ts, err = New().Targets(context.Background(), "kill", nil, plugins.Params{"pid": int64(outside.Process.Pid)})
+	if err != nil || len(ts) != 1 {
+		t.Fatalf("targets %+v, %v: a process outside chaosctl's cgroup was refused", ts, err)
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
