@@ -25,13 +25,23 @@ import (
 type Options struct {
 	Log      zerolog.Logger
 	Catalog  plugins.Catalog
-	Ledger   Ledger   // nil: faults are only journalled
+	Ledger   Ledger   // nil: faults are only journalled (NoLedger)
 	Observer Observer // nil: no progress events
 	DryRun   bool     // preflight only: resolve targets, inject nothing
 	RunID    string   // "": generated
 	// RevertTimeout bounds each revert; reverts run even when the run's
 	// context is cancelled. Default 30s.
 	RevertTimeout time.Duration
+	// InjectTimeout bounds each Inject. An Inject runs to its end (or this
+	// bound) even when the run is cancelled, so that its revert never runs
+	// while the plugin is still injecting. Default 2m.
+	InjectTimeout time.Duration
+	// The fact check (see factcheck.go): StatusTimeout bounds one Status
+	// call, ConfirmWithin how long an effect may take to show after Inject,
+	// StatusEvery how often a held fault is checked. Defaults 5s, 5s, 1s.
+	StatusTimeout time.Duration
+	ConfirmWithin time.Duration
+	StatusEvery   time.Duration
 	// Runbook runs a scenario's runbook steps (when it has a [runbook]) in
 	// the runbook phase: after the faults and before recovery is measured,
 	// so the recovery measured is the one the runbook brings about.
@@ -88,6 +98,9 @@ type run struct {
 	mu      sync.Mutex // guards j.Faults, j.Phases and reasons while faults run
 	reasons []string   // revert and ledger errors: they make the verdict error
 	notes   []string   // what changed the plan without failing it (a skipped fault)
+	// inconclusive: why the run proves nothing (a fault that did not take
+	// effect, an SLO without samples); the run can then not pass.
+	inconclusive []string
 }
 
 // plannedFault is one fault resolved to its plugin and targets.
@@ -106,6 +119,21 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) *journal.Jou
 	}
 	if opts.RevertTimeout <= 0 {
 		opts.RevertTimeout = 30 * time.Second
+	}
+	if opts.InjectTimeout <= 0 {
+		opts.InjectTimeout = 2 * time.Minute
+	}
+	if opts.StatusTimeout <= 0 {
+		opts.StatusTimeout = DefaultStatusTimeout
+	}
+	if opts.ConfirmWithin <= 0 {
+		opts.ConfirmWithin = DefaultConfirmWithin
+	}
+	if opts.StatusEvery <= 0 {
+		opts.StatusEvery = DefaultStatusEvery
+	}
+	if opts.Ledger == nil {
+		opts.Ledger = NoLedger{}
 	}
 	r := &run{
 		sc:   sc,
@@ -204,6 +232,22 @@ func (r *run) finish(v journal.Verdict, reasons []string) {
 	<-r.evDone
 }
 
+// addInconclusive records why the run cannot pass though nothing failed.
+func (r *run) addInconclusive(s string) {
+	r.mu.Lock()
+	r.inconclusive = append(r.inconclusive, s)
+	r.mu.Unlock()
+	r.log.Warn().Str("why", s).Msg("inconclusive")
+	r.emit(Event{Kind: EventMessage, Message: "inconclusive: " + s})
+}
+
+// inconclusiveReasons is a copy of why the run proves nothing.
+func (r *run) inconclusiveReasons() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.inconclusive...)
+}
+
 // hasReasons reports whether a revert or ledger error was recorded.
 func (r *run) hasReasons() bool {
 	r.mu.Lock()
@@ -230,6 +274,9 @@ func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
 	}
 	if r.opts.DryRun {
 		return journal.Passed, []string{"dry run: preflight passed, nothing injected"}
+	}
+	if len(plan) == 0 && len(r.sc.Faults) > 0 {
+		return journal.Inconclusive, []string{"every fault was skipped (on_empty_selection = \"skip\"): nothing was tested, nothing injected"}
 	}
 	if r.opts.LockTargets != nil {
 		var targets []plugins.Target
@@ -276,8 +323,10 @@ func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
 	if err := r.sleep(ctx, time.Until(steadyEnd)); err != nil {
 		return journal.Aborted, []string{"aborted by operator during steady state"}
 	}
-	if reasons := r.steady(steadyStart, time.Now()); len(reasons) > 0 {
+	if reasons, blind := r.steady(steadyStart, time.Now()); len(reasons) > 0 {
 		return journal.NotSteady, reasons
+	} else if len(blind) > 0 {
+		return journal.Inconclusive, blind
 	}
 
 	if r.sc.Runbook != nil && r.opts.RunbookBefore != nil {
@@ -347,6 +396,9 @@ func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
 	}
 	if len(failures) > 0 {
 		return journal.Failed, failures
+	}
+	if why := r.inconclusiveReasons(); len(why) > 0 {
+		return journal.Inconclusive, why
 	}
 	return journal.Passed, []string{r.passedReason()}
 }
@@ -428,15 +480,18 @@ func (r *run) addNote(s string) {
 	r.emit(Event{Kind: EventMessage, Message: s})
 }
 
-// steady checks every SLO over the steady-state window.
-func (r *run) steady(from, to time.Time) []string {
-	var reasons []string
+// steady checks every SLO over the steady-state window. An SLO with no
+// sample there is no evidence either way: blind says so.
+func (r *run) steady(from, to time.Time) (reasons, blind []string) {
 	for _, o := range r.objs {
 		f := o.figure(r.rec.window(o.probe, from, to))
-		if !f.Held {
+		switch {
+		case f.Samples == 0:
+			blind = append(blind, fmt.Sprintf("SLO %s (%s) had no samples in steady state: nothing can be judged, nothing was injected", o.name, o))
+		case !f.Held:
 			reasons = append(reasons, fmt.Sprintf("steady state did not hold: SLO %s (%s) measured availability %.2f%%, p99 %s over %d samples; nothing was injected",
 				o.name, o, f.Availability, f.P99, f.Samples))
 		}
 	}
-	return reasons
+	return reasons, blind
 }

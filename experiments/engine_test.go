@@ -91,8 +91,24 @@ func (f *fakeFault) Revert(_ context.Context, _ string, data []byte) error {
 	}
 	return f.revertErr
 }
-func (f *fakeFault) Status(context.Context, string, []byte) (plugins.Status, error) {
-	return plugins.Status{}, nil
+
+// Status tells the truth: a target is in effect from its Inject to its
+// Revert (an instantaneous poke stays "bitten").
+func (f *fakeFault) Status(_ context.Context, _ string, data []byte) (plugins.Status, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, id := range f.injected {
+		if id == string(data) {
+			n++
+		}
+	}
+	for _, id := range f.reverted {
+		if id == string(data) {
+			n--
+		}
+	}
+	return plugins.Status{Active: n > 0, Detail: fmt.Sprintf("%d in effect", n)}, nil
 }
 
 func minimal(spec probes.Spec, faults ...scenarios.Fault) *scenarios.Scenario {
@@ -194,7 +210,7 @@ func TestRunEmptySelection(t *testing.T) {
 			sc := minimal(up(), fault("break", 0, 0))
 			sc.Safety.OnEmptySelection = mode
 			j := Run(context.Background(), sc, Options{Log: zerolog.Nop(), Catalog: newCatalog(f)})
-			want := map[string]journal.Verdict{"fail": journal.Error, "skip": journal.Passed}[mode]
+			want := map[string]journal.Verdict{"fail": journal.Error, "skip": journal.Inconclusive}[mode]
 			if j.Verdict != want {
 				t.Fatalf("verdict %s %v, want %s", j.Verdict, j.Reasons, want)
 			}

@@ -17,21 +17,19 @@ func EvaluateSLO(slo scenarios.SLO, samples Samples, from, to time.Time) journal
 	return o.figure(samples(o.probe, from, to))
 }
 
-// RecoveredAt is the first instant at or after from after which every SLO
-// of sc holds for sc.Recovery.HoldFor, as far as the samples known up to
-// last show. pending names the SLOs whose recovery instant is not known yet;
-// the instant is valid only when pending is empty.
-func RecoveredAt(sc *scenarios.Scenario, samples Samples, from, last time.Time) (at time.Time, pending []string) {
-	for _, s := range sc.SLOs {
-		o := newObjective(s)
-		t, ok := o.recoveredAt(samples(o.probe, from, last), from, last, sc.Recovery.HoldFor.Duration)
-		if !ok {
-			pending = append(pending, o.name)
+// RecoveredAt is the first instant at or after from from which every SLO
+// of sc holds for sc.Recovery.HoldFor through lastEvent (the last fault
+// event: nothing before it confirms recovery), as far as the samples known
+// up to last show. pending names the SLOs whose recovery is not confirmed
+// yet; the instant is valid only when pending is empty.
+func RecoveredAt(sc *scenarios.Scenario, samples Samples, from, lastEvent, last time.Time) (at time.Time, pending []string) {
+	for _, j := range judges(sc, from, lastEvent) {
+		jd := j.at(samples(j.o.probe, from, last), last)
+		if !jd.Confirmed {
+			pending = append(pending, j.o.name)
 			continue
 		}
-		if t.After(at) {
-			at = t
-		}
+		at = later(at, jd.At)
 	}
 	return at, pending
 }

@@ -17,7 +17,10 @@ const (
 	EventFault   EventKind = "fault"   // a fault changed state (intent, injected, reverted, failed)
 	EventSLO     EventKind = "slo"     // current SLO state, about once a second
 	EventMessage EventKind = "message" // a line worth showing
-	EventVerdict EventKind = "verdict" // the run is over
+	// EventRecovery: where recovery stands (recovering, confirming,
+	// recovered, relapsed), five times a second while it is judged.
+	EventRecovery EventKind = "recovery"
+	EventVerdict  EventKind = "verdict" // the run is over
 )
 
 // Event is one progress report of a run. Observers render it live (the
@@ -32,6 +35,7 @@ type Event struct {
 	Fault    *journal.Fault  `json:"fault,omitempty"`
 	SLOs     []SLOState      `json:"slos,omitempty"`
 	Message  string          `json:"message,omitempty"`
+	Recovery *RecoveryState  `json:"recovery,omitempty"`
 	Verdict  journal.Verdict `json:"verdict,omitempty"`
 	Reasons  []string        `json:"reasons,omitempty"`
 }
@@ -57,3 +61,10 @@ type Ledger interface {
 	Injected(ctx context.Context, runID string, f journal.Fault) error
 	Reverted(ctx context.Context, runID string, f journal.Fault) error
 }
+
+// NoLedger journals faults only: a run without a durable ledger.
+type NoLedger struct{}
+
+func (NoLedger) Intent(context.Context, string, journal.Fault) error   { return nil }
+func (NoLedger) Injected(context.Context, string, journal.Fault) error { return nil }
+func (NoLedger) Reverted(context.Context, string, journal.Fault) error { return nil }

@@ -191,9 +191,12 @@ func (r *run) sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// runOne injects one fault into one target, holds it for its duration and
-// reverts it. The intent is recorded (and made durable by the ledger)
-// before injection; the revert runs on a context that outlives ctx.
+// runOne injects one fault into one target, confirms its effect, holds it
+// for its duration while checking it is still there, and reverts it. The
+// intent is recorded (and made durable by the ledger) before injection.
+// Inject runs to its end under its own bound even when ctx is cancelled, so
+// a revert never races the injection it undoes; the revert runs on a
+// context that outlives ctx.
 func (r *run) runOne(ctx context.Context, p plannedFault, i int, t plugins.Target, markStart func(), mark func(injected bool, at time.Time)) error {
 	log := r.log.With().Str("fault", p.spec.Name).Str("target", t.String()).Logger()
 	if ctx.Err() != nil {
@@ -217,41 +220,51 @@ func (r *run) runOne(ctx context.Context, p plannedFault, i int, t plugins.Targe
 		req.Prepared = prepared
 	}
 	r.updateFault(i, func(f *journal.Fault) { f.IntentAt = time.Now(); f.RevertData = req.Prepared })
-	if r.opts.Ledger != nil {
-		if err := r.opts.Ledger.Intent(ctx, r.opts.RunID, r.fault(i)); err != nil {
-			r.updateFault(i, func(f *journal.Fault) { f.InjectError = "ledger: " + err.Error() })
-			return fmt.Errorf("record intent of %s on %s: %w", p.spec.Name, t, err)
-		}
+	if err := r.opts.Ledger.Intent(ctx, r.opts.RunID, r.fault(i)); err != nil {
+		r.updateFault(i, func(f *journal.Fault) { f.InjectError = "ledger: " + err.Error() })
+		return fmt.Errorf("record intent of %s on %s: %w", p.spec.Name, t, err)
 	}
 	r.emitFault(i)
 	markStart()
-	revertData, err := p.fault.Inject(ctx, req)
+	ictx, icancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.InjectTimeout)
+	revertData, err := p.fault.Inject(ictx, req)
+	icancel()
 	if revertData == nil && (err == nil || brokenCall(err)) {
 		// A plugin that answered with an error and no revert data says it
 		// changed nothing. Only when the call itself broke (the plugin
-		// died, the call was cancelled) is the state unknown, and the
-		// prepared data is what undoes whatever was done.
+		// died, the call timed out) is the state unknown, and the prepared
+		// data is what undoes whatever was done.
 		revertData = req.Prepared
 	}
 	now := time.Now()
 	if err != nil {
 		log.Error().Err(err).Msg("inject failed")
+		unknown := brokenCall(err) && revertData == nil
 		r.updateFault(i, func(f *journal.Fault) {
 			f.InjectError = err.Error()
 			f.RevertData = revertData
-			if brokenCall(err) && revertData != nil {
+			switch {
+			case unknown:
+				f.RevertError = StateUnknown
+				f.Notes = append(f.Notes, StateUnknown)
+			case brokenCall(err):
 				f.Notes = append(f.Notes, "the Inject call broke without an answer; what it did is undone with the revert data prepared before it")
 			}
 		})
 		r.emitFault(i)
 		mark(false, now)
-		if revertData != nil {
+		switch {
+		case unknown:
+			// Never "reverted": the ledger keeps it, loudly.
+			f := r.fault(i)
+			log.Error().Str("fault", f.ID).Msg(StateUnknown)
+			r.addReason(fmt.Sprintf("fault %s on %s: %s", f.Name, f.Target, StateUnknown))
+			r.closeLedger(ctx, i)
+		case revertData != nil:
 			// Partly injected: undo what was done.
 			r.revert(ctx, p, i)
-		} else if r.opts.Ledger != nil {
-			if lerr := r.opts.Ledger.Reverted(context.WithoutCancel(ctx), r.opts.RunID, r.fault(i)); lerr != nil {
-				r.addReason(fmt.Sprintf("ledger: close %s: %v", r.fault(i).ID, lerr))
-			}
+		default:
+			r.closeLedger(ctx, i)
 		}
 		if ctx.Err() != nil {
 			return nil
@@ -260,26 +273,21 @@ func (r *run) runOne(ctx context.Context, p plannedFault, i int, t plugins.Targe
 	}
 	r.updateFault(i, func(f *journal.Fault) { f.InjectedAt = &now; f.RevertData = revertData })
 	log.Info().Msg("injected")
-	if r.opts.Ledger != nil {
-		if err := r.opts.Ledger.Injected(context.WithoutCancel(ctx), r.opts.RunID, r.fault(i)); err != nil {
-			r.addReason(fmt.Sprintf("ledger: record injection of %s: %v", r.fault(i).ID, err))
-		}
+	if err := r.opts.Ledger.Injected(context.WithoutCancel(ctx), r.opts.RunID, r.fault(i)); err != nil {
+		r.addReason(fmt.Sprintf("ledger: record injection of %s: %v", r.fault(i).ID, err))
 	}
 	r.emitFault(i)
 	mark(true, now)
+	r.confirm(ctx, p, i)
 
 	if !p.action.Reversible {
 		r.updateFault(i, func(f *journal.Fault) {
 			f.Notes = append(f.Notes, "instantaneous: nothing to revert")
 		})
-		if r.opts.Ledger != nil {
-			if err := r.opts.Ledger.Reverted(context.WithoutCancel(ctx), r.opts.RunID, r.fault(i)); err != nil {
-				r.addReason(fmt.Sprintf("ledger: close %s: %v", r.fault(i).ID, err))
-			}
-		}
+		r.closeLedger(ctx, i)
 		return nil
 	}
-	if er := r.hold(ctx, p, revertData); er != nil {
+	if er := r.hold(ctx, p, i, req, mark); er != nil {
 		r.revertedEarly(ctx, i, *er)
 		mark(false, er.At)
 		return nil
@@ -289,14 +297,39 @@ func (r *run) runOne(ctx context.Context, p plannedFault, i int, t plugins.Targe
 	return nil
 }
 
-// hold waits out the fault's duration, or until ctx ends. It returns early
-// when a plugin behind a process boundary says the fault was reverted
-// already because its plugin process died (plugins.CrashWatcher).
-func (r *run) hold(ctx context.Context, p plannedFault, revertData []byte) *plugins.EarlyRevert {
+// StateUnknown is what the journal says of a fault whose Inject call broke
+// (the plugin died, the call timed out) with no revert data to undo it.
+const StateUnknown = "state unknown: the Inject call broke without an answer and there is no revert data to undo what it may have done"
+
+// closeLedger records fault i's end in the ledger: reverted, or kept
+// pending when it carries a revert error.
+func (r *run) closeLedger(ctx context.Context, i int) {
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ledgerTimeout)
+	defer cancel()
+	if err := r.opts.Ledger.Reverted(lctx, r.opts.RunID, r.fault(i)); err != nil {
+		r.addReason(fmt.Sprintf("ledger: close %s: %v", r.fault(i).ID, err))
+	}
+}
+
+// hold waits out the fault's duration, or until ctx ends, checking that the
+// fault is still in effect. It returns early when a plugin behind a process
+// boundary says the fault was reverted already because its plugin process
+// died (plugins.CrashWatcher).
+func (r *run) hold(ctx context.Context, p plannedFault, i int, req plugins.InjectRequest, mark func(bool, time.Time)) *plugins.EarlyRevert {
 	var early <-chan plugins.EarlyRevert
 	if w, ok := p.fault.(plugins.CrashWatcher); ok {
-		early = w.Watch(p.spec.Action, revertData)
+		early = w.Watch(p.spec.Action, r.fault(i).RevertData)
 	}
+	hctx, stop := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		r.watchHeld(hctx, p, i, req, mark)
+	}()
+	defer func() {
+		stop()
+		<-watched // bounded: every Status call is (StatusTimeout)
+	}()
 	t := time.NewTimer(p.spec.Duration.Duration)
 	defer t.Stop()
 	select {
@@ -319,11 +352,7 @@ func (r *run) revertedEarly(ctx context.Context, i int, er plugins.EarlyRevert) 
 	f := r.fault(i)
 	r.log.Error().Str("fault", f.ID).Str("target", f.Target.String()).Msg(er.Note)
 	r.addReason(fmt.Sprintf("fault %s on %s: %s", f.Name, f.Target, er.Note))
-	if r.opts.Ledger != nil {
-		if lerr := r.opts.Ledger.Reverted(context.WithoutCancel(ctx), r.opts.RunID, f); lerr != nil {
-			r.addReason(fmt.Sprintf("ledger: record revert of %s: %v", f.ID, lerr))
-		}
-	}
+	r.closeLedger(ctx, i)
 	r.emitFault(i)
 }
 
@@ -334,12 +363,16 @@ func brokenCall(err error) bool {
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
-// revert undoes fault i whatever state ctx is in, and records the outcome.
+// revert undoes fault i whatever state ctx is in, checks through Status
+// that it is undone, and records the outcome.
 func (r *run) revert(ctx context.Context, p plannedFault, i int) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.RevertTimeout)
 	defer cancel()
 	f := r.fault(i)
 	err := p.fault.Revert(rctx, f.Action, f.RevertData)
+	if err == nil {
+		err = r.verifyRevert(ctx, p, i)
+	}
 	now := time.Now()
 	r.updateFault(i, func(f *journal.Fault) {
 		f.RevertedAt = &now
@@ -353,15 +386,8 @@ func (r *run) revert(ctx context.Context, p plannedFault, i int) {
 	} else {
 		r.log.Info().Str("fault", f.ID).Str("target", f.Target.String()).Msg("reverted")
 	}
-	if r.opts.Ledger != nil {
-		// Its own deadline: a revert that used up rctx must still be recorded.
-		lctx, lcancel := context.WithTimeout(context.WithoutCancel(ctx), ledgerTimeout)
-		lerr := r.opts.Ledger.Reverted(lctx, r.opts.RunID, r.fault(i))
-		lcancel()
-		if lerr != nil {
-			r.addReason(fmt.Sprintf("ledger: record revert of %s: %v", f.ID, lerr))
-		}
-	}
+	// Its own deadline: a revert that used up rctx must still be recorded.
+	r.closeLedger(ctx, i)
 	r.emitFault(i)
 }
 

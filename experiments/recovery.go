@@ -13,54 +13,244 @@ import (
 // finishing at the same instant have been recorded.
 const Settle = 5 * time.Millisecond
 
-// recovery measures time to recover: from the first injection (or the last
-// revert) to the first instant after which every SLO holds for hold_for.
-// It keeps sampling until that instant is known or recover_within (plus
-// hold_for to confirm it) has passed. It returns the failures to report.
+// recovery judges time to recover (see judge.go): from the first injection
+// (or the last revert) to the instant after which every SLO held for
+// hold_for, through the last fault event; then it watches for a relapse for
+// observe_after. It keeps sampling until recovery is confirmed or
+// recover_within (plus hold_for to confirm it) has passed. It returns the
+// failures to report; runs that prove nothing get inconclusive notes.
 func (r *run) recovery(ctx context.Context, fw faultWindow) []string {
 	rc := r.sc.Recovery
 	from, measured := fw.start, "inject"
 	if rc.MeasureFrom == "revert" {
 		from, measured = fw.end, "revert"
 	}
-	deadline := from.Add(rc.Within.Duration).Add(rc.HoldFor.Duration)
+	last := fw.end // the last fault event
+	hold := rc.HoldFor.Duration
+	deadline := later(from.Add(rc.Within.Duration), last).Add(hold)
 	r.phase(journal.PhaseRecovery, &deadline)
-	out := &journal.Recovery{MeasuredFrom: measured, From: from, Objective: rc.Within.Duration}
+	out := &journal.Recovery{MeasuredFrom: measured, From: from, Objective: rc.Within.Duration, LastFaultAt: last}
+	r.mu.Lock()
 	r.j.Recovery = out
+	r.mu.Unlock()
 
-	at, pending := AwaitRecovery(ctx, r.sc, r.rec.window, from, rc.Within.Duration)
-	switch {
-	case ctx.Err() != nil:
-		return nil
-	case len(pending) > 0:
-		return []string{fmt.Sprintf("not recovered within %s: SLO %v still not holding for %s after %s",
-			rc.Within, pending, rc.HoldFor, measured)}
+	js := judges(r.sc, from, last)
+	stopAt := deadline.Add(r.slack() + Settle)
+	var shown RecoveryState
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		now := time.Now().Add(-Settle)
+		st := judgeAll(js, r.rec.window, now)
+		if s := st.progress(from, now); s.changed(shown, now) {
+			shown = s
+			r.emit(Event{Kind: EventRecovery, Recovery: &s})
+		}
+		switch {
+		case st.relapsed != "":
+			return r.recovered(out, st, from, measured)
+		case st.confirmed && st.done:
+			return r.recovered(out, st, from, measured)
+		case !st.confirmed && now.After(stopAt):
+			return r.notRecovered(st, from, last, now, measured)
+		case st.confirmed && st.at.Sub(from) > rc.Within.Duration:
+			// Too slow already: no relapse watch can change the verdict.
+			return r.recovered(out, st, from, measured)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
 	}
-	d := at.Sub(from)
-	out.RecoveredAt, out.Duration = &at, &d
-	out.Recovered = d <= rc.Within.Duration
-	if !out.Recovered {
-		return []string{fmt.Sprintf("not recovered within %s: service recovered after %s", rc.Within, d.Round(time.Millisecond))}
-	}
-	r.log.Info().Float64("time_to_recover_ms", float64(d)/1e6).Msg("recovered")
-	return nil
 }
 
-// AwaitRecovery polls samples until every SLO of sc has held for
-// hold_for since from (see RecoveredAt), or until within has passed, with
-// hold_for to confirm it and the slowest probe's timeout for attempts in
-// flight to land, or until ctx ends. pending names the SLOs not recovered.
-func AwaitRecovery(ctx context.Context, sc *scenarios.Scenario, samples Samples, from time.Time, within time.Duration) (at time.Time, pending []string) {
+// recovered records a confirmed recovery (and a relapse, if one came) and
+// returns the failures it makes.
+func (r *run) recovered(out *journal.Recovery, st recoveryStatus, from time.Time, measured string) []string {
+	rc := r.sc.Recovery
+	d := st.at.Sub(from)
+	r.mu.Lock()
+	at, confirmed := st.at, st.confirmEnd
+	out.RecoveredAt, out.Duration, out.ConfirmedAt = &at, &d, &confirmed
+	out.Recovered = d <= rc.Within.Duration
+	if st.done {
+		until := st.watchEnd
+		out.ObservedUntil = &until
+	}
+	if st.relapsed != "" {
+		rel := st.relapsedAt
+		out.RelapsedAt, out.RelapsedSLO = &rel, st.relapsed
+		out.ObservedUntil = &rel
+	}
+	r.mu.Unlock()
+	var failures []string
+	if !out.Recovered {
+		failures = append(failures, fmt.Sprintf("not recovered within %s: service recovered after %s", rc.Within, d.Round(time.Millisecond)))
+	}
+	if st.relapsed != "" {
+		r.log.Warn().Str("slo", st.relapsed).Float64("recovered_ms", float64(d)/1e6).
+			Float64("relapsed_ms", float64(st.relapsedAt.Sub(from))/1e6).Msg("relapsed")
+		failures = append(failures, fmt.Sprintf("SLO %s recovered at +%s, relapsed at +%s (measured from %s)",
+			st.relapsed, d.Round(time.Millisecond), st.relapsedAt.Sub(from).Round(time.Millisecond), measured))
+	} else {
+		r.log.Info().Float64("time_to_recover_ms", float64(d)/1e6).Msg("recovered")
+	}
+	for _, g := range st.gaps {
+		r.addInconclusive(fmt.Sprintf("SLO %s had no samples from +%s to +%s, longer than hold_for (%s): its recovery was not measured there",
+			g.slo, g.from.Sub(from).Round(time.Millisecond), g.to.Sub(from).Round(time.Millisecond), rc.HoldFor))
+	}
+	return failures
+}
+
+// notRecovered says which SLOs never held; an SLO with no sample at all
+// since the last fault event proves nothing, so the run is inconclusive.
+func (r *run) notRecovered(st recoveryStatus, from, last, now time.Time, measured string) []string {
+	rc := r.sc.Recovery
+	var blind []string
+	for _, name := range st.pending {
+		for _, o := range r.objs {
+			if o.name == name && len(r.rec.window(o.probe, last, now)) == 0 {
+				blind = append(blind, name)
+			}
+		}
+	}
+	if len(blind) > 0 && len(blind) == len(st.pending) {
+		r.addInconclusive(fmt.Sprintf("SLO %v had no samples after the last fault: recovery could not be measured", blind))
+		return nil
+	}
+	return []string{fmt.Sprintf("not recovered within %s: SLO %v still not holding for %s after %s",
+		rc.Within, st.pending, rc.HoldFor, measured)}
+}
+
+// slack is the slowest probe's timeout: attempts in flight at a deadline
+// land within it.
+func (r *run) slack() time.Duration {
+	var slack time.Duration
+	for _, p := range r.sc.Probes {
+		slack = max(slack, p.Timeout.Duration)
+	}
+	return slack
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// judges returns a judge per SLO of sc.
+func judges(sc *scenarios.Scenario, from, lastEvent time.Time) []judge {
+	js := make([]judge, len(sc.SLOs))
+	for i, s := range sc.SLOs {
+		js[i] = judge{o: newObjective(s), from: from, lastEvent: lastEvent, hold: sc.Recovery.HoldFor.Duration, watch: sc.Recovery.ObserveAfter.Duration}
+	}
+	return js
+}
+
+// recoveryStatus is every SLO's judgement put together.
+type recoveryStatus struct {
+	at         time.Time // the latest SLO's recovery instant (tentative unless confirmed)
+	confirmEnd time.Time // when the last SLO's confirmation completes
+	watchEnd   time.Time // when the relapse watch ends
+	confirmed  bool      // every SLO confirmed
+	done       bool      // every SLO's relapse watch is over
+	pending    []string  // SLOs with no recovery instant yet
+	relapsed   string    // the first SLO that relapsed
+	relapsedAt time.Time
+	gaps       []gap
+}
+
+type gap struct {
+	slo      string
+	from, to time.Time
+}
+
+func judgeAll(js []judge, samples Samples, now time.Time) recoveryStatus {
+	st := recoveryStatus{confirmed: true, done: true}
+	for _, j := range js {
+		jd := j.at(samples(j.o.probe, j.from, now), now)
+		if jd.At.IsZero() {
+			st.pending = append(st.pending, j.o.name)
+			st.confirmed, st.done = false, false
+			continue
+		}
+		st.at = later(st.at, jd.At)
+		st.confirmEnd = later(st.confirmEnd, jd.ConfirmEnd)
+		st.watchEnd = later(st.watchEnd, jd.ConfirmEnd.Add(j.watch))
+		st.confirmed = st.confirmed && jd.Confirmed
+		st.done = st.done && jd.Done
+		if !jd.RelapsedAt.IsZero() && (st.relapsed == "" || jd.RelapsedAt.Before(st.relapsedAt)) {
+			st.relapsed, st.relapsedAt = j.o.name, jd.RelapsedAt
+		}
+		if !jd.GapFrom.IsZero() {
+			st.gaps = append(st.gaps, gap{slo: j.o.name, from: jd.GapFrom, to: jd.GapTo})
+		}
+	}
+	return st
+}
+
+// Recovery states, for live progress (RecoveryState.State).
+const (
+	RecoveryWaiting    = "recovering" // some SLO has not held since the last fault
+	RecoveryConfirming = "confirming" // every SLO holds; hold_for is being confirmed
+	RecoveryWatching   = "recovered"  // confirmed; watching for a relapse
+	RecoveryRelapsed   = "relapsed"
+)
+
+// RecoveryState is where recovery stands, for live progress: the live line
+// shows it instead of the SLOs' sliding windows, which still hold the
+// outage for a while after service is back.
+type RecoveryState struct {
+	State     string        `json:"state"`
+	At        time.Duration `json:"at_ns,omitempty"`       // the recovery instant, from the recovery clock's start
+	Elapsed   time.Duration `json:"elapsed_ns,omitempty"`  // confirming: how much of it has held; recovered: how much of the watch is over
+	Need      time.Duration `json:"need_ns,omitempty"`     // confirming: all it takes; recovered: the whole watch
+	Relapsed  time.Duration `json:"relapsed_ns,omitempty"` // relapsed: when, from the recovery clock's start
+	SLO       string        `json:"slo,omitempty"`         // relapsed: which
+	Pending   []string      `json:"pending,omitempty"`     // recovering: the SLOs not holding
+	UpdatedAt time.Time     `json:"updated_at"`
+}
+
+func (st recoveryStatus) progress(from, now time.Time) RecoveryState {
+	out := RecoveryState{UpdatedAt: now}
+	switch {
+	case st.relapsed != "":
+		out.State, out.SLO, out.At, out.Relapsed = RecoveryRelapsed, st.relapsed, st.at.Sub(from), st.relapsedAt.Sub(from)
+	case len(st.pending) > 0:
+		out.State, out.Pending = RecoveryWaiting, st.pending
+	case !st.confirmed:
+		out.State, out.At = RecoveryConfirming, st.at.Sub(from)
+		out.Elapsed, out.Need = max(0, now.Sub(st.at)), st.confirmEnd.Sub(st.at)
+	default:
+		out.State, out.At = RecoveryWatching, st.at.Sub(from)
+		out.Elapsed, out.Need = max(0, now.Sub(st.confirmEnd)), st.watchEnd.Sub(st.confirmEnd)
+	}
+	return out
+}
+
+// changed says whether s is worth an event after prev: a new state or
+// instant at once, the countdown five times a second.
+func (s RecoveryState) changed(prev RecoveryState, now time.Time) bool {
+	return s.State != prev.State || s.At != prev.At || now.Sub(prev.UpdatedAt) >= 200*time.Millisecond
+}
+
+// AwaitRecovery polls samples until every SLO of sc is confirmed recovered
+// since from (see RecoveredAt), or until within has passed, with hold_for
+// to confirm it and the slowest probe's timeout for attempts in flight to
+// land, or until ctx ends. pending names the SLOs not recovered.
+func AwaitRecovery(ctx context.Context, sc *scenarios.Scenario, samples Samples, from, lastEvent time.Time, within time.Duration) (at time.Time, pending []string) {
 	var slack time.Duration
 	for _, p := range sc.Probes {
 		slack = max(slack, p.Timeout.Duration)
 	}
-	stopAt := from.Add(within + sc.Recovery.HoldFor.Duration + slack + Settle)
+	stopAt := later(from.Add(within), lastEvent).Add(sc.Recovery.HoldFor.Duration + slack + Settle)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		last := time.Now().Add(-Settle)
-		at, pending = RecoveredAt(sc, samples, from, last)
+		at, pending = RecoveredAt(sc, samples, from, lastEvent, last)
 		if len(pending) == 0 || last.After(stopAt) {
 			return at, pending
 		}
@@ -112,6 +302,9 @@ func (r *run) figures(steadyStart time.Time, fw faultWindow, end time.Time) []st
 				res.Phases[PhaseRecovered] = o.figure(r.rec.window(o.probe, *rc.RecoveredAt, end))
 			} else {
 				res.Phases[PhaseRecovering] = o.figure(r.rec.window(o.probe, fw.end, end))
+			}
+			if f, ok := res.Phases[PhaseFault]; ok && f.Samples == 0 && o.mustHold {
+				r.addInconclusive(fmt.Sprintf("SLO %s must hold during the faults but had no samples while they were in", o.name))
 			}
 			if at, breached := o.breachDuring(r.rec.window(o.probe, fw.start.Add(-o.window), fw.end), fw.start, fw.end); breached {
 				res.BreachedAt = &at

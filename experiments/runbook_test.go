@@ -106,11 +106,11 @@ func TestRecoveredAtExported(t *testing.T) {
 	for i := range 40 {
 		samples = append(samples, probes.Sample{Probe: "p", Time: t0.Add(time.Duration(i) * 10 * time.Millisecond), OK: i >= 10})
 	}
-	at, pending := RecoveredAt(sc, SliceSamples(samples), t0, t0.Add(time.Second))
+	at, pending := RecoveredAt(sc, SliceSamples(samples), t0, t0, t0.Add(time.Second))
 	if len(pending) != 0 || !at.Equal(t0.Add(100*time.Millisecond)) {
 		t.Errorf("RecoveredAt = %v %v, want +100ms", at.Sub(t0), pending)
 	}
-	if _, pending := RecoveredAt(sc, SliceSamples(samples[:12]), t0, t0.Add(120*time.Millisecond)); len(pending) != 1 {
+	if _, pending := RecoveredAt(sc, SliceSamples(samples[:12]), t0, t0, t0.Add(120*time.Millisecond)); len(pending) != 1 {
 		t.Errorf("pending %v, want [s]: the hold window is not over", pending)
 	}
 	if f := EvaluateSLO(sc.SLOs[0], SliceSamples(samples), t0, t0.Add(time.Second)); f.Held || f.Samples != 40 {

@@ -97,34 +97,6 @@ func between(samples []probes.Sample, from, to time.Time) []probes.Sample {
 	return samples[lo:hi]
 }
 
-// recoveredAt finds the first instant at or after from after which o holds
-// for hold: the end of the first ok sample whose following hold-long window
-// meets the objective. If the window starting at the first sample after from
-// already holds, service never broke and recovery is instant (from). The
-// bool is false while no such instant is known; last is the latest instant
-// observed so far, so windows that end after it are still open. samples are
-// o's probe's, ordered by End.
-func (o objective) recoveredAt(samples []probes.Sample, from, last time.Time, hold time.Duration) (time.Time, bool) {
-	after := between(samples, from, last)
-	for i, c := range after {
-		if !c.OK {
-			continue
-		}
-		start := c.End()
-		end := start.Add(hold)
-		if end.After(last) {
-			return time.Time{}, false
-		}
-		if o.figure(between(after[i:], start, end)).Held {
-			if i == 0 {
-				return from, true
-			}
-			return start, true
-		}
-	}
-	return time.Time{}, false
-}
-
 // breachDuring slides o's window over samples and returns the first
 // instant in [from, to] at which the objective did not hold over the
 // window ending there. Windows reach back before from, as the SLO's own

@@ -10,11 +10,13 @@ import (
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // series makes one sample every step starting at t0, ok per the pattern
-// ('.' ok, 'x' failed), each taking lat.
+// ('.' ok, 'x' failed, ' ' no sample), each taking lat.
 func series(pattern string, step, lat time.Duration) []probes.Sample {
-	out := make([]probes.Sample, len(pattern))
+	var out []probes.Sample
 	for i, c := range pattern {
-		out[i] = probes.Sample{Probe: "p", Time: t0.Add(time.Duration(i) * step), OK: c == '.', Latency: lat}
+		if c != ' ' {
+			out = append(out, probes.Sample{Probe: "p", Time: t0.Add(time.Duration(i) * step), OK: c == '.', Latency: lat})
+		}
 	}
 	return out
 }
@@ -77,44 +79,99 @@ func TestFigure(t *testing.T) {
 	}
 }
 
-func TestRecoveredAt(t *testing.T) {
+func TestJudge(t *testing.T) {
 	const step = 100 * time.Millisecond
 	const lat = 10 * time.Millisecond
+	end := func(i int) time.Time { return t0.Add(time.Duration(i)*step + lat) }
+	const (
+		none    = -2 // no recovery instant
+		instant = -1 // recovery is from itself: service never broke
+	)
 	tests := []struct {
-		name    string
-		pattern string
-		hold    time.Duration
-		// want is the index of the sample whose end is the recovery
-		// instant; -1: recovery is instant (from); -2: not known.
-		want int
+		name      string
+		pattern   string
+		lastEvent int // index of the step at which the last fault event happened; -1: from
+		hold      time.Duration
+		watch     time.Duration
+		at        int // index of the sample whose end is the recovery instant, or none/instant
+		confirmed bool
+		relapse   int // index of the sample where the relapse shows; -1 none
+		done      bool
+		gapFrom   int // index of the sample before a gap; -1 none
 	}{
-		{"never broke", "..........", 300 * time.Millisecond, -1},
-		{"outage then ok", "xxxx......", 300 * time.Millisecond, 4},
-		{"blip after first ok restarts the window", "xx.x......", 300 * time.Millisecond, 4},
-		{"ok but hold window not complete yet", "xxxxxxx...", 500 * time.Millisecond, -2},
-		{"never recovers", "xxxxxxxxxx", 300 * time.Millisecond, -2},
+		{"never broke", "..........", -1, 300 * time.Millisecond, 300 * time.Millisecond, instant, true, -1, true, -1},
+		{"outage then ok", "xxxx........", -1, 300 * time.Millisecond, 300 * time.Millisecond, 4, true, -1, true, -1},
+		{"blip after first ok restarts the window", "xx...x......", -1, 300 * time.Millisecond, 0, 6, true, -1, true, -1},
+		{"ok but hold window not complete yet", "xxxxxxx...", -1, 500 * time.Millisecond, 0, 7, false, -1, false, -1},
+		{"never recovers", "xxxxxxxxxx", -1, 300 * time.Millisecond, 0, none, false, -1, false, -1},
+		// The false pass: healthy until a second fault bites at
+		// +500ms, after a first hold window had held.
+		{"late-biting last fault", ".....xxxxxxxxxx", 5, 200 * time.Millisecond, 200 * time.Millisecond, none, false, -1, false, -1},
+		{"broke and came back before the last fault event", "..xx.........", 8, 300 * time.Millisecond, 0, 4, true, -1, true, -1},
+		{"confirmation waits for hold after the last fault event", "..........", 8, 300 * time.Millisecond, 0, instant, false, -1, false, -1},
+		{"relapse after confirmation", "xx..........xx..", -1, 300 * time.Millisecond, 900 * time.Millisecond, 2, true, 12, true, -1},
+		{"relapse after the watch is not looked at", "xx..........xx..", -1, 300 * time.Millisecond, 300 * time.Millisecond, 2, true, -1, true, -1},
+		{"gap without samples", "xx..      ......", -1, 300 * time.Millisecond, time.Second, 2, true, -1, true, 3},
 	}
 	o := objective{name: "s", probe: "p", availability: 100, window: time.Second}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := series(tt.pattern, step, lat)
 			last := s[len(s)-1].End()
-			at, ok := o.recoveredAt(s, t0, last, tt.hold)
-			switch tt.want {
-			case -2:
-				if ok {
-					t.Fatalf("recovered at %v, want unknown", at.Sub(t0))
+			L := t0
+			if tt.lastEvent >= 0 {
+				L = t0.Add(time.Duration(tt.lastEvent) * step)
+			}
+			j := judge{o: o, from: t0, lastEvent: L, hold: tt.hold, watch: tt.watch}
+			got := j.at(s, last)
+			switch tt.at {
+			case none:
+				if !got.At.IsZero() {
+					t.Fatalf("recovered at +%v, want none", got.At.Sub(t0))
 				}
-			case -1:
-				if !ok || !at.Equal(t0) {
-					t.Fatalf("recoveredAt = %v %v, want instant", at.Sub(t0), ok)
+			case instant:
+				if !got.At.Equal(t0) {
+					t.Fatalf("recovered at +%v, want instant", got.At.Sub(t0))
 				}
 			default:
-				if want := s[tt.want].End(); !ok || !at.Equal(want) {
-					t.Fatalf("recoveredAt = %v %v, want %v", at.Sub(t0), ok, want.Sub(t0))
+				if !got.At.Equal(end(tt.at)) {
+					t.Fatalf("recovered at +%v, want +%v", got.At.Sub(t0), end(tt.at).Sub(t0))
 				}
 			}
+			if got.Confirmed != tt.confirmed {
+				t.Errorf("confirmed = %v, want %v", got.Confirmed, tt.confirmed)
+			}
+			if tt.relapse < 0 && !got.RelapsedAt.IsZero() {
+				t.Errorf("relapsed at +%v, want no relapse", got.RelapsedAt.Sub(t0))
+			}
+			if tt.relapse >= 0 && !got.RelapsedAt.Equal(end(tt.relapse)) {
+				t.Errorf("relapsed at +%v, want +%v", got.RelapsedAt.Sub(t0), end(tt.relapse).Sub(t0))
+			}
+			if got.Done != tt.done {
+				t.Errorf("done = %v, want %v", got.Done, tt.done)
+			}
+			if tt.gapFrom < 0 && !got.GapFrom.IsZero() {
+				t.Errorf("gap from +%v, want none", got.GapFrom.Sub(t0))
+			}
+			if tt.gapFrom >= 0 && !got.GapFrom.Equal(end(tt.gapFrom)) {
+				t.Errorf("gap from +%v, want +%v", got.GapFrom.Sub(t0), end(tt.gapFrom).Sub(t0))
+			}
 		})
+	}
+}
+
+// TestJudgeNeverConfirmsBeforeTheLastFault replays the false pass
+// sample by sample: however the samples before the second fault look, no
+// instant is confirmed until hold_for after it.
+func TestJudgeNeverConfirmsBeforeTheLastFault(t *testing.T) {
+	s := series("........................................", 100*time.Millisecond, time.Millisecond)
+	L := t0.Add(2 * time.Second)
+	j := judge{o: objective{probe: "p", availability: 100}, from: t0, lastEvent: L, hold: 500 * time.Millisecond}
+	for i := range s {
+		got := j.at(s[:i+1], s[i].End())
+		if want := !s[i].End().Before(L.Add(j.hold)); got.Confirmed != want {
+			t.Fatalf("at +%v: confirmed = %v, want %v", s[i].End().Sub(t0), got.Confirmed, want)
+		}
 	}
 }
 

@@ -28,7 +28,11 @@ const (
 	NotSteady   Verdict = "not-steady"  // steady state did not hold; nothing injected
 	Error       Verdict = "error"       // the runner itself failed
 	Interrupted Verdict = "interrupted" // the runner died mid-run; faults reverted on restart
-	Running     Verdict = "running"     // not finished
+	// Inconclusive: the run proves nothing either way. Every fault was
+	// skipped, a fault did not take effect or vanished, or an SLO had no
+	// samples in a window it is judged on. It never counts as passed.
+	Inconclusive Verdict = "inconclusive"
+	Running      Verdict = "running" // not finished
 )
 
 // ExitCode is the process exit code `chaosctl run` uses for a verdict.
@@ -45,6 +49,8 @@ func (v Verdict) ExitCode() int {
 		return 4
 	case Interrupted:
 		return 6
+	case Inconclusive:
+		return 7
 	default:
 		return 5
 	}
@@ -115,6 +121,53 @@ type Fault struct {
 	RevertedAt  *time.Time     `json:"reverted_at,omitempty"`
 	RevertError string         `json:"revert_error,omitempty"`
 	Notes       []string       `json:"notes,omitempty"` // plugin restarts, reverts after a crash
+	// The fact check: what the plugin's Status said of the fault.
+	Effect       string     `json:"effect,omitempty"`        // EffectConfirmed, EffectNotInEffect, EffectUnverified
+	EffectDetail string     `json:"effect_detail,omitempty"` // the plugin's words, or why it could not be verified
+	VanishedAt   *time.Time `json:"vanished_at,omitempty"`   // the fault was found gone while it was held
+	Reapplied    int        `json:"reapplied,omitempty"`     // times it was re-injected after vanishing (reapply = true)
+	ReappliedAt  *time.Time `json:"reapplied_at,omitempty"`  // the last re-injection
+	Checks       []Check    `json:"checks,omitempty"`
+}
+
+// Fact-check outcomes of a fault (Fault.Effect).
+const (
+	EffectConfirmed   = "confirmed"     // Status said the fault is in effect (or, instantaneous, that it bit)
+	EffectNotInEffect = "not-in-effect" // Status said it is not: the fault did not take effect
+	EffectUnverified  = "not-verified"  // Status could not tell: unimplemented, an error, no answer in time
+)
+
+// Fact-check stages (Check.Stage).
+const (
+	CheckConfirm = "confirm" // right after Inject
+	CheckHold    = "hold"    // while the fault is held, about once a second
+	CheckRevert  = "revert"  // after Revert: active means the revert failed
+)
+
+// Check is one answer of a plugin's Status, or several identical ones in a
+// row folded together (Repeat, Until).
+type Check struct {
+	Time   time.Time  `json:"time"`
+	Stage  string     `json:"stage"`
+	Active bool       `json:"active"`
+	Detail string     `json:"detail,omitempty"`
+	Error  string     `json:"error,omitempty"` // Status failed or did not answer: nothing is known
+	Repeat int        `json:"repeat,omitempty"`
+	Until  *time.Time `json:"until,omitempty"`
+}
+
+// LastFaultEvent is the last instant a fault of j was injected, re-injected
+// or reverted: recovery is judged after it. Zero when nothing was injected.
+func (j *Journal) LastFaultEvent() time.Time {
+	var at time.Time
+	for _, f := range j.Faults {
+		for _, t := range []*time.Time{f.InjectedAt, f.ReappliedAt, f.RevertedAt} {
+			if t != nil && t.After(at) {
+				at = *t
+			}
+		}
+	}
+	return at
 }
 
 // SLOResult is one SLO's figures in each phase.
@@ -148,6 +201,14 @@ type Recovery struct {
 	Duration     *time.Duration `json:"duration_ns,omitempty"`
 	Objective    time.Duration  `json:"objective_ns"`
 	Recovered    bool           `json:"recovered"` // within the objective
+	// LastFaultAt is the last fault event: recovery is only judged on hold
+	// windows that reach past it, and confirmed hold_for after it.
+	LastFaultAt time.Time  `json:"last_fault_at,omitzero"`
+	ConfirmedAt *time.Time `json:"confirmed_at,omitempty"` // every SLO held for hold_for from RecoveredAt and the last fault event
+	// ObservedUntil is the end of the relapse watch (observe_after past ConfirmedAt).
+	ObservedUntil *time.Time `json:"observed_until,omitempty"`
+	RelapsedAt    *time.Time `json:"relapsed_at,omitempty"` // an SLO broke again after recovery was confirmed
+	RelapsedSLO   string     `json:"relapsed_slo,omitempty"`
 }
 
 // Runbook is what a disaster-recovery runbook did and whether it met its

@@ -26,6 +26,7 @@ type env struct {
 	sc         *scenarios.Scenario
 	samples    experiments.Samples
 	disasterAt time.Time
+	lastFault  time.Time // the last fault event: restoration is judged after it
 }
 
 // outcome is what a step reports besides success: a short detail (exit
@@ -83,7 +84,7 @@ func (r *Runner) Before(ctx context.Context, sc *scenarios.Scenario, j *journal.
 // runbook failed, if it did.
 func (r *Runner) Restore(ctx context.Context, sc *scenarios.Scenario, j *journal.Journal, samples experiments.Samples) ([]string, error) {
 	rb := record(j, sc)
-	e := &env{sc: sc, samples: samples, disasterAt: disasterAt(j)}
+	e := &env{sc: sc, samples: samples, disasterAt: disasterAt(j), lastFault: j.LastFaultEvent()}
 	rb.DisasterAt = e.disasterAt
 	steps, failures := r.steps(ctx, "step", sc.Runbook.Steps, e)
 	rb.Steps = steps
@@ -182,7 +183,7 @@ func (r *Runner) step(ctx context.Context, st scenarios.Step, e *env) journal.St
 // in-flight samples land) has passed. It returns the instant of
 // restoration, or the SLOs still not restored.
 func (r *Runner) restored(ctx context.Context, e *env) (time.Time, []string) {
-	return experiments.AwaitRecovery(ctx, e.sc, e.samples, e.disasterAt, e.sc.Runbook.RTO.Duration)
+	return experiments.AwaitRecovery(ctx, e.sc, e.samples, e.disasterAt, e.lastFault, e.sc.Runbook.RTO.Duration)
 }
 
 // disasterAt is when the first fault was about to be injected, or now when

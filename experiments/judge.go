@@ -1,0 +1,168 @@
+package experiments
+
+import (
+	"sort"
+	"time"
+
+	"github.com/chaosctl/chaosctl/probes"
+)
+
+// How recovery is judged (the README draws it):
+//
+//	from      lastEvent (L)                 E+hold          E+hold+observe_after
+//	 |  faults  |                              |                     |
+//	 |----------|--------------R---------------|---------------------|
+//	            the recovery instant R: every hold window starting at
+//	            a sample in [R, E] holds, E = max(R, L) (confirmation);
+//	            then every hold window starting in (E, E+observe_after]
+//	            must hold too, or the run relapsed.
+//
+// A hold window starts at an instant t and holds the samples whose outcome
+// became known in [t, t+hold]. Windows start at every sample, failed ones
+// too, so that no stretch of failures escapes a window. R is from itself
+// when the window at from and every later one up to L hold (service never
+// broke); otherwise it is the end of the first ok sample whose window holds
+// after the last window, up to L, that did not.
+//
+// Nothing before the last fault event can confirm recovery: a fault that
+// bites late (the second of two, a slow fill) breaks a window that reaches
+// past L, and R moves after it.
+
+// judgement is what the samples known so far say of one SLO's recovery.
+type judgement struct {
+	At        time.Time // recovery instant, tentative until Confirmed; zero: not recovering
+	Confirmed bool      // every window from At to max(At, L)+hold held, and all of it was observed
+	// ConfirmEnd is max(At, L) + hold: when confirmation is (or will be) complete.
+	ConfirmEnd time.Time
+	RelapsedAt time.Time // the first bad sample of the first window that broke after confirmation
+	Done       bool      // confirmed, and the relapse watch is over or relapsed
+	// GapFrom, GapTo: a stretch longer than hold without a sample in the
+	// span judged from At on: nothing was measured there.
+	GapFrom, GapTo time.Time
+}
+
+// judge judges one objective's recovery.
+type judge struct {
+	o         objective
+	from      time.Time     // the recovery clock's start
+	lastEvent time.Time     // the last fault event (L)
+	hold      time.Duration // recovery.hold_for
+	watch     time.Duration // recovery.observe_after
+}
+
+// at judges samples (o's probe's, End in [from, last], ordered by End)
+// as they stand at last. Windows that end after last are judged on what
+// they hold so far, so a tentative instant can still move.
+func (j judge) at(samples []probes.Sample, last time.Time) judgement {
+	var out judgement
+	n := len(samples)
+	// first returns the index of the first sample known at or after t.
+	first := func(t time.Time) int {
+		return sort.Search(n, func(i int) bool { return !samples[i].End().Before(t) })
+	}
+	// held says whether the window starting at t holds, and the index
+	// range of its samples.
+	held := func(t time.Time) (ok bool, lo, hi int) {
+		lo = first(t)
+		end := t.Add(j.hold)
+		hi = sort.Search(n, func(i int) bool { return samples[i].End().After(end) })
+		return j.o.figure(samples[lo:hi]).Held, lo, hi
+	}
+	L := j.lastEvent
+	if L.Before(j.from) {
+		L = j.from
+	}
+	// The last window starting at or before L that broke: -1 is the
+	// window at from, -2 none.
+	lb := -2
+	for i := first(L.Add(time.Nanosecond)) - 1; i >= 0; i-- {
+		if ok, _, _ := held(samples[i].End()); !ok {
+			lb = i
+			break
+		}
+	}
+	if lb == -2 {
+		if ok, _, _ := held(j.from); !ok {
+			lb = -1
+		}
+	}
+	// R: from when nothing broke, else the first ok sample after lb
+	// whose own window holds.
+	ri := -1
+	if lb == -2 {
+		out.At = j.from
+	} else {
+		for k := lb + 1; k < n; k++ {
+			if samples[k].OK {
+				if ok, _, _ := held(samples[k].End()); ok {
+					ri = k
+					break
+				}
+			}
+		}
+		if ri < 0 {
+			return out
+		}
+		out.At = samples[ri].End()
+	}
+	E := out.At
+	if L.After(E) {
+		E = L
+	}
+	out.ConfirmEnd = E.Add(j.hold)
+	watchEnd := out.ConfirmEnd.Add(j.watch)
+	out.GapFrom, out.GapTo = gapIn(samples, out.At, minTime(last, watchEnd), j.hold)
+	if last.Before(out.ConfirmEnd) {
+		return out
+	}
+	out.Confirmed = true
+	// The relapse watch: windows starting after E, up to E+watch, each
+	// judged once it is complete.
+	for i := first(E.Add(time.Nanosecond)); i < n; i++ {
+		t := samples[i].End()
+		if t.After(E.Add(j.watch)) || t.Add(j.hold).After(last) {
+			break
+		}
+		if ok, lo, hi := held(t); !ok {
+			out.RelapsedAt = j.firstBad(samples[lo:hi])
+			out.Done = true
+			return out
+		}
+	}
+	out.Done = !last.Before(watchEnd)
+	return out
+}
+
+// firstBad is the end of the first sample of a broken window that failed
+// or missed the latency objective: where the breach shows.
+func (j judge) firstBad(in []probes.Sample) time.Time {
+	for _, s := range in {
+		if !s.OK || (j.o.percentile > 0 && s.Latency >= j.o.latencyMax) {
+			return s.End()
+		}
+	}
+	return in[len(in)-1].End()
+}
+
+// gapIn finds the first stretch in [from, to] longer than hold without a
+// sample known in it.
+func gapIn(samples []probes.Sample, from, to time.Time, hold time.Duration) (time.Time, time.Time) {
+	prev := from
+	for _, s := range between(samples, from, to) {
+		if s.End().Sub(prev) > hold {
+			return prev, s.End()
+		}
+		prev = s.End()
+	}
+	if to.Sub(prev) > hold {
+		return prev, to
+	}
+	return time.Time{}, time.Time{}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
