@@ -80,11 +80,18 @@ func (*Touch) Revert(_ context.Context, _ string, data []byte) error {
 	return nil
 }
 
+// Status is Active while the marker file exists.
 func (*Touch) Status(_ context.Context, _ string, data []byte) (plugins.Status, error) {
 	var rd revertData
 	if err := json.Unmarshal(data, &rd); err != nil {
 		return plugins.Status{}, fmt.Errorf("revert data: %w", err)
 	}
-	_, err := os.Stat(rd.Path)
-	return plugins.Status{Active: err == nil}, nil
+	st, err := os.Stat(rd.Path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return plugins.Status{Detail: "marker file " + rd.Path + " is gone"}, nil
+	case err != nil:
+		return plugins.Status{}, fmt.Errorf("status of %s: %w", rd.Path, err)
+	}
+	return plugins.Status{Active: true, Detail: fmt.Sprintf("marker file %s exists (%d bytes)", rd.Path, st.Size())}, nil
 }
