@@ -275,10 +275,7 @@ func (f *Fault) Revert(ctx context.Context, _ string, data []byte) error {
 	if err != nil {
 		return fmt.Errorf("revert: %w", err)
 	}
-	held := uint64(st.Size())
-	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
-		held = uint64(sys.Blocks) * 512
-	}
+	held := allocated(st)
 	dir := filepath.Dir(rd.Path)
 	before, berr := f.usage(ctx, dir)
 	if err := os.Remove(rd.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -317,18 +314,38 @@ func decode(data []byte) (revertData, error) {
 	return rd, nil
 }
 
-// Status says whether the fill file still exists.
+// Status is Active while the fill file exists; Detail is the space it
+// really holds on disk (its allocated blocks) and the filesystem's use as
+// df counts it.
 func (f *Fault) Status(ctx context.Context, _ string, data []byte) (plugins.Status, error) {
 	rd, err := decode(data)
 	if err != nil {
 		return plugins.Status{}, err
 	}
-	if _, err := os.Stat(rd.Path); errors.Is(err, os.ErrNotExist) {
-		return plugins.Status{Detail: "fill file gone"}, nil
+	st, err := os.Stat(rd.Path)
+	if errors.Is(err, os.ErrNotExist) {
+		return plugins.Status{Detail: "fill file " + rd.Path + " is gone"}, nil
 	}
-	detail := fmt.Sprintf("%d bytes in %s", rd.Bytes, rd.Path)
+	if err != nil {
+		return plugins.Status{}, fmt.Errorf("status of fill file: %w", err)
+	}
+	detail := fmt.Sprintf("fill file %s holds %d bytes", rd.Path, allocated(st))
+	if allocated(st) != uint64(st.Size()) {
+		detail += fmt.Sprintf(" (size %d)", st.Size())
+	}
 	if u, err := f.usage(ctx, filepath.Dir(rd.Path)); err == nil {
-		detail += fmt.Sprintf("; filesystem %.1f%% used", u.UsedPercent)
+		detail += fmt.Sprintf("; filesystem %.1f%% used, %d bytes free", u.UsedPercent, u.Free)
+	} else {
+		detail += "; filesystem use unknown: " + err.Error()
 	}
 	return plugins.Status{Active: true, Detail: detail}, nil
+}
+
+// allocated is the space a file takes on disk: its allocated blocks, which is
+// what a fill is for (its size where blocks are not reported).
+func allocated(st os.FileInfo) uint64 {
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		return uint64(sys.Blocks) * 512
+	}
+	return uint64(st.Size())
 }

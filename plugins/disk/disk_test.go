@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -205,5 +207,48 @@ func BenchmarkFill1GiB(b *testing.B) {
 			}
 			b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms-to-effective/"+where)
 		})
+	}
+}
+
+// TestStatusReportsTheRealFile: Status measures the fill file and the
+// filesystem; a file deleted by hand is a fault that vanished.
+func TestStatusReportsTheRealFile(t *testing.T) {
+	dir := tmpfs(t, "8m")
+	ctx := context.Background()
+	f := New()
+	ts, err := f.Targets(ctx, "fill", nil, plugins.Params{"path": dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd, err := f.Inject(ctx, plugins.InjectRequest{Action: "fill", Params: plugins.Params{"size": "2MiB", "method": "fallocate"}, Target: ts[0]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Revert(context.Background(), "fill", rd) })
+	var data revertData
+	_ = json.Unmarshal(rd, &data)
+	u, err := disk.Usage(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		name   string
+		do     func() error
+		active bool
+		detail string
+	}{
+		{"filled", func() error { return nil }, true,
+			fmt.Sprintf("fill file %s holds 2097152 bytes; filesystem %.1f%% used, %d bytes free", data.Path, u.UsedPercent, u.Free)},
+		{"truncated by hand", func() error { return os.Truncate(data.Path, 0) }, true, "holds 0 bytes"},
+		{"deleted by hand", func() error { return os.Remove(data.Path) }, false, "fill file " + data.Path + " is gone"},
+		{"reverted", func() error { return f.Revert(ctx, "fill", rd) }, false, "is gone"},
+	} {
+		if err := step.do(); err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		st, err := New().Status(ctx, "fill", rd)
+		if err != nil || st.Active != step.active || !strings.Contains(st.Detail, step.detail) {
+			t.Fatalf("%s: status %+v, %v; want active=%v with %q", step.name, st, err, step.active, step.detail)
+		}
 	}
 }
