@@ -106,8 +106,27 @@ func renderJUnit(w io.Writer, j *journal.Journal) error {
 		if rc.Duration != nil {
 			c.Time = secs(*rc.Duration)
 		}
-		if !rc.Recovered {
+		switch {
+		case !rc.Recovered:
 			c.Failure = &junitProblem{Message: "time to recover: " + recoveryText(rc), Type: "recovery"}
+		case rc.RelapsedAt != nil:
+			c.Failure = &junitProblem{Message: fmt.Sprintf("recovered at +%s, relapsed at +%s (SLO %s)",
+				ms(*rc.Duration), ms(rc.RelapsedAt.Sub(rc.From)), rc.RelapsedSLO), Type: "relapse"}
+		}
+		add(c)
+	}
+	for _, f := range j.Faults {
+		if f.InjectedAt == nil || f.Effect == "" {
+			continue
+		}
+		c := junitCase{Name: fmt.Sprintf("fault %s effect", f.ID), SystemOut: EffectText(f)}
+		switch {
+		case f.Effect == journal.EffectNotInEffect:
+			c.Failure = &junitProblem{Message: EffectText(f), Type: "effect"}
+		case f.VanishedAt != nil && f.Reapplied == 0:
+			c.Failure = &junitProblem{Message: EffectText(f), Type: "vanished"}
+		case f.Effect == journal.EffectUnverified:
+			c.Skipped = &junitProblem{Message: EffectText(f)}
 		}
 		add(c)
 	}

@@ -65,6 +65,8 @@ func headline(j *journal.Journal) string {
 		return "INTERRUPTED: this run did not finish. The runner stopped mid-run, faults were reverted on restart, and the figures below are incomplete: do not read them as a result."
 	case journal.Running:
 		return "RUNNING: this run has not finished; the figures below are incomplete."
+	case journal.Inconclusive:
+		return "INCONCLUSIVE: the run proves nothing either way (a fault did not take effect or vanished, every fault was skipped, or an SLO had no samples); it does not count as passed."
 	}
 	return strings.ToUpper(string(j.Verdict))
 }
@@ -88,7 +90,11 @@ func recoveryText(rc *journal.Recovery) string {
 	if !rc.Recovered {
 		met = "missed"
 	}
-	return fmt.Sprintf("%s (objective %s, from %s): %s", ms(*rc.Duration), rc.Objective, rc.MeasuredFrom, met)
+	out := fmt.Sprintf("%s (objective %s, from %s): %s", ms(*rc.Duration), rc.Objective, rc.MeasuredFrom, met)
+	if rc.RelapsedAt != nil {
+		out += fmt.Sprintf("; relapsed at +%s (SLO %s)", ms(rc.RelapsedAt.Sub(rc.From)), rc.RelapsedSLO)
+	}
+	return out
 }
 
 // rtoText is the runbook's measured RTO against its objective.
@@ -164,15 +170,50 @@ func faultWindow(f journal.Fault) (time.Time, time.Time) {
 }
 
 func faultText(f journal.Fault) string {
+	var out string
 	switch {
 	case f.InjectError != "":
-		return "inject failed: " + f.InjectError
+		out = "inject failed: " + f.InjectError
 	case f.RevertError != "":
-		return "REVERT FAILED: " + f.RevertError
+		out = "REVERT FAILED: " + f.RevertError
 	case f.InjectedAt != nil && f.RevertedAt != nil:
-		return fmt.Sprintf("injected for %s, reverted", ms(f.RevertedAt.Sub(*f.InjectedAt)))
+		out = fmt.Sprintf("injected for %s, reverted", ms(f.RevertedAt.Sub(*f.InjectedAt)))
 	case f.InjectedAt != nil:
-		return "injected (instantaneous)"
+		out = "injected (instantaneous)"
+	default:
+		return "not injected"
 	}
-	return "not injected"
+	if e := EffectText(f); e != "" {
+		out += "; " + e
+	}
+	return out
+}
+
+// EffectText is what the fact check found of an injected fault: confirmed,
+// did not take effect, not verified, vanished and reapplied. Empty when
+// there was no check (the fault was never injected).
+func EffectText(f journal.Fault) string {
+	var parts []string
+	switch f.Effect {
+	case journal.EffectConfirmed:
+		parts = append(parts, "effect confirmed"+paren(f.EffectDetail))
+	case journal.EffectNotInEffect:
+		parts = append(parts, "DID NOT TAKE EFFECT"+paren(strings.TrimPrefix(f.EffectDetail, "did not take effect: ")))
+	case journal.EffectUnverified:
+		parts = append(parts, f.EffectDetail)
+	}
+	if f.VanishedAt != nil && f.InjectedAt != nil {
+		parts = append(parts, fmt.Sprintf("VANISHED %s after injection", ms(f.VanishedAt.Sub(*f.InjectedAt))))
+	}
+	if f.Reapplied > 0 {
+		parts = append(parts, fmt.Sprintf("reapplied %d time(s)", f.Reapplied))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func paren(s string) string {
+	if s == "" {
+		return ""
+	}
+	return " (" + s + ")"
 }

@@ -130,6 +130,12 @@ func timeline(j *journal.Journal, s journal.SLOResult) string {
 		fmt.Fprintf(&b, `<line class="recovered" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"><title>recovered after %s</title></line>`, rx, padT, rx, padT+plotH, ms(*rc.Duration))
 		fmt.Fprintf(&b, `<text class="label recovered-label" x="%.1f" y="%.1f">recovered %s</text>`, rx+4, padT+22, ms(*rc.Duration))
 	}
+	if rc := j.Recovery; rc != nil && rc.RelapsedAt != nil {
+		rx := x(*rc.RelapsedAt)
+		fmt.Fprintf(&b, `<line class="relapsed" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"><title>relapsed at +%s (SLO %s)</title></line>`,
+			rx, padT, rx, padT+plotH, ms(rc.RelapsedAt.Sub(rc.From)), html.EscapeString(rc.RelapsedSLO))
+		fmt.Fprintf(&b, `<text class="label relapsed-label" x="%.1f" y="%.1f">relapsed +%s</text>`, rx+4, padT+36, ms(rc.RelapsedAt.Sub(rc.From)))
+	}
 	if len(samples) == 0 {
 		fmt.Fprintf(&b, `<text class="label" x="%.1f" y="%.1f" text-anchor="middle">no samples</text>`, padL+plotW/2, padT+plotH/2)
 	}
