@@ -36,8 +36,10 @@ verify recovery, verdict. Faults are always reverted, also on Ctrl-C.
 
 Exit codes: 0 passed, 1 failed (SLO missed or not recovered in time),
 2 invalid scenario or usage, 3 not steady (nothing injected), 4 aborted
-(stop condition or operator), 5 error (the runner itself failed),
-6 interrupted.
+(stop condition or operator), 5 error (the runner itself failed, or a
+fault could not be reverted), 6 interrupted, 7 inconclusive (the run
+proves nothing: a fault did not take effect or vanished, every fault was
+skipped, or an SLO had no samples where it is judged).
 
 When a daemon answers on the default socket (or --socket/--addr name one),
 the scenario file's content is sent to it and the run happens there: same
