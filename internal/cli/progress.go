@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/chaosctl/chaosctl/experiments"
+	"github.com/chaosctl/chaosctl/journal"
 	"github.com/chaosctl/chaosctl/scenarios"
 )
 
@@ -30,9 +31,10 @@ func newProgress(e *env, sc *scenarios.Scenario) (experiments.Observer, func()) 
 // sloLog writes what the engine's own log lines do not say: an SLO's state
 // when it changes and every 5s otherwise, and failed samples at debug level.
 type sloLog struct {
-	e    *env
-	held map[string]bool
-	at   map[string]time.Time
+	e     *env
+	held  map[string]bool
+	at    map[string]time.Time
+	state string // the recovery state last logged
 }
 
 func (l *sloLog) event(ev experiments.Event) {
@@ -51,7 +53,57 @@ func (l *sloLog) event(ev experiments.Event) {
 		if s := ev.Sample; !s.OK {
 			l.e.log.Debug().Str("run_id", ev.RunID).Str("probe", s.Probe).Str("error", s.Err).Msg("probe failed")
 		}
+	case experiments.EventRecovery:
+		if rs := ev.Recovery; rs.State != l.state {
+			l.state = rs.State
+			l.e.log.Info().Str("run_id", ev.RunID).Str("state", rs.State).Msg(recoveryLine(rs))
+		}
 	}
+}
+
+// recoveryLine says where recovery stands, in words: the SLOs' sliding
+// windows still hold the outage for a while after service is back, so the
+// live line shows this instead while recovery is judged.
+func recoveryLine(rs *experiments.RecoveryState) string {
+	secs := func(d time.Duration) string { return fmt.Sprintf("%.1fs", d.Seconds()) }
+	at := "+" + rs.At.Round(time.Millisecond).String()
+	switch rs.State {
+	case experiments.RecoveryWaiting:
+		return "✗ not recovered yet: " + strings.Join(rs.Pending, ", ") + " not holding"
+	case experiments.RecoveryConfirming:
+		return fmt.Sprintf("✓ recovered at %s, confirming %s/%s", at, secs(min(rs.Elapsed, rs.Need)), secs(rs.Need))
+	case experiments.RecoveryWatching:
+		return fmt.Sprintf("✓ recovered at %s, confirmed; watching for a relapse %s/%s", at, secs(min(rs.Elapsed, rs.Need)), secs(rs.Need))
+	case experiments.RecoveryRelapsed:
+		return fmt.Sprintf("✗ recovered at %s, relapsed at +%s (SLO %s)", at, rs.Relapsed.Round(time.Millisecond), rs.SLO)
+	}
+	return rs.State
+}
+
+// faultLine is the line a fault event is worth, or "" when it says
+// nothing new.
+func faultLine(f *journal.Fault) string {
+	switch {
+	case f.InjectError != "":
+		return fmt.Sprintf("✗ inject %s on %s failed: %s", f.Name, f.Target, f.InjectError)
+	case f.RevertError != "":
+		return fmt.Sprintf("✗ revert %s on %s failed: %s", f.Name, f.Target, f.RevertError)
+	case f.RevertedAt != nil:
+		return fmt.Sprintf("↺ reverted %s on %s", f.Name, f.Target)
+	case f.VanishedAt != nil && (f.ReappliedAt == nil || f.ReappliedAt.Before(*f.VanishedAt)):
+		return fmt.Sprintf("✗ %s on %s vanished while held", f.Name, f.Target)
+	case f.ReappliedAt != nil:
+		return fmt.Sprintf("⚡ reapplied %s on %s (%d)", f.Name, f.Target, f.Reapplied)
+	case f.Effect == journal.EffectConfirmed:
+		return fmt.Sprintf("✓ %s on %s in effect: %s", f.Name, f.Target, f.EffectDetail)
+	case f.Effect == journal.EffectNotInEffect:
+		return fmt.Sprintf("✗ %s on %s %s", f.Name, f.Target, f.EffectDetail)
+	case f.Effect == journal.EffectUnverified:
+		return fmt.Sprintf("? %s on %s: %s", f.Name, f.Target, f.EffectDetail)
+	case f.InjectedAt != nil:
+		return fmt.Sprintf("⚡ injected %s.%s on %s", f.Plugin, f.Action, f.Target)
+	}
+	return ""
 }
 
 type liveLine struct {
@@ -62,6 +114,8 @@ type liveLine struct {
 	phaseAt time.Time
 	dl      *time.Time
 	slos    []experiments.SLOState
+	rec     *experiments.RecoveryState // while recovery is judged
+	printed map[string]string          // fault id -> the last line shown for it
 	lines   []string
 	last    map[string]bool // probe -> ok, from the latest sample
 	done    chan struct{}
@@ -82,17 +136,15 @@ func (p *liveLine) observe(ev experiments.Event) {
 		}
 		p.last[ev.Sample.Probe] = ev.Sample.OK
 	case experiments.EventFault:
-		f := ev.Fault
-		switch {
-		case f.InjectError != "":
-			p.lines = append(p.lines, fmt.Sprintf("✗ inject %s on %s failed: %s", f.Name, f.Target, f.InjectError))
-		case f.RevertError != "":
-			p.lines = append(p.lines, fmt.Sprintf("✗ revert %s on %s failed: %s", f.Name, f.Target, f.RevertError))
-		case f.RevertedAt != nil:
-			p.lines = append(p.lines, fmt.Sprintf("↺ reverted %s on %s", f.Name, f.Target))
-		case f.InjectedAt != nil:
-			p.lines = append(p.lines, fmt.Sprintf("⚡ injected %s.%s on %s", f.Plugin, f.Action, f.Target))
+		if p.printed == nil {
+			p.printed = map[string]string{}
 		}
+		if l := faultLine(ev.Fault); l != "" && l != p.printed[ev.Fault.ID] {
+			p.printed[ev.Fault.ID] = l
+			p.lines = append(p.lines, l)
+		}
+	case experiments.EventRecovery:
+		p.rec = ev.Recovery
 	case experiments.EventMessage:
 		p.lines = append(p.lines, ev.Message)
 	}
@@ -123,6 +175,11 @@ func (p *liveLine) draw() {
 	}
 	p.lines = p.lines[:0]
 	fmt.Fprintf(&b, "\r\033[K[%s] %5.1fs", p.phase, time.Since(p.start).Seconds())
+	if p.rec != nil && p.phase == journal.PhaseRecovery {
+		fmt.Fprintf(&b, "  %s", recoveryLine(p.rec))
+		fmt.Fprint(p.e.stderr, b.String())
+		return
+	}
 	for _, s := range p.slos {
 		mark := "✓"
 		if !s.Held {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/chaosctl/chaosctl/experiments"
 	"github.com/chaosctl/chaosctl/journal"
+	"github.com/chaosctl/chaosctl/report"
 )
 
 // summary renders a journal for people: verdict first, then why.
@@ -33,6 +34,9 @@ func summary(j *journal.Journal, path string) string {
 	if rc := j.Recovery; rc != nil {
 		if rc.Duration != nil {
 			fmt.Fprintf(w, "recovery\t%s (objective %s, from %s)\n", rc.Duration.Round(time.Millisecond), rc.Objective, rc.MeasuredFrom)
+			if rc.RelapsedAt != nil {
+				fmt.Fprintf(w, "relapse\tSLO %s broke again at +%s\n", rc.RelapsedSLO, rc.RelapsedAt.Sub(rc.From).Round(time.Millisecond))
+			}
 		} else {
 			fmt.Fprintf(w, "recovery\tnot recovered (objective %s, from %s)\n", rc.Objective, rc.MeasuredFrom)
 		}
@@ -68,6 +72,9 @@ func summary(j *journal.Journal, path string) string {
 				state = fmt.Sprintf("injected for %s, reverted", f.RevertedAt.Sub(*f.InjectedAt).Round(time.Millisecond))
 			case f.InjectedAt != nil:
 				state = "injected " + f.InjectedAt.Format("15:04:05.000")
+			}
+			if e := report.EffectText(f); e != "" {
+				state += "; " + e
 			}
 			fmt.Fprintf(w, "fault %s\t%s.%s on %s: %s\n", f.Name, f.Plugin, f.Action, f.Target, state)
 		}
