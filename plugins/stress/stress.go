@@ -365,17 +365,86 @@ func withToken(ctx context.Context, token string) []worker {
 	return out
 }
 
-// Status counts the workers still running.
-func (f *Fault) Status(ctx context.Context, _ string, data []byte) (plugins.Status, error) {
+// measureWindow is how long Status measures the workers' CPU use.
+const measureWindow = 200 * time.Millisecond
+
+// Status counts the workers still running, from /proc, and measures what
+// they hold: for cpu the CPU they use over measureWindow, for memory their
+// resident memory. Active while any worker runs: one that is still alive
+// after a revert is a revert that failed.
+func (f *Fault) Status(ctx context.Context, action string, data []byte) (plugins.Status, error) {
+	if action != "cpu" && action != "memory" {
+		return plugins.Status{}, fmt.Errorf("%w %q", plugins.ErrUnknownAction, action)
+	}
 	rd, err := decode(data)
 	if err != nil {
 		return plugins.Status{}, err
 	}
-	n := 0
+	var live []*process.Process
+	var stopped []string
 	for _, w := range rd.Workers {
-		if alive(ctx, w) {
-			n++
+		if !alive(ctx, w) {
+			continue
+		}
+		p, err := process.NewProcessWithContext(ctx, int32(w.PID))
+		if err != nil {
+			continue // gone since
+		}
+		live = append(live, p)
+		if st, err := p.StatusWithContext(ctx); err == nil && len(st) > 0 && st[0] == process.Stop {
+			stopped = append(stopped, strconv.Itoa(w.PID))
 		}
 	}
-	return plugins.Status{Active: n > 0, Detail: fmt.Sprintf("%d of %d workers running", n, len(rd.Workers))}, nil
+	detail := fmt.Sprintf("%d of %d workers running", len(live), len(rd.Workers))
+	if len(live) > 0 {
+		var m string
+		if action == "cpu" {
+			m, err = measureCPU(ctx, live)
+		} else {
+			m, err = measureRSS(ctx, live)
+		}
+		if err != nil {
+			return plugins.Status{}, fmt.Errorf("status of %s stress: %w", action, err)
+		}
+		detail += ", " + m
+	}
+	if len(stopped) > 0 {
+		detail += fmt.Sprintf("; stopped (state T): %s", strings.Join(stopped, ", "))
+	}
+	return plugins.Status{Active: len(live) > 0, Detail: detail}, nil
+}
+
+// measureCPU is the CPU the workers use, summed, over measureWindow, in
+// percent of one CPU: their user and system time from /proc/PID/stat.
+// A worker that exits meanwhile counts for what it used before.
+func measureCPU(ctx context.Context, ps []*process.Process) (string, error) {
+	cpu := func() float64 {
+		var sum float64
+		for _, p := range ps {
+			if t, err := p.TimesWithContext(ctx); err == nil {
+				sum += t.User + t.System
+			}
+		}
+		return sum
+	}
+	c0, t0 := cpu(), time.Now()
+	select {
+	case <-ctx.Done():
+		return "", ctx.Err()
+	case <-time.After(measureWindow):
+	}
+	c1, el := cpu(), time.Since(t0)
+	pct := max(0, c1-c0) / el.Seconds() * 100
+	return fmt.Sprintf("%.0f%% CPU measured over %s", pct, el.Round(10*time.Millisecond)), nil
+}
+
+// measureRSS is the workers' resident memory, summed.
+func measureRSS(ctx context.Context, ps []*process.Process) (string, error) {
+	var rss uint64
+	for _, p := range ps {
+		if mi, err := p.MemoryInfoWithContext(ctx); err == nil {
+			rss += mi.RSS
+		}
+	}
+	return fmt.Sprintf("%d MiB resident", rss>>20), nil
 }

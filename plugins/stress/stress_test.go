@@ -5,6 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -219,6 +223,107 @@ func TestPreparedTokenRevertsWorkers(t *testing.T) {
 	for _, w := range rd.Workers {
 		if alive(ctx, w) {
 			t.Fatalf("worker %d still running after a revert from prepared data", w.PID)
+		}
+	}
+}
+
+var (
+	cpuDetail = regexp.MustCompile(`^(\d+) of (\d+) workers running, (\d+)% CPU measured over [0-9.]+m?s`)
+	rssDetail = regexp.MustCompile(`^1 of 1 workers running, (\d+) MiB resident$`)
+)
+
+// TestCPUStatusMeasuresTheWorkers: Status counts the workers from /proc
+// and measures the CPU they burn; workers stopped or killed behind the
+// plugin's back show in it.
+func TestCPUStatusMeasuresTheWorkers(t *testing.T) {
+	ctx := context.Background()
+	f, data, rd := inject(t, "cpu", plugins.Params{"workers": int64(2), "load": 100.0})
+	st, err := New().Status(ctx, "cpu", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := cpuDetail.FindStringSubmatch(st.Detail)
+	if !st.Active || m == nil || m[1] != "2" || m[2] != "2" {
+		t.Fatalf("status %+v, want 2 of 2 workers running with their CPU", st)
+	}
+	t.Log(st.Detail)
+	if pct, _ := strconv.Atoi(m[3]); pct == 0 {
+		t.Fatalf("status %+v: two workers at 100%% measured at 0%% CPU", st)
+	}
+
+	stopped := rd.Workers[0].PID
+	if err := syscall.Kill(stopped, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(stopped, syscall.SIGCONT)
+	waitStopped(t, stopped)
+	st, _ = New().Status(ctx, "cpu", data)
+	if !st.Active || !strings.HasSuffix(st.Detail, fmt.Sprintf("; stopped (state T): %d", stopped)) {
+		t.Fatalf("status %+v, want worker %d reported stopped", st, stopped)
+	}
+
+	for _, w := range rd.Workers {
+		_ = syscall.Kill(w.PID, syscall.SIGKILL)
+	}
+	waitGone(t, rd.Workers...)
+	st, _ = New().Status(ctx, "cpu", data)
+	if st.Active || st.Detail != "0 of 2 workers running" {
+		t.Fatalf("status %+v once the workers were killed by hand, want not active", st)
+	}
+	if err := f.Revert(ctx, "cpu", data); err != nil {
+		t.Fatalf("revert of workers already gone: %v", err)
+	}
+}
+
+func TestMemoryStatusReportsResidentMemory(t *testing.T) {
+	ctx := context.Background()
+	f, data, _ := inject(t, "memory", plugins.Params{"mib": int64(64)})
+	st, err := New().Status(ctx, "memory", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := rssDetail.FindStringSubmatch(st.Detail)
+	if !st.Active || m == nil {
+		t.Fatalf("status %+v, want 1 of 1 workers running with its resident memory", st)
+	}
+	if mib, _ := strconv.Atoi(m[1]); mib < 64 {
+		t.Fatalf("status %+v: a worker that touched 64 MiB holds %d MiB", st, mib)
+	}
+	if err := f.Revert(ctx, "memory", data); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := New().Status(ctx, "memory", data); st.Active || st.Detail != "0 of 1 workers running" {
+		t.Fatalf("status after revert %+v, want not active", st)
+	}
+}
+
+// waitStopped waits until SIGSTOP took effect on pid.
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	p, err := process.NewProcess(int32(pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if st, err := p.Status(); err == nil && len(st) > 0 && st[0] == process.Stop {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("worker %d never stopped", pid)
+}
+
+// waitGone waits until the workers are dead and reaped (by the plugin).
+func waitGone(t *testing.T, ws ...worker) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for _, w := range ws {
+		for alive(context.Background(), w) {
+			if time.Now().After(deadline) {
+				t.Fatalf("worker %d still alive", w.PID)
+			}
+			time.Sleep(5 * time.Millisecond)
 		}
 	}
 }
