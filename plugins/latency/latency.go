@@ -363,7 +363,9 @@ func (f *Fault) Revert(ctx context.Context, _ string, data []byte) error {
 	return nil
 }
 
-// Status says whether the fault is still in effect.
+// Status says whether the fault is still in effect: for netem, whether
+// the device's root qdisc has chaosctl's handle; for the proxy, whether
+// the proxy lists the injection's toxics.
 func (f *Fault) Status(ctx context.Context, _ string, data []byte) (plugins.Status, error) {
 	var rd revertData
 	if err := json.Unmarshal(data, &rd); err != nil {
@@ -373,16 +375,7 @@ func (f *Fault) Status(ctx context.Context, _ string, data []byte) (plugins.Stat
 	case rd.Proxy != nil:
 		return proxyStatus(ctx, *rd.Proxy)
 	case rd.Netem != nil:
-		ino, err := netnsInode(rd.Netem.Pid)
-		if err != nil || ino != rd.Netem.NetNS {
-			return plugins.Status{Detail: "network namespace gone"}, nil
-		}
-		show, err := tcIn(ctx, rd.Netem.Pid, "qdisc", "show", "dev", rd.Netem.Device)
-		if err != nil {
-			return plugins.Status{}, err
-		}
-		_, h := rootQdisc(show)
-		return plugins.Status{Active: h == rd.Netem.Handle, Detail: show}, nil
+		return netemStatus(ctx, *rd.Netem)
 	}
 	return plugins.Status{}, nil
 }

@@ -2,9 +2,14 @@ package latency
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -172,4 +177,103 @@ func TestProxyInjectRevert(t *testing.T) {
 	_, err = f.Targets(ctx, "delay", params, plugins.Params{"proxy": control})
 	require.ErrorIs(t, err, tcpproxy.ErrProxyGone)
 	assert.Contains(t, err.Error(), "chaosctl proxy --listen")
+}
+
+// TestProxyStatusFollowsTheProxy: Status lists the toxics the real proxy
+// applies; toxics removed, or the proxy gone, behind the plugin's back
+// show in it.
+func TestProxyStatusFollowsTheProxy(t *testing.T) {
+	echo, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer echo.Close()
+	p := tcpproxy.New("127.0.0.1:0", echo.Addr().String())
+	require.NoError(t, p.Start(context.Background()))
+	defer p.Close()
+	srv := httptest.NewServer(tcpproxy.Handler(p))
+	defer srv.Close()
+	control := strings.TrimPrefix(srv.URL, "http://")
+
+	ctx := context.Background()
+	params := plugins.Params{"mode": "proxy", "delay": "300ms", "jitter": "10ms", "rate": "1mbit", "direction": "downstream"}
+	targets, err := (&Fault{}).Targets(ctx, "delay", params, plugins.Params{"proxy": control})
+	require.NoError(t, err)
+	rd, err := (&Fault{}).Inject(ctx, plugins.InjectRequest{Action: "delay", Params: params, Target: targets[0]})
+	require.NoError(t, err)
+	toxics := p.Toxics()
+	require.Len(t, toxics, 2)
+	route := fmt.Sprintf("proxy %s (%s -> %s)", control, p.Listen, p.Upstream)
+
+	cl := tcpproxy.NewClient(control)
+	for _, step := range []struct {
+		name   string
+		do     func() error
+		active bool
+		detail string
+	}{
+		{"injected", func() error { return nil }, true,
+			"2 of 2 toxics listed by " + route + ": latency 300ms±10ms downstream, bandwidth 125000 B/s downstream"},
+		{"one removed by hand", func() error { return cl.Remove(ctx, toxics[0].ID) }, true, "1 of 2 toxics listed by " + route + ": bandwidth 125000 B/s downstream"},
+		{"both removed by hand", func() error { return cl.Remove(ctx, toxics[1].ID) }, false, "0 of 2 toxics listed by " + route},
+		{"proxy gone", func() error { srv.Close(); return nil }, false, "proxy at " + control + " is gone, and its toxics with it"},
+	} {
+		require.NoError(t, step.do(), step.name)
+		st, err := (&Fault{}).Status(ctx, "delay", rd)
+		require.NoError(t, err, step.name)
+		assert.Equal(t, plugins.Status{Active: step.active, Detail: step.detail}, st, step.name)
+	}
+}
+
+// TestNetemStatusReadsTheQdisc runs Status against a real network
+// namespace (a process started with unshare -n) whose root qdisc is
+// changed by hand. This kernel may lack netem: the qdisc with chaosctl's
+// handle is an htb, which Status and revert recognise by its handle alone.
+// Root only.
+func TestNetemStatusReadsTheQdisc(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("a network namespace of its own needs root")
+	}
+	cmd := exec.Command("unshare", "-n", "sleep", "30.2"+strconv.Itoa(os.Getpid()))
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	pid := cmd.Process.Pid
+	self, err := netnsInode(os.Getpid())
+	require.NoError(t, err)
+	var ino uint64
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if ino, err = netnsInode(pid); err == nil && ino != self {
+			break // unshare is done: pid is sleep, in its own namespace
+		}
+		require.True(t, time.Now().Before(deadline), "process %d never got a network namespace of its own", pid)
+	}
+	d := netemData{ContainerID: "scratch", Name: "scratch", Pid: pid, NetNS: ino, Device: "lo", Handle: Handle}
+	rd, err := json.Marshal(revertData{Mode: ModeNetem, Netem: &d})
+	require.NoError(t, err)
+	ctx := context.Background()
+	add := func() error {
+		_, err := tcIn(ctx, pid, "qdisc", "add", "dev", "lo", "root", "handle", Handle, "htb")
+		return err
+	}
+	for _, step := range []struct {
+		name   string
+		do     func() error
+		active bool
+		detail string
+	}{
+		{"no qdisc yet", func() error { return nil }, false, "no chaosctl qdisc (c4a5:) on lo of scratch; root qdisc: none"},
+		{"added", add, true, "chaosctl's root qdisc on lo of scratch: htb c4a5: root"},
+		{"deleted by hand", func() error { _, err := tcIn(ctx, pid, "qdisc", "del", "dev", "lo", "root"); return err }, false, "no chaosctl qdisc (c4a5:)"},
+		{"added again", add, true, "htb c4a5: root"},
+		{"reverted", func() error { return (&Fault{}).Revert(ctx, "delay", rd) }, false, "no chaosctl qdisc (c4a5:)"},
+		{"namespace gone", func() error { _ = cmd.Process.Kill(); return cmd.Wait() }, false,
+			fmt.Sprintf("network namespace of scratch is gone (pid %d exited", pid)},
+	} {
+		err := step.do()
+		if step.name != "namespace gone" {
+			require.NoError(t, err, step.name)
+		}
+		st, err := (&Fault{}).Status(ctx, "delay", rd)
+		require.NoError(t, err, step.name)
+		assert.Equal(t, step.active, st.Active, "%s: %s", step.name, st.Detail)
+		assert.Contains(t, st.Detail, step.detail, step.name)
+	}
 }

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/chaosctl/chaosctl/plugins"
 )
 
 // Handle is the qdisc handle chaosctl reserves for its netem root qdisc
@@ -189,13 +191,49 @@ func tcIn(ctx context.Context, pid int, args ...string) (string, error) {
 // rootQdisc parses `tc qdisc show dev X` and returns the root qdisc's kind
 // and handle ("noqueue", "0:").
 func rootQdisc(show string) (kind, handle string) {
+	f := strings.Fields(rootLine(show))
+	if len(f) < 3 {
+		return "", ""
+	}
+	return f[1], f[2]
+}
+
+// rootLine is the root qdisc's line of `tc qdisc show dev X`, "" when
+// there is none.
+func rootLine(show string) string {
 	for _, line := range strings.Split(show, "\n") {
 		f := strings.Fields(line)
 		if len(f) >= 4 && f[0] == "qdisc" && contains(f, "root") {
-			return f[1], f[2]
+			return strings.Join(f, " ")
 		}
 	}
-	return "", ""
+	return ""
+}
+
+// netemStatus reads the device's root qdisc in the container's network
+// namespace: the fault holds while it has chaosctl's handle (the one
+// revert deletes).
+func netemStatus(ctx context.Context, d netemData) (plugins.Status, error) {
+	where := fmt.Sprintf("%s of %s", d.Device, d.Name)
+	ino, err := netnsInode(d.Pid)
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ESRCH) || (err == nil && ino != d.NetNS) {
+		return plugins.Status{Detail: fmt.Sprintf("network namespace of %s is gone (pid %d exited: container stopped or restarted)", d.Name, d.Pid)}, nil
+	}
+	if err != nil {
+		return plugins.Status{}, fmt.Errorf("netns of pid %d: %w", d.Pid, err)
+	}
+	show, err := tcIn(ctx, d.Pid, "qdisc", "show", "dev", d.Device)
+	if err != nil {
+		return plugins.Status{}, fmt.Errorf("qdisc of %s: %w", where, err)
+	}
+	line := rootLine(show)
+	if _, h := rootQdisc(show); h == d.Handle {
+		return plugins.Status{Active: true, Detail: fmt.Sprintf("chaosctl's root qdisc on %s: %s", where, strings.TrimPrefix(line, "qdisc "))}, nil
+	}
+	if line == "" {
+		line = "none"
+	}
+	return plugins.Status{Detail: fmt.Sprintf("no chaosctl qdisc (%s) on %s; root qdisc: %s", d.Handle, where, strings.TrimPrefix(line, "qdisc "))}, nil
 }
 
 func contains(s []string, x string) bool {

@@ -128,21 +128,44 @@ func revertProxy(ctx context.Context, pd proxyData) error {
 	return errors.Join(errs...)
 }
 
+// proxyStatus asks the proxy which toxics it applies: the fault holds
+// while any of this injection's is listed (one left after a revert is a
+// revert that failed).
 func proxyStatus(ctx context.Context, pd proxyData) (plugins.Status, error) {
 	st, err := tcpproxy.NewClient(pd.Control).Status(ctx)
 	if errors.Is(err, tcpproxy.ErrProxyGone) {
-		return plugins.Status{Detail: "proxy gone"}, nil
+		return plugins.Status{Detail: fmt.Sprintf("proxy at %s is gone, and its toxics with it", pd.Control)}, nil
 	}
 	if err != nil {
-		return plugins.Status{}, err
+		return plugins.Status{}, fmt.Errorf("status of proxy %s: %w", pd.Control, err)
 	}
-	var active []string
+	var listed []string
 	for _, t := range st.Toxics {
 		for _, id := range pd.Toxics {
 			if t.ID == id {
-				active = append(active, t.Kind)
+				listed = append(listed, describeToxic(t))
 			}
 		}
 	}
-	return plugins.Status{Active: len(active) > 0, Detail: strings.Join(active, ",")}, nil
+	detail := fmt.Sprintf("%d of %d toxics listed by proxy %s (%s -> %s)", len(listed), len(pd.Toxics), pd.Control, st.Listen, st.Upstream)
+	if len(listed) > 0 {
+		detail += ": " + strings.Join(listed, ", ")
+	}
+	return plugins.Status{Active: len(listed) > 0, Detail: detail}, nil
+}
+
+// describeToxic is a toxic as the proxy reports it: "latency 300ms±10ms
+// downstream".
+func describeToxic(t tcpproxy.Toxic) string {
+	s := t.Kind
+	switch {
+	case t.Delay > 0 && t.Jitter > 0:
+		s += fmt.Sprintf(" %s±%s", t.Delay, t.Jitter)
+	case t.Delay > 0:
+		s += " " + t.Delay.String()
+	}
+	if t.Rate > 0 {
+		s += fmt.Sprintf(" %d B/s", t.Rate)
+	}
+	return s + " " + t.Direction
 }
