@@ -30,8 +30,12 @@ var errStatusTimeout = errors.New("no answer")
 // when the plugin hangs and ignores its context: a hung Status never blocks
 // the run or the revert.
 func (r *run) status(ctx context.Context, p plannedFault, i int) (plugins.Status, error) {
+	return r.statusWithin(ctx, p, i, r.opts.StatusTimeout)
+}
+
+func (r *run) statusWithin(ctx context.Context, p plannedFault, i int, timeout time.Duration) (plugins.Status, error) {
 	f := r.fault(i)
-	sctx, cancel := context.WithTimeout(ctx, r.opts.StatusTimeout)
+	sctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	type answer struct {
 		st  plugins.Status
@@ -49,7 +53,7 @@ func (r *run) status(ctx context.Context, p plannedFault, i int) (plugins.Status
 		if ctx.Err() != nil {
 			return plugins.Status{}, ctx.Err()
 		}
-		return plugins.Status{}, fmt.Errorf("Status: %w within %s", errStatusTimeout, r.opts.StatusTimeout)
+		return plugins.Status{}, fmt.Errorf("Status: %w within %s", errStatusTimeout, timeout.Round(time.Millisecond))
 	}
 }
 
@@ -87,7 +91,9 @@ func unverified(err error) string {
 
 // confirm polls Status after Inject until the fault is seen in effect, for
 // at most ConfirmWithin (and never past a reversible fault's duration),
-// and records the effect: confirmed, not in effect, or not verified.
+// and records the effect: confirmed, not in effect, or not verified. For a
+// reversible fault it runs beside the hold, so that a slow Status never
+// stretches the fault; ctx ends with the hold.
 func (r *run) confirm(ctx context.Context, p plannedFault, i int) {
 	within := r.opts.ConfirmWithin
 	if d := p.spec.Duration.Duration; p.action.Reversible && d > 0 && d < within {
@@ -99,9 +105,11 @@ func (r *run) confirm(ctx context.Context, p plannedFault, i int) {
 		err error
 	)
 	for {
-		st, err = r.status(ctx, p, i)
+		st, err = r.statusWithin(ctx, p, i, max(min(r.opts.StatusTimeout, time.Until(deadline)), confirmPoll))
 		if ctx.Err() != nil {
-			return // aborted: the revert's own check says what is left
+			// The hold (or the run) ended first: nothing was confirmed.
+			r.setEffect(i, journal.EffectUnverified, "effect not verified: Status gave no answer before the fault ended")
+			return
 		}
 		r.check(i, journal.CheckConfirm, st, err)
 		if (err == nil && st.Active) || errors.Is(err, plugins.ErrUnimplemented) || errors.Is(err, errStatusTimeout) ||
@@ -109,6 +117,7 @@ func (r *run) confirm(ctx context.Context, p plannedFault, i int) {
 			break
 		}
 		if r.sleep(ctx, confirmPoll) != nil {
+			r.setEffect(i, journal.EffectUnverified, "effect not verified: the fault ended before Status confirmed it")
 			return
 		}
 	}
@@ -163,11 +172,12 @@ func (r *run) verifyRevert(ctx context.Context, p plannedFault, i int) error {
 	return nil
 }
 
-// watchHeld polls Status while fault i is held, about once a second, until
+// watchHeld confirms fault i's effect, then polls Status while it is held, about once a second, until
 // ctx ends. A fault found gone has vanished: its instant is recorded and,
 // with reapply, it is injected again. Status calls run off the holder's
 // goroutine, so a hung plugin never delays the revert.
 func (r *run) watchHeld(ctx context.Context, p plannedFault, i int, req plugins.InjectRequest, mark func(bool, time.Time)) {
+	r.confirm(ctx, p, i)
 	if f := r.fault(i); f.Effect != journal.EffectConfirmed {
 		return // nothing confirmed to watch: not in effect, or Status cannot tell
 	}

@@ -55,7 +55,7 @@ func TestFactCheck(t *testing.T) {
 		{"hangs", "break", false, func(_ int, ctx context.Context) (plugins.Status, error) {
 			time.Sleep(time.Hour) // ignores its context, as a broken plugin would
 			return plugins.Status{}, nil
-		}, journal.Passed, journal.EffectUnverified, "effect not verified: Status: no answer within 5s"},
+		}, journal.Passed, journal.EffectUnverified, "effect not verified: Status"},
 		{"vanishes while held", "break", false, func(n int, _ context.Context) (plugins.Status, error) {
 			return plugins.Status{Active: n < 2, Detail: "resumed by someone"}, nil
 		}, journal.Inconclusive, journal.EffectConfirmed, "vanished"},
@@ -94,7 +94,7 @@ func TestFactCheck(t *testing.T) {
 					t.Errorf("effect %q (%s), want %q", got.Effect, got.EffectDetail, tt.effect)
 				}
 				if tt.reason != "" {
-					all := strings.Join(j.Reasons, "\n") + "\n" + strings.Join(got.Notes, "\n") + "\n" + got.RevertError
+					all := strings.Join(j.Reasons, "\n") + "\n" + got.EffectDetail + "\n" + got.RevertError
 					if !strings.Contains(all, tt.reason) {
 						t.Errorf("journal does not say %q:\n%s", tt.reason, all)
 					}

@@ -278,9 +278,9 @@ func (r *run) runOne(ctx context.Context, p plannedFault, i int, t plugins.Targe
 	}
 	r.emitFault(i)
 	mark(true, now)
-	r.confirm(ctx, p, i)
 
 	if !p.action.Reversible {
+		r.confirm(ctx, p, i)
 		r.updateFault(i, func(f *journal.Fault) {
 			f.Notes = append(f.Notes, "instantaneous: nothing to revert")
 		})
