@@ -10,7 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
+
+	"github.com/chaosctl/chaosctl/internal/fsperm"
 )
 
 // Sentinel errors of third-party plugin checks.
@@ -63,28 +64,6 @@ func fileSHA256(path string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// ownedSafely refuses a file or directory that others may write.
-func ownedSafely(p string) error {
-	st, err := os.Stat(p)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil // reported by the checks that need it
-	}
-	if err != nil {
-		return err
-	}
-	sys, ok := st.Sys().(*syscall.Stat_t)
-	if !ok {
-		return nil
-	}
-	if uid := int(sys.Uid); uid != 0 && uid != os.Geteuid() {
-		return fmt.Errorf("%s is owned by uid %d, not by root or the user chaosctl runs as", p, uid)
-	}
-	if st.Mode().Perm()&0o022 != 0 {
-		return fmt.Errorf("%s is writable by its group or others (mode %s): chmod go-w it", p, st.Mode().Perm())
-	}
-	return nil
-}
-
 // verify checks the plugin at path against the checksums file and returns
 // its sum. The refusal names the file, the expected and the actual sum.
 func verify(path, checksums string) (string, error) {
@@ -93,7 +72,7 @@ func verify(path, checksums string) (string, error) {
 	// file must be writable by their owner only, and owned by root or by
 	// the user chaosctl runs as (ssh's StrictModes rule).
 	for _, p := range []string{path, filepath.Dir(path), checksums, filepath.Dir(checksums)} {
-		if err := ownedSafely(p); err != nil {
+		if err := fsperm.Check(p); err != nil {
 			return "", fmt.Errorf("%w: refusing to run %s: %w", ErrUnsafePlugin, path, err)
 		}
 	}
