@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	goplugin "github.com/hashicorp/go-plugin"
 	"github.com/rs/zerolog"
 
 	"github.com/chaosctl/chaosctl/plugins"
@@ -57,6 +58,9 @@ type Config struct {
 	// OnCrash, when set, is called with the plugin's name each time one of
 	// its processes dies without being asked to (a daemon counts these).
 	OnCrash func(plugin string)
+	// TempDir is where the catalog makes the private directory its plugins
+	// put their unix sockets in; "": os.TempDir().
+	TempDir string
 }
 
 // DefaultDir is ~/.config/chaosctl/plugins (honouring $XDG_CONFIG_HOME).
@@ -78,6 +82,10 @@ type Catalog struct {
 	mu      sync.Mutex
 	remotes map[string]*Remote
 	closed  bool
+
+	dirMu     sync.Mutex
+	sockDir   string // see socketDir
+	dirClosed bool
 }
 
 var _ plugins.Catalog = (*Catalog)(nil)
@@ -198,7 +206,49 @@ func (c *Catalog) Close() error {
 	for _, r := range rs {
 		r.close()
 	}
+	c.dirMu.Lock()
+	defer c.dirMu.Unlock()
+	c.dirClosed = true
+	if c.sockDir == "" {
+		return nil
+	}
+	if err := os.RemoveAll(c.sockDir); err != nil {
+		return fmt.Errorf("remove plugin socket directory: %w", err)
+	}
 	return nil
+}
+
+// socketDir is the directory every plugin of the catalog makes its unix
+// socket in: only chaosctl's user may enter it, whatever the umask, so no
+// other user can connect to a plugin and call Inject. go-plugin would
+// otherwise use $TMPDIR, with the socket's mode left to the umask. It is
+// made at the first launch and removed by Close.
+func (c *Catalog) socketDir() (string, error) {
+	c.dirMu.Lock()
+	defer c.dirMu.Unlock()
+	if c.dirClosed {
+		return "", ErrClosed
+	}
+	if c.sockDir != "" {
+		return c.sockDir, nil
+	}
+	dir, err := os.MkdirTemp(c.cfg.TempDir, "chaosctl-plugins-")
+	if err != nil {
+		return "", fmt.Errorf("plugin socket directory: %w", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		os.Remove(dir)
+		return "", fmt.Errorf("plugin socket directory: %w", err)
+	}
+	c.sockDir = dir
+	return dir, nil
+}
+
+// pluginEnv is chaosctl's environment for a plugin, with its socket
+// directory.
+func pluginEnv(sockDir string) []string {
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, goplugin.EnvUnixSocketDir+"=") })
+	return append(env, goplugin.EnvUnixSocketDir+"="+sockDir)
 }
 
 // Info is one plugin as `chaosctl plugins` lists it.

@@ -224,7 +224,8 @@ func TestCrashMidFaultReverts(t *testing.T) {
 
 func TestPluginDiesWithHost(t *testing.T) {
 	if os.Getenv("HOST_TEST_PARENT") == "1" {
-		c := host.New(host.Config{Log: zerolog.Nop(), Builtins: []string{"process"}})
+		// Killed, it cannot remove its socket directory: the test's does.
+		c := host.New(host.Config{Log: zerolog.Nop(), Builtins: []string{"process"}, TempDir: os.Getenv("HOST_TEST_TMP")})
 		f, err := c.Lookup(context.Background(), "process")
 		if err != nil {
 			fmt.Println("ERR", err)
@@ -234,7 +235,7 @@ func TestPluginDiesWithHost(t *testing.T) {
 		select {} // until killed
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestPluginDiesWithHost$")
-	cmd.Env = append(os.Environ(), "HOST_TEST_PARENT=1")
+	cmd.Env = append(os.Environ(), "HOST_TEST_PARENT=1", "HOST_TEST_TMP="+t.TempDir())
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -487,5 +488,41 @@ func TestHungPluginIsKilled(t *testing.T) {
 	}
 	if f.(*host.Remote).PID() == pid {
 		t.Fatal("not relaunched")
+	}
+}
+
+// TestPluginSocketsArePrivate: a plugin's unix socket is in a directory
+// only chaosctl's user may enter, whatever the environment says, and the
+// directory goes with the catalog.
+func TestPluginSocketsArePrivate(t *testing.T) {
+	base, elsewhere := t.TempDir(), t.TempDir()
+	t.Setenv("PLUGIN_UNIX_SOCKET_DIR", elsewhere) // overridden, never inherited
+	c := newCatalog(t, host.Config{TempDir: base})
+	if _, err := c.Lookup(context.Background(), "disk"); err != nil {
+		t.Fatal(err)
+	}
+	dirs, _ := filepath.Glob(filepath.Join(base, "chaosctl-plugins-*"))
+	if len(dirs) != 1 {
+		t.Fatalf("socket directories in %s: %v, want one", base, dirs)
+	}
+	st, err := os.Stat(dirs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o700 || int(st.Sys().(*syscall.Stat_t).Uid) != os.Geteuid() {
+		t.Errorf("%s: mode %s uid %d, want 0700 and ours", dirs[0], st.Mode().Perm(), st.Sys().(*syscall.Stat_t).Uid)
+	}
+	ents, _ := os.ReadDir(dirs[0])
+	if len(ents) != 1 || ents[0].Type()&os.ModeSocket == 0 {
+		t.Errorf("%s holds %v, want the plugin's socket", dirs[0], ents)
+	}
+	if ents, _ := os.ReadDir(elsewhere); len(ents) != 0 {
+		t.Errorf("the plugin used the inherited PLUGIN_UNIX_SOCKET_DIR: %v", ents)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dirs[0]); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("socket directory left after Close: %v", err)
 	}
 }

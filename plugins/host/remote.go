@@ -86,11 +86,17 @@ func (r *Remote) launch(ctx context.Context) (*proc, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %w", plugins.ErrCanceled, err)
 	}
+	sockDir, err := r.cat.socketDir()
+	if err != nil {
+		return nil, err
+	}
 	cmd := command(r.path, r.args)
+	cmd.Env = pluginEnv(sockDir)
 	cfg := &goplugin.ClientConfig{
 		HandshakeConfig:  plugins.Handshake,
 		Plugins:          plugins.PluginMap(nil),
 		Cmd:              cmd,
+		SkipHostEnv:      true, // cmd.Env is it, with the socket directory
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
 		StartTimeout:     r.cat.cfg.StartTimeout,
 		Logger:           hclogger(r.log),
@@ -101,10 +107,7 @@ func (r *Remote) launch(ctx context.Context) (*proc, error) {
 		cfg.SecureConfig = &goplugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
 	}
 	c := goplugin.NewClient(cfg)
-	var (
-		rpc goplugin.ClientProtocol
-		err error
-	)
+	var rpc goplugin.ClientProtocol
 	// Forked from a thread that never exits, so Pdeathsig fires only when
 	// chaosctl itself dies.
 	lifeline.Do(func() { rpc, err = c.Client() })
