@@ -9,14 +9,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
 
 	"github.com/chaosctl/chaosctl/daemon/store"
 	"github.com/chaosctl/chaosctl/experiments"
@@ -24,11 +27,15 @@ import (
 	"github.com/chaosctl/chaosctl/scenarios"
 )
 
-// maxBody bounds request bodies (a scenario file's content at most).
+// maxBody bounds request bodies (a scenario file's content at most);
+// a larger one gets 413.
 const maxBody = 1 << 20
 
-// bodyTimeout bounds reading a request body.
-const bodyTimeout = 30 * time.Second
+// maxHeaderBytes bounds a request's headers.
+const maxHeaderBytes = 64 << 10
+
+// keepaliveEvery is how often an idle event stream gets a comment line.
+const keepaliveEvery = 15 * time.Second
 
 // StartRequest is the body of POST /v1/runs: a loaded scenario by name,
 // or a scenario file's content (what `chaosctl run FILE` sends).
@@ -83,18 +90,27 @@ func (d *Daemon) Handler(token []byte) http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusNotFound, fmt.Errorf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
-	if token == nil {
-		return mux
+	var h http.Handler = mux
+	if token != nil {
+		want := []byte("Bearer " + string(token))
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			got := []byte(r.Header.Get("Authorization"))
+			if subtle.ConstantTimeCompare(got, want) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="chaosctl"`)
+				writeErr(w, http.StatusUnauthorized, errors.New("missing or wrong bearer token"))
+				return
+			}
+			mux.ServeHTTP(w, r)
+		})
 	}
-	want := []byte("Bearer " + string(token))
+	// A client that stops reading cannot hold its connection for ever:
+	// every response must be written within write_timeout (event streams
+	// renew it at each write). Not the server's WriteTimeout, which would
+	// end every stream after that time.
+	wt := d.cfg.API.WriteTimeout.Duration
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got := []byte(r.Header.Get("Authorization"))
-		if subtle.ConstantTimeCompare(got, want) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="chaosctl"`)
-			writeErr(w, http.StatusUnauthorized, errors.New("missing or wrong bearer token"))
-			return
-		}
-		mux.ServeHTTP(w, r)
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(wt))
+		h.ServeHTTP(w, r)
 	})
 }
 
@@ -124,6 +140,8 @@ var wireCodes = map[string]error{
 	"too_many_runs":    ErrTooManyRuns,
 	"run_finished":     ErrRunFinished,
 	"target_busy":      ErrTargetBusy,
+	"run_id_collision": ErrRunIDCollision,
+	"commands_denied":  ErrCommandsForbidden,
 }
 
 // statusOf maps the daemon's sentinels to HTTP status codes.
@@ -137,6 +155,8 @@ func statusOf(err error) int {
 		return http.StatusTooManyRequests
 	case errors.Is(err, ErrShuttingDown):
 		return http.StatusServiceUnavailable
+	case errors.Is(err, ErrCommandsForbidden):
+		return http.StatusForbidden
 	}
 	return http.StatusInternalServerError
 }
@@ -149,13 +169,37 @@ func (d *Daemon) handleScenarios(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, ScenariosResponse{Scenarios: list, Errors: errs})
 }
 
-func (d *Daemon) handleStart(w http.ResponseWriter, r *http.Request) {
+// readBody reads a request's body: 413 when it is larger than maxBody, 408
+// when it does not arrive within body_timeout, 400 when it breaks off.
+func (d *Daemon) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int, error) {
 	// A body trickled in slowly must not hold the handler for ever (no
 	// server-wide ReadTimeout: it would cut the event streams short).
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyTimeout))
+	rc := http.NewResponseController(w)
+	timeout := d.cfg.API.BodyTimeout.Duration
+	_ = rc.SetReadDeadline(time.Now().Add(timeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	// Cleared, or the server's watch for a closed connection would end
+	// the request's context when the deadline passes while it is handled.
+	_ = rc.SetReadDeadline(time.Time{})
+	var tooLarge *http.MaxBytesError
+	var ne net.Error
+	switch {
+	case err == nil:
+		return body, 0, nil
+	case errors.As(err, &tooLarge):
+		w.Header().Set("Connection", "close")
+		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("request body larger than %d bytes", tooLarge.Limit)
+	case errors.As(err, &ne) && ne.Timeout():
+		w.Header().Set("Connection", "close")
+		return nil, http.StatusRequestTimeout, fmt.Errorf("request body not received within %s (api.body_timeout)", timeout)
+	}
+	return nil, http.StatusBadRequest, fmt.Errorf("malformed body: %w", err)
+}
+
+func (d *Daemon) handleStart(w http.ResponseWriter, r *http.Request) {
+	body, code, err := d.readBody(w, r)
 	if err != nil {
-		writeErr(w, http.StatusBadRequest, fmt.Errorf("malformed body: %w", err))
+		writeErr(w, code, err)
 		return
 	}
 	var req StartRequest
@@ -200,6 +244,15 @@ func (d *Daemon) handleStart(w http.ResponseWriter, r *http.Request) {
 			}
 			writeJSON(w, http.StatusBadRequest, resp)
 			return
+		}
+		// Only scenarios from the scenario directories (whose owner and
+		// mode the daemon checks) may run commands, when policy says so.
+		if !d.current().Policy.AllowCommands {
+			if uses := commandUses(sc); len(uses) > 0 {
+				err := fmt.Errorf("%s runs commands: %w; only scenarios in the daemon's scenario directories may", name, ErrCommandsForbidden)
+				writeJSON(w, http.StatusForbidden, ErrorResponse{Error: err.Error(), Code: "commands_denied", Errors: uses})
+				return
+			}
 		}
 	default:
 		writeErr(w, http.StatusBadRequest, errors.New(`malformed body: want {"scenario": NAME} or {"file": NAME, "content": TOML}`))
@@ -265,7 +318,17 @@ func (d *Daemon) handleEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		past = []experiments.Event{{Time: j.EndedAt, RunID: id, Kind: experiments.EventVerdict, Phase: journal.PhaseVerdict, Verdict: j.Verdict, Reasons: j.Reasons}}
 	}
-	fl, _ := w.(http.Flusher)
+	rc := http.NewResponseController(w)
+	wt := d.cfg.API.WriteTimeout.Duration
+	// write sends one chunk of the stream; a client that does not take it
+	// within write_timeout ends the stream and frees its connection.
+	write := func(chunk string) bool {
+		_ = rc.SetWriteDeadline(time.Now().Add(wt))
+		if _, err := io.WriteString(w, chunk); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
@@ -274,13 +337,7 @@ func (d *Daemon) handleEvents(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return false
 		}
-		if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev.Kind, b); err != nil {
-			return false
-		}
-		if fl != nil {
-			fl.Flush()
-		}
-		return true
+		return write(fmt.Sprintf("event: %s\ndata: %s\n\n", ev.Kind, b))
 	}
 	for _, ev := range past {
 		if !send(ev) {
@@ -290,7 +347,7 @@ func (d *Daemon) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if ch == nil {
 		return
 	}
-	keepalive := time.NewTicker(15 * time.Second)
+	keepalive := time.NewTicker(keepaliveEvery)
 	defer keepalive.Stop()
 	for {
 		select {
@@ -301,11 +358,8 @@ func (d *Daemon) handleEvents(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case <-keepalive.C:
-			if _, err := io.WriteString(w, ": keepalive\n\n"); err != nil {
+			if !write(": keepalive\n\n") {
 				return
-			}
-			if fl != nil {
-				fl.Flush()
 			}
 		}
 	}
@@ -358,8 +412,8 @@ func (d *Daemon) Serve(ctx context.Context, ready func()) error {
 			_ = d.shutdown()
 			return err
 		}
-		lns = append(lns, l)
-		servers = append(servers, &http.Server{Handler: d.Handler(nil), ReadHeaderTimeout: 10 * time.Second})
+		lns = append(lns, limitListener(l, d.cfg.API.MaxConnections))
+		servers = append(servers, d.newServer(d.Handler(nil)))
 	}
 	if a := d.cfg.API.Listen; a != "" {
 		tok, err := os.ReadFile(d.cfg.API.TokenFile)
@@ -377,6 +431,9 @@ func (d *Daemon) Serve(ctx context.Context, ready func()) error {
 			_ = d.shutdown()
 			return fmt.Errorf("api.listen: %w", err)
 		}
+		// Counted below TLS: a handshake that never ends holds a slot
+		// only until read_header_timeout.
+		l = limitListener(l, d.cfg.API.MaxConnections)
 		if d.cfg.API.TLSCert != "" {
 			cert, err := tls.LoadX509KeyPair(d.cfg.API.TLSCert, d.cfg.API.TLSKey)
 			if err != nil {
@@ -388,7 +445,7 @@ func (d *Daemon) Serve(ctx context.Context, ready func()) error {
 			l = tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 		}
 		lns = append(lns, l)
-		servers = append(servers, &http.Server{Handler: d.Handler(bytes.TrimSpace(tok)), ReadHeaderTimeout: 10 * time.Second})
+		servers = append(servers, d.newServer(d.Handler(bytes.TrimSpace(tok))))
 	}
 	for i, srv := range servers {
 		go func() { _ = srv.Serve(lns[i]) }()
@@ -421,24 +478,66 @@ func (d *Daemon) Serve(ctx context.Context, ready func()) error {
 	return err
 }
 
+// newServer is an API server whose clients cannot hold connections for
+// ever: headers within read_header_timeout, kept-alive connections closed
+// after idle_timeout, every response written within write_timeout (see
+// Handler), bodies read within body_timeout (see readBody).
+func (d *Daemon) newServer(h http.Handler) *http.Server {
+	a := d.cfg.API
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: a.ReadHeaderTimeout.Duration,
+		IdleTimeout:       a.IdleTimeout.Duration,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          log.New(httpLog{d.log}, "", 0),
+	}
+}
+
+// httpLog sends net/http's own messages (TLS handshake errors, panics in
+// handlers) to the daemon's log.
+type httpLog struct{ log zerolog.Logger }
+
+func (l httpLog) Write(b []byte) (int, error) {
+	l.log.Warn().Str("from", "net/http").Msg(strings.TrimSpace(string(b)))
+	return len(b), nil
+}
+
 // listenUnix listens on a unix socket with mode. A socket file nobody
 // answers on is stale and replaced; one somebody answers on is an error.
+//
+// The socket is never reachable with a mode wider than mode, whatever the
+// umask: it is made in a fresh directory only its owner may enter, given
+// its mode there, and renamed into place.
 func listenUnix(path string, mode os.FileMode) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("api.socket: %w", err)
 	}
 	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 		c.Close()
 		return nil, fmt.Errorf("api.socket %s: another daemon is listening on it", path)
 	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("api.socket: remove stale socket: %w", err)
-	}
-	l, err := net.Listen("unix", path)
+	private, err := os.MkdirTemp(dir, ".chaosctl-")
 	if err != nil {
 		return nil, fmt.Errorf("api.socket: %w", err)
 	}
-	if err := os.Chmod(path, mode); err != nil {
+	defer os.RemoveAll(private)
+	if err := os.Chmod(private, 0o700); err != nil {
+		return nil, fmt.Errorf("api.socket: %w", err)
+	}
+	tmp := filepath.Join(private, "s")
+	l, err := net.Listen("unix", tmp)
+	if err != nil {
+		return nil, fmt.Errorf("api.socket: %w", err)
+	}
+	ul := l.(*net.UnixListener)
+	ul.SetUnlinkOnClose(false) // the file moves; Serve removes it at the end
+	if err := os.Chmod(tmp, mode); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("api.socket: %w", err)
+	}
+	// Atomic, and it replaces a stale socket.
+	if err := os.Rename(tmp, path); err != nil {
 		l.Close()
 		return nil, fmt.Errorf("api.socket: %w", err)
 	}

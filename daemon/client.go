@@ -26,6 +26,10 @@ import (
 // ErrUnreachable: no daemon answers where the client looked.
 var ErrUnreachable = errors.New("no chaosctl daemon reachable")
 
+// ErrTokenInClear: the client was asked to send its bearer token over
+// plain http to an address off this machine.
+var ErrTokenInClear = errors.New("refusing to send the API token in clear text")
+
 // ClientOptions say where the daemon is: a unix socket (the default), or a
 // TCP address ("host:port", "http://host:port", "https://host:port") with
 // a bearer token file and, for a self-signed certificate, a CA file.
@@ -79,6 +83,10 @@ func NewClient(o ClientOptions) (*Client, error) {
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("--addr %q: want host:port, http://host:port or https://host:port", o.Addr)
+	}
+	if o.TokenFile != "" && u.Scheme == "http" && !loopbackHost(u.Hostname()) {
+		return nil, fmt.Errorf("%w: --addr %s is plain http to %s, which is not a loopback address: use https://%s (and --ca-file for a self-signed certificate)",
+			ErrTokenInClear, o.Addr, u.Hostname(), u.Host)
 	}
 	c := &Client{base: strings.TrimRight(base, "/"), where: o.Addr}
 	tr := http.DefaultTransport.(*http.Transport).Clone()

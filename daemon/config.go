@@ -38,6 +38,7 @@ type Config struct {
 	LogLevel        string   `toml:"log_level"`
 	API             API      `toml:"api"`
 	Defaults        Defaults `toml:"defaults"`
+	Policy          Policy   `toml:"policy"`
 
 	Path string `toml:"-"` // file it was read from; "" for the defaults
 }
@@ -50,6 +51,24 @@ type API struct {
 	TokenFile  string `toml:"token_file"`  // bearer token for TCP clients
 	TLSCert    string `toml:"tls_cert"`    // with tls_key: serve TCP over TLS
 	TLSKey     string `toml:"tls_key"`
+
+	// Bounds on what one client may hold, per listener.
+	MaxConnections    int      `toml:"max_connections"`     // connections served at once; more wait; default 64
+	ReadHeaderTimeout Duration `toml:"read_header_timeout"` // a request's line and headers; default 10s
+	BodyTimeout       Duration `toml:"body_timeout"`        // a request's body; default 30s, then 408
+	IdleTimeout       Duration `toml:"idle_timeout"`        // a kept-alive connection between requests; default 2m
+	WriteTimeout      Duration `toml:"write_timeout"`       // each write of a response; event streams renew it; default 30s
+}
+
+// Policy is what the daemon enforces whatever a scenario says.
+type Policy struct {
+	// MaxTargets caps every run's safety.max_targets; 0: no cap beyond
+	// the scenario's own.
+	MaxTargets int `toml:"max_targets"`
+	// AllowCommands false refuses (403) scenarios uploaded through the API
+	// that have cmd probes or runbook command steps: only scenarios from
+	// the scenario directories may then run commands. Default true.
+	AllowCommands bool `toml:"allow_commands"`
 }
 
 // Defaults are limits that apply to every run.
@@ -63,9 +82,12 @@ type Defaults struct {
 // loopback reports whether a host:port listens only on this machine.
 func loopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
+	return err == nil && loopbackHost(host)
+}
+
+// loopbackHost reports whether host (a name or an IP, without port) is
+// this machine's loopback.
+func loopbackHost(host string) bool {
 	if host == "localhost" {
 		return true
 	}
@@ -108,14 +130,37 @@ func DefaultConfig() Config {
 		PluginDir:    "/usr/lib/chaosctl/plugins",
 		Store:        DefaultStore(),
 		LogLevel:     "info",
-		API:          API{Socket: DefaultSocket(), SocketMode: "0660"},
+		API: API{
+			Socket: DefaultSocket(), SocketMode: "0660",
+			MaxConnections:    64,
+			ReadHeaderTimeout: Duration{Duration: 10 * time.Second},
+			BodyTimeout:       Duration{Duration: 30 * time.Second},
+			IdleTimeout:       Duration{Duration: 2 * time.Minute},
+			WriteTimeout:      Duration{Duration: 30 * time.Second},
+		},
 		Defaults: Defaults{
 			MaxConcurrentRuns: 4,
 			HistoryLimit:      1000,
 			RevertTimeout:     Duration{Duration: 30 * time.Second},
 			StoreLockTimeout:  Duration{Duration: 2 * time.Second},
 		},
+		Policy: Policy{AllowCommands: true},
 	}
+}
+
+// tomlKey is a Config field's key, "" for a field the file does not set.
+func tomlKey(f reflect.StructField) string {
+	tag := strings.Split(f.Tag.Get("toml"), ",")[0]
+	if tag == "-" {
+		return ""
+	}
+	return tag
+}
+
+// isTable reports whether a Config field is a TOML table of keys (and not
+// a value such as a Duration).
+func isTable(t reflect.Type) bool {
+	return t.Kind() == reflect.Struct && !reflect.PointerTo(t).Implements(reflect.TypeFor[encoding.TextUnmarshaler]())
 }
 
 // configKeys is every key path Config accepts, spelled exactly.
@@ -124,13 +169,12 @@ func configKeys() map[string]bool {
 	var walk func(t reflect.Type, prefix string)
 	walk = func(t reflect.Type, prefix string) {
 		for i := range t.NumField() {
-			tag := strings.Split(t.Field(i).Tag.Get("toml"), ",")[0]
-			if tag == "" || tag == "-" {
+			tag := tomlKey(t.Field(i))
+			if tag == "" {
 				continue
 			}
 			out[prefix+tag] = true
-			ft := t.Field(i).Type
-			if ft.Kind() == reflect.Struct && !reflect.PointerTo(ft).Implements(reflect.TypeFor[encoding.TextUnmarshaler]()) {
+			if ft := t.Field(i).Type; isTable(ft) {
 				walk(ft, prefix+tag+".")
 			}
 		}
@@ -180,8 +224,10 @@ func LoadConfig(path string) (Config, error) {
 		msg       string
 	}
 	var perrs []posErr
+	undecoded := map[string]bool{}
 	for _, k := range md.Undecoded() {
 		line, col := keyPos(data, k)
+		undecoded[strings.Join(k, ".")] = true
 		perrs = append(perrs, posErr{line, col, fmt.Sprintf("%s:%d:%d: %s: unknown key", path, line, col, k.String())})
 	}
 	// BurntSushi matches keys regardless of case; the config's keys are
@@ -189,7 +235,7 @@ func LoadConfig(path string) (Config, error) {
 	known := configKeys()
 	for _, k := range md.Keys() {
 		name := strings.Join(k, ".")
-		if known[name] || !md.IsDefined(k...) {
+		if known[name] || undecoded[name] || !md.IsDefined(k...) {
 			continue
 		}
 		line, col := keyPos(data, k)
@@ -263,6 +309,20 @@ func (c Config) check() []keyErr {
 	if c.API.TLSCert != "" && c.API.Listen == "" {
 		bad("api.tls_cert", "TLS applies to the TCP listener: set api.listen")
 	}
+	if c.API.MaxConnections < 1 {
+		bad("api.max_connections", "must be at least 1, got %d", c.API.MaxConnections)
+	}
+	for _, t := range []struct {
+		key string
+		d   Duration
+	}{
+		{"api.read_header_timeout", c.API.ReadHeaderTimeout}, {"api.body_timeout", c.API.BodyTimeout},
+		{"api.idle_timeout", c.API.IdleTimeout}, {"api.write_timeout", c.API.WriteTimeout},
+	} {
+		if t.d.Duration <= 0 {
+			bad(t.key, "must be > 0")
+		}
+	}
 	if c.Store == "" {
 		bad("store", "required")
 	}
@@ -277,6 +337,9 @@ func (c Config) check() []keyErr {
 	}
 	if c.Defaults.StoreLockTimeout.Duration <= 0 {
 		bad("defaults.store_lock_timeout", "must be > 0")
+	}
+	if c.Policy.MaxTargets < 0 {
+		bad("policy.max_targets", "must be at least 0 (0: no cap beyond the scenario's), got %d", c.Policy.MaxTargets)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

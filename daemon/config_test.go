@@ -19,6 +19,10 @@ func TestDefaultConfigIsValid(t *testing.T) {
 	if cfg.API.Socket == "" || cfg.Store == "" || len(cfg.ScenarioDirs) == 0 || cfg.SocketFileMode() != 0o660 {
 		t.Errorf("defaults %+v", cfg)
 	}
+	// Without a [policy], the daemon behaves as it did before it had one.
+	if cfg.Policy != (Policy{MaxTargets: 0, AllowCommands: true}) {
+		t.Errorf("default policy %+v", cfg.Policy)
+	}
 }
 
 func TestLoadConfigGood(t *testing.T) {
@@ -35,11 +39,15 @@ func TestLoadConfigGood(t *testing.T) {
 		cfg.Defaults.StoreLockTimeout.Duration != 2*time.Second || cfg.API.TokenFile != filepath.Join("testdata", "token") {
 		t.Errorf("config %+v", cfg)
 	}
+	if cfg.API.MaxConnections != 8 || cfg.API.WriteTimeout.Duration != 5*time.Second || cfg.API.IdleTimeout.Duration != 2*time.Minute ||
+		cfg.Policy != (Policy{MaxTargets: 3, AllowCommands: false}) {
+		t.Errorf("api limits or policy: %+v %+v", cfg.API, cfg.Policy)
+	}
 }
 
 // TestLoadConfigBad: every error at once, each with file:line:col.
 func TestLoadConfigBad(t *testing.T) {
-	for _, name := range []string{"bad.toml", "bad-type.toml", "bad-syntax.toml", "bad-listen.toml", "bad-dotted.toml", "bad-case.toml"} {
+	for _, name := range []string{"bad.toml", "bad-type.toml", "bad-syntax.toml", "bad-listen.toml", "bad-dotted.toml", "bad-case.toml", "bad-policy.toml"} {
 		t.Run(name, func(t *testing.T) {
 			file := filepath.Join("testdata", name)
 			_, err := LoadConfig(file)

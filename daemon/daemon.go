@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fsnotify/fsnotify"
 	"github.com/robfig/cron/v3"
 	"github.com/rs/zerolog"
 
@@ -29,6 +30,12 @@ var (
 	ErrAlreadyRunning  = errors.New("a run of this scenario is in progress and its concurrency is forbid")
 	ErrTooManyRuns     = errors.New("max_concurrent_runs reached")
 	ErrRunFinished     = errors.New("run is already finished")
+	ErrRunIDCollision  = errors.New("no unused run id")
+	// ErrCommandsForbidden: an uploaded scenario would run commands and
+	// policy.allow_commands is false.
+	ErrCommandsForbidden = errors.New("uploaded scenarios may not run commands here (policy.allow_commands = false)")
+	// ErrUnsafeScenarioDir: a scenario directory or file others may write.
+	ErrUnsafeScenarioDir = errors.New("scenario directory or file writable by others")
 
 	errAbortedByOperator = errors.New("aborted through the API")
 )
@@ -41,7 +48,7 @@ type Options struct {
 
 // Daemon is one running chaosctl daemon.
 type Daemon struct {
-	cfg     Config
+	cfg     Config // as the daemon started; never written after New
 	log     zerolog.Logger
 	store   *store.Store
 	catalog plugins.Catalog
@@ -53,8 +60,11 @@ type Daemon struct {
 	cancelAll context.CancelCauseFunc
 	runsWG    sync.WaitGroup
 	reloadMu  sync.Mutex
+	watcher   *fsnotify.Watcher // guarded by reloadMu; nil until Serve watches
+	runID     func() string     // makes run ids; experiments.NewRunID
 
 	mu        sync.Mutex
+	cur       Config // in effect: cfg with the reloadable keys as the last reload set them
 	scenarios map[string]*scenarios.Scenario
 	loadErrs  []LoadError
 	entries   map[string]cron.EntryID
@@ -72,8 +82,8 @@ func New(ctx context.Context, cfg Config, opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	d := &Daemon{
-		cfg: cfg, log: opts.Log, store: st, catalog: opts.Catalog, metrics: newMetrics(), locks: newTargetLocks(),
-		cron: cron.New(cron.WithLocation(time.Local)),
+		cfg: cfg, cur: cfg, log: opts.Log, store: st, catalog: opts.Catalog, metrics: newMetrics(), locks: newTargetLocks(),
+		cron: cron.New(cron.WithLocation(time.Local)), runID: experiments.NewRunID,
 		runs: map[string]*activeRun{}, entries: map[string]cron.EntryID{}, entrySpec: map[string]string{},
 	}
 	d.runCtx, d.cancelAll = context.WithCancelCause(context.WithoutCancel(ctx))
@@ -103,7 +113,9 @@ func (d *Daemon) Metrics() *Metrics { return d.metrics }
 func (d *Daemon) Reload(ctx context.Context, why string) {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
-	loaded, errs := d.loadDirs(ctx)
+	dirs := d.current().ScenarioDirs
+	d.syncWatch(dirs)
+	loaded, errs := d.loadDirs(ctx, dirs)
 	d.mu.Lock()
 	d.scenarios, d.loadErrs = loaded, errs
 	// Entries whose schedule did not change are kept: re-adding an
@@ -254,11 +266,17 @@ func (d *Daemon) Start(sc *scenarios.Scenario, trigger string, dryRun bool) (str
 			return "", fmt.Errorf("%w (run %s)", ErrAlreadyRunning, same[0].id)
 		}
 	}
-	if len(d.runs)-len(replaced) >= d.cfg.Defaults.MaxConcurrentRuns {
+	if len(d.runs)-len(replaced) >= d.cur.Defaults.MaxConcurrentRuns {
 		d.mu.Unlock()
 		return "", fmt.Errorf("%w (%d runs in progress)", ErrTooManyRuns, len(d.runs))
 	}
-	id := experiments.NewRunID()
+	id, err := d.newRunID()
+	if err != nil {
+		d.mu.Unlock()
+		return "", err
+	}
+	run, capped := capTargets(sc, d.cur.Policy)
+	historyLimit := d.cur.Defaults.HistoryLimit
 	ctx, cancel := context.WithCancelCause(d.runCtx)
 	r := newActiveRun(id, sc, trigger, cancel)
 	for _, old := range replaced {
@@ -284,26 +302,61 @@ func (d *Daemon) Start(sc *scenarios.Scenario, trigger string, dryRun bool) (str
 		d.runsWG.Done()
 		return "", err
 	}
-	go d.execute(ctx, r, sc, dryRun, replaced)
+	go d.execute(ctx, r, run, execOpts{dryRun: dryRun, replaced: replaced, capped: capped, historyLimit: historyLimit})
 	return id, nil
 }
 
-func (d *Daemon) execute(ctx context.Context, r *activeRun, sc *scenarios.Scenario, dryRun bool, replaced []*activeRun) {
+// newRunID is a run id that no run has, in progress or stored: a new run
+// never overwrites another's journal. d.mu is held.
+func (d *Daemon) newRunID() (string, error) {
+	const tries = 5
+	for range tries {
+		id := d.runID()
+		if _, live := d.runs[id]; live {
+			continue
+		}
+		_, err := d.store.Run(id)
+		if errors.Is(err, store.ErrNotFound) {
+			return id, nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("check run id %s is unused: %w", id, err)
+		}
+		d.log.Warn().Str("run_id", id).Msg("run id already taken; making another")
+	}
+	return "", fmt.Errorf("%w after %d tries", ErrRunIDCollision, tries)
+}
+
+// execOpts are the parts of a run Start decided.
+type execOpts struct {
+	dryRun       bool
+	replaced     []*activeRun // runs this one replaces: it waits for their end
+	capped       string       // why policy.max_targets lowered the scenario's, "" when it did not
+	historyLimit int
+}
+
+func (d *Daemon) execute(ctx context.Context, r *activeRun, sc *scenarios.Scenario, o execOpts) {
 	defer d.runsWG.Done()
 	log := d.log.With().Str("run_id", r.id).Str("scenario", sc.Name).Str("trigger", r.trigger).Logger()
-	for _, old := range replaced {
+	for _, old := range o.replaced {
 		<-old.done // its faults are reverted and its targets released
 	}
 	log.Info().Msg("run started")
+	if o.capped != "" {
+		log.Info().Msg(o.capped)
+	}
 	rb := &runbooks.Runner{Log: d.log.With().Str("run_id", r.id).Str("scenario", sc.Name).Logger()}
 	j := experiments.Run(ctx, sc, experiments.Options{
 		Runbook: rb.Restore, RunbookBefore: rb.Before,
 		Log: d.log, Catalog: d.catalog, Ledger: runLedger{d.store.Ledger(), d.metrics},
 		Observer: func(ev experiments.Event) { r.observe(ev, d.metrics, sc.Name) },
-		DryRun:   dryRun, RunID: r.id, RevertTimeout: d.cfg.Defaults.RevertTimeout.Duration,
+		DryRun:   o.dryRun, RunID: r.id, RevertTimeout: d.cfg.Defaults.RevertTimeout.Duration,
 		LockTargets: d.locks.forRun(r.id),
 	})
 	j.Labels = map[string]string{"trigger": r.trigger}
+	if o.capped != "" {
+		j.Reasons = append(j.Reasons, o.capped)
+	}
 	for _, f := range j.Faults {
 		if f.RevertError != "" {
 			// The fault may still be in effect: nobody injects there again
@@ -318,7 +371,7 @@ func (d *Daemon) execute(ctx context.Context, r *activeRun, sc *scenarios.Scenar
 	if err := d.store.PutRun(j); err != nil {
 		log.Error().Err(err).Msg("journal not stored")
 	}
-	if n, err := d.store.Prune(d.cfg.Defaults.HistoryLimit); err != nil {
+	if n, err := d.store.Prune(o.historyLimit); err != nil {
 		log.Error().Err(err).Msg("history not pruned")
 	} else if n > 0 {
 		log.Info().Int("pruned", n).Msg("history limit: oldest runs deleted")

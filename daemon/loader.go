@@ -11,6 +11,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/chaosctl/chaosctl/internal/fsperm"
 	"github.com/chaosctl/chaosctl/scenarios"
 )
 
@@ -22,11 +23,17 @@ type LoadError struct {
 }
 
 // loadDirs loads every *.toml file directly in dirs. A missing directory
-// is reported once in the log and skipped.
-func (d *Daemon) loadDirs(ctx context.Context) (map[string]*scenarios.Scenario, []LoadError) {
+// is reported once in the log and skipped. A directory or file that others
+// than its owner may write, or that is owned by someone other than root or
+// the daemon's user, is refused: its scenarios run commands as the daemon.
+func (d *Daemon) loadDirs(ctx context.Context, dirs []string) (map[string]*scenarios.Scenario, []LoadError) {
 	out := map[string]*scenarios.Scenario{}
 	var errs []LoadError
-	for _, dir := range d.cfg.ScenarioDirs {
+	for _, dir := range dirs {
+		if err := fsperm.Check(dir); err != nil {
+			errs = append(errs, LoadError{File: dir, Errors: []string{fmt.Sprintf("%v: refusing to load scenario directory %s: %v", ErrUnsafeScenarioDir, dir, err)}})
+			continue
+		}
 		files, err := filepath.Glob(filepath.Join(dir, "*.toml"))
 		if err != nil {
 			errs = append(errs, LoadError{File: dir, Errors: []string{err.Error()}})
@@ -39,6 +46,10 @@ func (d *Daemon) loadDirs(ctx context.Context) (map[string]*scenarios.Scenario, 
 		}
 		sort.Strings(files)
 		for _, f := range files {
+			if err := fsperm.Check(f); err != nil {
+				errs = append(errs, LoadError{File: f, Errors: []string{fmt.Sprintf("%v: refusing to load scenario file %s: %v", ErrUnsafeScenarioDir, f, err)}})
+				continue
+			}
 			sc, err := scenarios.Load(ctx, f, d.catalog)
 			if err != nil {
 				le := LoadError{File: f}
@@ -70,19 +81,24 @@ func (d *Daemon) loadDirs(ctx context.Context) (map[string]*scenarios.Scenario, 
 }
 
 // watch reloads when a file in a scenario directory changes, debounced so
-// that an editor's burst of writes is one reload.
+// that an editor's burst of writes is one reload. Each reload watches the
+// directories configured then (syncWatch).
 func (d *Daemon) watch(ctx context.Context) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return fmt.Errorf("watch scenario directories: %w", err)
 	}
-	for _, dir := range d.cfg.ScenarioDirs {
-		if err := w.Add(dir); err != nil {
-			d.log.Warn().Str("dir", dir).Err(err).Msg("not watching scenario directory (reload with SIGHUP)")
-		}
-	}
+	d.reloadMu.Lock()
+	d.watcher = w
+	d.syncWatch(d.current().ScenarioDirs)
+	d.reloadMu.Unlock()
 	go func() {
-		defer w.Close()
+		defer func() {
+			d.reloadMu.Lock()
+			d.watcher = nil
+			d.reloadMu.Unlock()
+			w.Close()
+		}()
 		var debounce <-chan time.Time
 		for {
 			select {
@@ -109,4 +125,33 @@ func (d *Daemon) watch(ctx context.Context) error {
 		}
 	}()
 	return nil
+}
+
+// syncWatch makes the watcher watch exactly dirs: a directory that did not
+// exist at the last reload, or that a config reload added, is watched from
+// now on. d.reloadMu is held.
+func (d *Daemon) syncWatch(dirs []string) {
+	if d.watcher == nil {
+		return
+	}
+	want := map[string]bool{}
+	for _, dir := range dirs {
+		want[filepath.Clean(dir)] = true
+	}
+	watched := map[string]bool{}
+	for _, p := range d.watcher.WatchList() {
+		if watched[p] = true; !want[p] {
+			_ = d.watcher.Remove(p)
+		}
+	}
+	for _, dir := range dirs {
+		dir = filepath.Clean(dir)
+		if watched[dir] {
+			continue
+		}
+		watched[dir] = true
+		if err := d.watcher.Add(dir); err != nil {
+			d.log.Warn().Str("dir", dir).Err(err).Msg("not watching scenario directory (reload with SIGHUP)")
+		}
+	}
 }
