@@ -28,6 +28,7 @@ var bins struct {
 	chaosctl string
 	target   string
 	touch    string // the example third-party plugin
+	liar     string // a third-party plugin that lies (test/liar)
 }
 
 func TestMain(m *testing.M) {
@@ -40,9 +41,10 @@ func TestMain(m *testing.M) {
 	bins.chaosctl = filepath.Join(dir, "chaosctl")
 	bins.target = filepath.Join(dir, "target")
 	bins.touch = filepath.Join(dir, "chaosctl-plugin-touch")
+	bins.liar = filepath.Join(dir, "chaosctl-plugin-liar")
 	_, here, _, _ := runtime.Caller(0)
 	root := filepath.Dir(filepath.Dir(here))
-	for pkg, out := range map[string]string{"./cmd/chaosctl": bins.chaosctl, "./test/target": bins.target, "./plugins/example": bins.touch} {
+	for pkg, out := range map[string]string{"./cmd/chaosctl": bins.chaosctl, "./test/target": bins.target, "./plugins/example": bins.touch, "./test/liar": bins.liar} {
 		cmd := exec.Command("go", "build", "-o", out, pkg)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -58,7 +60,7 @@ func TestMain(m *testing.M) {
 }
 
 // freeAddr returns a loopback address with a port nobody listens on.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -77,7 +79,7 @@ type target struct {
 	log     *bytes.Buffer
 }
 
-func startTarget(t *testing.T, supervise bool, extra ...string) *target {
+func startTarget(t testing.TB, supervise bool, extra ...string) *target {
 	t.Helper()
 	dir := t.TempDir()
 	tg := &target{addr: freeAddr(t), pidfile: filepath.Join(dir, "target.pid"), data: filepath.Join(dir, "data.txt"), log: &bytes.Buffer{}}
@@ -114,7 +116,7 @@ func startTarget(t *testing.T, supervise bool, extra ...string) *target {
 }
 
 // pid is the serving process's pid from its pidfile.
-func (tg *target) pid(t *testing.T) int {
+func (tg *target) pid(t testing.TB) int {
 	t.Helper()
 	b, err := os.ReadFile(tg.pidfile)
 	if err != nil {
@@ -126,7 +128,7 @@ func (tg *target) pid(t *testing.T) int {
 }
 
 // writeScenario renders a scenario template into a file.
-func writeScenario(t *testing.T, text string, data any) string {
+func writeScenario(t testing.TB, text string, data any) string {
 	t.Helper()
 	tpl := template.Must(template.New("s").Parse(text))
 	var b bytes.Buffer
@@ -149,7 +151,7 @@ type result struct {
 
 // chaosctl runs the real binary with args and reads the journal it wrote
 // (when args include "run").
-func chaosctl(t *testing.T, ctx context.Context, args ...string) result {
+func chaosctl(t testing.TB, ctx context.Context, args ...string) result {
 	t.Helper()
 	jpath := filepath.Join(t.TempDir(), "journal.json")
 	if len(args) > 0 && args[0] == "run" {

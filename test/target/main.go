@@ -37,6 +37,8 @@ func main() {
 		wipeOnTerm   = flag.Bool("wipe-on-term", false, "on SIGTERM, delete the -data file before exiting (a shutdown that destroys its data: the disaster runbooks restore from)")
 	)
 	flag.Parse()
+	// Microseconds in UTC: the tests read the true outage from this log.
+	log.SetFlags(log.Ldate | log.Ltime | log.Lmicroseconds | log.LUTC)
 	if *check != "" {
 		os.Exit(checkURL(*check))
 	}
