@@ -370,10 +370,10 @@ func (r *run) revert(ctx context.Context, p plannedFault, i int) {
 	defer cancel()
 	f := r.fault(i)
 	err := p.fault.Revert(rctx, f.Action, f.RevertData)
+	now := time.Now() // when the revert took effect, not when it was verified
 	if err == nil {
 		err = r.verifyRevert(ctx, p, i)
 	}
-	now := time.Now()
 	r.updateFault(i, func(f *journal.Fault) {
 		f.RevertedAt = &now
 		if err != nil {
