@@ -42,6 +42,11 @@ type Engine interface {
 	// Events streams container events for the given containers (all when
 	// none). The error channel receives one error when the stream breaks.
 	Events(ctx context.Context, containers ...string) (<-chan Event, <-chan error)
+	// EventsSince is Events that first replays the Engine's buffered
+	// events from since (by the Engine's clock) on. The Engine answers an
+	// events request before it subscribes, so an event that happens right
+	// after Events returns can be missed; one after since cannot.
+	EventsSince(ctx context.Context, since time.Time, containers ...string) (<-chan Event, <-chan error)
 	Close() error
 }
 
@@ -55,6 +60,7 @@ type Container struct {
 	Running      bool
 	Paused       bool
 	Pid          int
+	ExitCode     int // of the last run, when not running
 	StartedAt    time.Time
 	RestartCount int
 	Health       string // "", starting, healthy, unhealthy
@@ -171,7 +177,7 @@ func (e *engineClient) Inspect(ctx context.Context, id string) (Container, error
 		c.Image, c.Labels = in.Config.Image, in.Config.Labels
 	}
 	if s := in.State; s != nil {
-		c.State, c.Running, c.Paused, c.Pid = string(s.Status), s.Running, s.Paused, s.Pid
+		c.State, c.Running, c.Paused, c.Pid, c.ExitCode = string(s.Status), s.Running, s.Paused, s.Pid, s.ExitCode
 		c.StartedAt, _ = time.Parse(time.RFC3339Nano, s.StartedAt)
 		if s.Health != nil {
 			c.Health = string(s.Health.Status)
@@ -240,11 +246,19 @@ func (e *engineClient) Connect(ctx context.Context, networkID, id string, ep End
 }
 
 func (e *engineClient) Events(ctx context.Context, containers ...string) (<-chan Event, <-chan error) {
+	return e.EventsSince(ctx, time.Time{}, containers...)
+}
+
+func (e *engineClient) EventsSince(ctx context.Context, since time.Time, containers ...string) (<-chan Event, <-chan error) {
 	f := filters.NewArgs(filters.Arg("type", string(events.ContainerEventType)))
 	for _, c := range containers {
 		f.Add("container", c)
 	}
-	msgs, errs := e.cli.Events(ctx, events.ListOptions{Filters: f})
+	opts := events.ListOptions{Filters: f}
+	if !since.IsZero() {
+		opts.Since = fmt.Sprintf("%d.%09d", since.Unix(), since.Nanosecond())
+	}
+	msgs, errs := e.cli.Events(ctx, opts)
 	out := make(chan Event)
 	oerr := make(chan error, 1)
 	go func() {

@@ -58,12 +58,16 @@ var crashAction = &action{
 			return err
 		}
 		rd.Pid, rd.Signal = c.Pid, sig
+		w := watchDie(ctx, e, c)
 		if err := syscall.Kill(c.Pid, unix.SignalNum(sig)); err != nil {
+			w.stop()
 			if errors.Is(err, syscall.ESRCH) {
 				return fmt.Errorf("container %s: init pid %d already gone", c.Name, c.Pid)
 			}
 			return fmt.Errorf("send %s to pid %d of %s: %w", sig, c.Pid, c.Name, err)
 		}
+		w.wait(ctx, dieBound, rd)
 		return nil
 	},
+	status: dieStatus,
 }

@@ -79,6 +79,11 @@ type revertData struct {
 	Network     *Endpoint `json:"network,omitempty"` // partition: how to reconnect
 	Fill        *fillData `json:"fill,omitempty"`    // fill: what to remove
 	Restart     string    `json:"restart,omitempty"` // the restart policy at injection
+	// crash, kill, restart: the container's die event, seen after it was
+	// signalled, or why none was.
+	DiedAt   time.Time `json:"died_at,omitzero"`
+	ExitCode *int      `json:"exit_code,omitempty"`
+	NoDie    string    `json:"no_die,omitempty"`
 }
 
 // Describe lists the actions.
@@ -231,7 +236,9 @@ func (f *Fault) Revert(ctx context.Context, name string, data []byte) error {
 	return nil
 }
 
-// Status says whether the fault is still in effect.
+// Status says, from the container's state as the Engine reports it now,
+// whether the fault is in effect; for crash, kill and restart, whether
+// their effect was confirmed by the container's die event.
 func (f *Fault) Status(ctx context.Context, name string, data []byte) (plugins.Status, error) {
 	a, err := lookup(name)
 	if err != nil {
@@ -246,17 +253,41 @@ func (f *Fault) Status(ctx context.Context, name string, data []byte) (plugins.S
 		return plugins.Status{}, err
 	}
 	c, err := e.Inspect(ctx, rd.ContainerID)
-	if errors.Is(err, ErrNotFound) {
-		return plugins.Status{Detail: "container gone"}, nil
-	}
-	if err != nil {
-		return plugins.Status{}, err
-	}
-	if a.status == nil {
-		return plugins.Status{Detail: "instantaneous; container " + c.State}, nil
+	// A fill of a volume outlives its container; nothing else a reversible
+	// action did does.
+	outlives := rd.Fill != nil && rd.Fill.Via == viaMount
+	switch {
+	case errors.Is(err, ErrNotFound) && a.Reversible && !outlives:
+		return plugins.Status{Detail: fmt.Sprintf("container %s is gone", rd.Name)}, nil
+	case errors.Is(err, ErrNotFound):
+		c = Container{ID: rd.ContainerID, Name: rd.Name, State: "removed"}
+	case err != nil:
+		return plugins.Status{}, fmt.Errorf("status of %s on %s: %w", name, rd.Name, err)
 	}
 	return a.status(ctx, e, c, rd)
 }
+
+// stateOf is a container's state for a Status Detail: "running since
+// 12:00:01.123", "exited (exit code 137)", "paused".
+func stateOf(c Container) string {
+	switch c.State {
+	case "running": // not "restarting", where the Engine says Running too
+		if c.StartedAt.IsZero() {
+			return "running"
+		}
+		return "running since " + c.StartedAt.Local().Format(clock)
+	case "exited", "dead":
+		return fmt.Sprintf("%s (exit code %d)", c.State, c.ExitCode)
+	case "restarting":
+		return fmt.Sprintf("restarting (exit code %d, restart %d)", c.ExitCode, c.RestartCount)
+	case "":
+		return "in an unknown state"
+	}
+	return c.State
+}
+
+// clock is how Details print a time: the Engine's, to the millisecond.
+const clock = "15:04:05.000"
 
 // Close releases the Engine connection.
 func (f *Fault) Close() error { return f.engine.Close() }

@@ -3,8 +3,12 @@ package docker
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strconv"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // fakeEngine is an in-memory Engine for unit tests of selection and revert
@@ -14,10 +18,17 @@ type fakeEngine struct {
 	containers map[string]*Container
 	calls      []string
 	connectErr func(ep Endpoint) error
+	// ignore: signals the containers' processes handle or ignore (a kill
+	// with one changes nothing); "restart": a restart whose die event the
+	// Engine never sends.
+	ignore    map[string]bool
+	eventsErr error // the event stream breaks at once with this error
+	log       []Event
+	subs      map[chan Event][]string // subscribers and their containers
 }
 
 func newFake(cs ...Container) *fakeEngine {
-	f := &fakeEngine{containers: map[string]*Container{}}
+	f := &fakeEngine{containers: map[string]*Container{}, ignore: map[string]bool{}, subs: map[chan Event][]string{}}
 	for _, c := range cs {
 		c := c
 		f.containers[c.ID] = &c
@@ -59,15 +70,40 @@ func (f *fakeEngine) Inspect(_ context.Context, id string) (Container, error) {
 	return *c, nil
 }
 
+// emit logs an event of c and sends it to its subscribers; f.mu is held.
+func (f *fakeEngine) emit(c *Container, action string, attrs map[string]string) {
+	ev := Event{Time: time.Now(), ID: c.ID, Name: c.Name, Action: action, Attrs: attrs}
+	f.log = append(f.log, ev)
+	for ch, ids := range f.subs {
+		if len(ids) == 0 || slices.Contains(ids, c.ID) {
+			select {
+			case ch <- ev:
+			default: // a subscriber that does not read loses events, as with the Engine
+			}
+		}
+	}
+}
+
+// exit ends c's run as a signal would; f.mu is held.
+func (f *fakeEngine) exit(c *Container, code int) {
+	c.Running, c.Paused, c.State, c.ExitCode, c.Pid = false, false, "exited", code, 0
+	f.emit(c, "die", map[string]string{"exitCode": strconv.Itoa(code)})
+}
+
 func (f *fakeEngine) Kill(_ context.Context, id, sig string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.record("kill %s %s", id, sig)
 	c, err := f.get(id)
-	if err == nil {
-		c.Running, c.State = false, "exited"
+	if err != nil {
+		return err
 	}
-	return err
+	n := int(unix.SignalNum(sig))
+	f.emit(c, "kill", map[string]string{"signal": strconv.Itoa(n)})
+	if !f.ignore[sig] {
+		f.exit(c, 128+n)
+	}
+	return nil
 }
 
 func (f *fakeEngine) Stop(_ context.Context, id string, _ time.Duration) error {
@@ -76,7 +112,7 @@ func (f *fakeEngine) Stop(_ context.Context, id string, _ time.Duration) error {
 	f.record("stop %s", id)
 	c, err := f.get(id)
 	if err == nil {
-		c.Running, c.State = false, "exited"
+		f.exit(c, 143)
 	}
 	return err
 }
@@ -87,17 +123,30 @@ func (f *fakeEngine) Start(_ context.Context, id string) error {
 	f.record("start %s", id)
 	c, err := f.get(id)
 	if err == nil {
-		c.Running, c.State = true, "running"
+		f.start(c)
 	}
 	return err
+}
+
+// start begins a new run of c; f.mu is held.
+func (f *fakeEngine) start(c *Container) {
+	c.Running, c.State, c.StartedAt = true, "running", time.Now()
+	f.emit(c, "start", nil)
 }
 
 func (f *fakeEngine) Restart(_ context.Context, id string, _ time.Duration) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.record("restart %s", id)
-	_, err := f.get(id)
-	return err
+	c, err := f.get(id)
+	if err != nil {
+		return err
+	}
+	if !f.ignore["restart"] {
+		f.exit(c, 143)
+	}
+	f.start(c)
+	return nil
 }
 
 func (f *fakeEngine) Pause(_ context.Context, id string) error {
@@ -159,10 +208,35 @@ func (f *fakeEngine) Connect(_ context.Context, netID, id string, ep Endpoint) e
 	return nil
 }
 
-func (f *fakeEngine) Events(ctx context.Context, _ ...string) (<-chan Event, <-chan error) {
+func (f *fakeEngine) Events(ctx context.Context, ids ...string) (<-chan Event, <-chan error) {
+	return f.EventsSince(ctx, time.Time{}, ids...)
+}
+
+// EventsSince replays the logged events from since, then streams new ones.
+func (f *fakeEngine) EventsSince(ctx context.Context, since time.Time, ids ...string) (<-chan Event, <-chan error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("events %v", ids)
 	errc := make(chan error, 1)
-	go func() { <-ctx.Done(); errc <- ctx.Err() }()
-	return make(chan Event), errc
+	ch := make(chan Event, 64)
+	if f.eventsErr != nil {
+		errc <- f.eventsErr
+		return ch, errc
+	}
+	for _, ev := range f.log {
+		if !since.IsZero() && !ev.Time.Before(since) && (len(ids) == 0 || slices.Contains(ids, ev.ID)) {
+			ch <- ev
+		}
+	}
+	f.subs[ch] = ids
+	go func() {
+		<-ctx.Done()
+		f.mu.Lock()
+		delete(f.subs, ch)
+		f.mu.Unlock()
+		errc <- ctx.Err()
+	}()
+	return ch, errc
 }
 
 func (f *fakeEngine) Close() error { return nil }

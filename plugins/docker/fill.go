@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	gdisk "github.com/shirou/gopsutil/v3/disk"
 
@@ -119,10 +120,22 @@ var fillAction = &action{
 			}
 			file = filepath.Join(dir, rd.Fill.File)
 		}
-		if _, err := os.Stat(file); err != nil {
-			return plugins.Status{Detail: "fill file gone"}, nil
+		st, err := os.Stat(file)
+		if errors.Is(err, fs.ErrNotExist) {
+			return plugins.Status{Detail: fmt.Sprintf("fill file %s of %s is gone", path.Join(rd.Fill.ContainerPath, rd.Fill.File), c.Name)}, nil
 		}
-		return plugins.Status{Active: true, Detail: "fill file " + file}, nil
+		if err != nil {
+			return plugins.Status{}, fmt.Errorf("fill file of %s: %w", c.Name, err)
+		}
+		held := uint64(st.Size())
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+			held = uint64(sys.Blocks) * 512
+		}
+		detail := fmt.Sprintf("fill file %s of %s holds %d bytes", path.Join(rd.Fill.ContainerPath, rd.Fill.File), c.Name, held)
+		if u, err := gdisk.UsageWithContext(ctx, filepath.Dir(file)); err == nil {
+			detail += fmt.Sprintf("; filesystem %.1f%% used, %d bytes free", u.UsedPercent, u.Free)
+		}
+		return plugins.Status{Active: true, Detail: detail}, nil
 	},
 }
 

@@ -10,6 +10,8 @@ import (
 // kill asks the Engine to kill the container. The Engine treats that as a
 // deliberate act: it does NOT apply the restart policy (neither "always" nor
 // "on-failure"), unlike a crash. Use crash to test restart policies.
+// Inject waits (up to dieBound) for the container's die event: a signal
+// the container handles or ignores kills nothing, and Status says so.
 var killAction = &action{
 	Action: plugins.Action{
 		Name: "kill",
@@ -25,9 +27,13 @@ var killAction = &action{
 			return err
 		}
 		rd.Signal = sig
+		w := watchDie(ctx, e, c)
 		if err := e.Kill(ctx, c.ID, sig); err != nil {
+			w.stop()
 			return fmt.Errorf("kill %s with %s: %w", c.Name, sig, err)
 		}
+		w.wait(ctx, dieBound, rd)
 		return nil
 	},
+	status: dieStatus,
 }

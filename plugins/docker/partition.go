@@ -67,14 +67,16 @@ var partitionAction = &action{
 	},
 	status: func(_ context.Context, _ Engine, c Container, rd revertData) (plugins.Status, error) {
 		if rd.Network == nil {
-			return plugins.Status{}, nil
+			return plugins.Status{Detail: "no network named in the revert data: nothing was cut"}, nil
 		}
+		// By the network's id: a network of the same name created since is
+		// another network.
 		for _, ep := range c.Networks {
 			if ep.NetworkID == rd.Network.NetworkID {
-				return plugins.Status{Detail: "connected to " + rd.Network.NetworkName}, nil
+				return plugins.Status{Detail: fmt.Sprintf("container %s is connected to %s (%s)", c.Name, rd.Network.NetworkName, addrs(ep))}, nil
 			}
 		}
-		return plugins.Status{Active: true, Detail: "disconnected from " + rd.Network.NetworkName}, nil
+		return plugins.Status{Active: true, Detail: fmt.Sprintf("container %s is not connected to %s (network %s)", c.Name, rd.Network.NetworkName, short(rd.Network.NetworkID))}, nil
 	},
 }
 
@@ -124,4 +126,26 @@ func userAliases(aliases []string, id string) []string {
 		out = append(out, a)
 	}
 	return out
+}
+
+// addrs is an endpoint's addresses for a Detail.
+func addrs(ep Endpoint) string {
+	var a []string
+	for _, ip := range []string{ep.IPv4, ep.IPv6} {
+		if ip != "" {
+			a = append(a, ip)
+		}
+	}
+	if len(a) == 0 {
+		return "no address"
+	}
+	return strings.Join(a, ", ")
+}
+
+// short is an id as docker ps prints it.
+func short(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
 }

@@ -36,6 +36,9 @@ var pauseAction = &action{
 		return nil
 	},
 	status: func(_ context.Context, _ Engine, c Container, _ revertData) (plugins.Status, error) {
-		return plugins.Status{Active: c.Paused, Detail: c.State}, nil
+		if c.Paused {
+			return plugins.Status{Active: true, Detail: fmt.Sprintf("container %s is paused", c.Name)}, nil
+		}
+		return plugins.Status{Detail: fmt.Sprintf("container %s is not paused: %s", c.Name, stateOf(c))}, nil
 	},
 }

@@ -21,14 +21,20 @@ var restartAction = &action{
 		}
 		return nil
 	},
-	inject: func(ctx context.Context, e Engine, c Container, params plugins.Params, _ *revertData) error {
+	inject: func(ctx context.Context, e Engine, c Container, params plugins.Params, rd *revertData) error {
 		timeout, err := durationParam(params, "timeout", defaultStopTimeout)
 		if err != nil {
 			return err
 		}
+		// The die event comes within the stop timeout (then SIGKILL), and
+		// the Engine's answer only once the container started again.
+		w := watchDie(ctx, e, c)
 		if err := e.Restart(ctx, c.ID, timeout); err != nil {
+			w.stop()
 			return fmt.Errorf("restart %s: %w", c.Name, err)
 		}
+		w.wait(ctx, timeout+dieBound, rd)
 		return nil
 	},
+	status: dieStatus,
 }

@@ -55,8 +55,15 @@ var stopAction = &action{
 		}
 		return nil
 	},
-	status: func(_ context.Context, _ Engine, c Container, _ revertData) (plugins.Status, error) {
-		return plugins.Status{Active: !c.Running, Detail: c.State}, nil
+	status: func(_ context.Context, _ Engine, c Container, rd revertData) (plugins.Status, error) {
+		if c.Running {
+			return plugins.Status{Detail: fmt.Sprintf("container %s is %s", c.Name, stateOf(c))}, nil
+		}
+		detail := fmt.Sprintf("container %s is %s", c.Name, stateOf(c))
+		if !rd.StartAfter {
+			detail += "; start_after = false: revert leaves it stopped"
+		}
+		return plugins.Status{Active: true, Detail: detail}, nil
 	},
 }
 
