@@ -44,12 +44,11 @@ func (d dockerFault) status(action string, rd []byte, active bool, detail ...str
 	if err != nil {
 		d.t.Fatalf("status of %s: %v", action, err)
 	}
+	ok := st.Active == active
 	for _, s := range detail {
-		if !strings.Contains(st.Detail, s) {
-			st.Active = !active // report below
-		}
+		ok = ok && strings.Contains(st.Detail, s)
 	}
-	if st.Active != active {
+	if !ok {
 		d.t.Fatalf("status of %s: %+v, want active=%v with %q", action, st, active, detail)
 	}
 	d.t.Logf("%s: %+v", action, st)
