@@ -334,7 +334,7 @@ func (f *Fault) Status(ctx context.Context, _ string, data []byte) (plugins.Stat
 		detail += fmt.Sprintf(" (size %d)", st.Size())
 	}
 	if u, err := f.usage(ctx, filepath.Dir(rd.Path)); err == nil {
-		detail += fmt.Sprintf("; filesystem %.1f%% used, %d bytes free", u.UsedPercent, u.Free)
+		detail += fmt.Sprintf("; filesystem %.1f%% used", u.UsedPercent)
 	} else {
 		detail += "; filesystem use unknown: " + err.Error()
 	}

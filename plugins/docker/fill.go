@@ -133,7 +133,7 @@ var fillAction = &action{
 		}
 		detail := fmt.Sprintf("fill file %s of %s holds %d bytes", path.Join(rd.Fill.ContainerPath, rd.Fill.File), c.Name, held)
 		if u, err := gdisk.UsageWithContext(ctx, filepath.Dir(file)); err == nil {
-			detail += fmt.Sprintf("; filesystem %.1f%% used, %d bytes free", u.UsedPercent, u.Free)
+			detail += fmt.Sprintf("; filesystem %.1f%% used", u.UsedPercent)
 		}
 		return plugins.Status{Active: true, Detail: detail}, nil
 	},
