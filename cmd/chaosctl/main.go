@@ -11,10 +11,12 @@ import (
 )
 
 func main() {
-	// SIGHUP too: a terminal that goes away must not end a run before its
-	// faults are reverted.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-	code := cli.Execute(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGHUP is the command's to interpret: a run aborts and reverts (its
+	// terminal went away), the daemon reloads and never stops.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	code := cli.Execute(ctx, os.Args[1:], os.Stdout, os.Stderr, cli.WithHangup(hup))
 	stop()
 	os.Exit(code)
 }

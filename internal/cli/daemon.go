@@ -4,10 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"sync/atomic"
-	"syscall"
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
@@ -29,9 +27,11 @@ recorded before it is injected, and a fault left active by a daemon that died
 is reverted when the daemon starts again.
 
 Without --config it runs with built-in defaults (see "chaosctl daemon --help"
-in README.md). SIGHUP reloads the scenarios; SIGTERM or SIGINT aborts every
-run, reverts its faults and exits 0.`,
-		Args: cobra.NoArgs,
+in README.md). SIGHUP reloads the config file and the scenarios and never
+stops the daemon (changes that need a restart are named in the log);
+SIGTERM or SIGINT aborts every run, reverts its faults and exits 0.`,
+		Args:        cobra.NoArgs,
+		Annotations: map[string]string{onHangup: onHangupReload},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := daemon.LoadConfig(config)
 			if err != nil {
@@ -66,16 +66,13 @@ run, reverts its faults and exits 0.`,
 				return withCode(ExitError, fmt.Errorf("daemon: %w", err))
 			}
 			running.Store(d)
-			hup := make(chan os.Signal, 1)
-			signal.Notify(hup, syscall.SIGHUP)
-			defer signal.Stop(hup)
 			go func() {
 				for {
 					select {
 					case <-ctx.Done():
 						return
-					case <-hup:
-						d.Reload(ctx, "SIGHUP")
+					case <-e.hangup: // nil without WithHangup: never
+						d.Hangup(ctx)
 					}
 				}
 			}()

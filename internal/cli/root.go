@@ -48,12 +48,51 @@ type env struct {
 	logLevel       string
 	logLevelSet    bool // --log-level was given
 	log            zerolog.Logger
-	tty            bool // stderr is a terminal: live progress
+	tty            bool             // stderr is a terminal: live progress
+	hangup         <-chan os.Signal // the process's SIGHUPs; nil: none are delivered
+}
+
+// Option configures Execute.
+type Option func(*env)
+
+// WithHangup hands Execute the channel the process's SIGHUPs arrive on
+// (signal.Notify(ch, syscall.SIGHUP)). The daemon reloads on each; every
+// other command ends as on SIGTERM: a run aborts and reverts its faults,
+// since the terminal it ran in went away.
+func WithHangup(ch <-chan os.Signal) Option { return func(e *env) { e.hangup = ch } }
+
+// ErrHangup is the cause of a command's context ended by SIGHUP.
+var ErrHangup = errors.New("hangup (SIGHUP)")
+
+// onHangup, as a command's annotation, says what SIGHUP does to it; absent,
+// it cancels the command's context.
+const (
+	onHangup       = "on-sighup"
+	onHangupReload = "reload"
+)
+
+// cancelOnHangup is ctx, cancelled (cause ErrHangup) by the first SIGHUP.
+func cancelOnHangup(ctx context.Context, hup <-chan os.Signal) context.Context {
+	if hup == nil {
+		return ctx
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		select {
+		case <-hup:
+			cancel(ErrHangup)
+		case <-ctx.Done():
+		}
+	}()
+	return ctx
 }
 
 // Execute runs the command line and returns the process exit code.
-func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func Execute(ctx context.Context, args []string, stdout, stderr io.Writer, opts ...Option) int {
 	e := &env{stdout: stdout, stderr: stderr}
+	for _, o := range opts {
+		o(e)
+	}
 	root := &cobra.Command{
 		Use:           "chaosctl",
 		Short:         "Replay post-mortems as chaos experiments and measure recovery",
@@ -76,6 +115,11 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				w = zerolog.ConsoleWriter{Out: stderr, TimeFormat: time.TimeOnly}
 			}
 			e.log = zerolog.New(w).Level(lvl).With().Timestamp().Logger()
+			// Decided once the command is known: a SIGHUP that arrived
+			// earlier waits in the channel and is handled here.
+			if cmd.Annotations[onHangup] != onHangupReload {
+				cmd.SetContext(cancelOnHangup(cmd.Context(), e.hangup))
+			}
 			return nil
 		},
 	}
