@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -230,9 +231,17 @@ func (c *Catalog) socketDir() (string, error) {
 		return "", ErrClosed
 	}
 	if c.sockDir != "" {
-		return c.sockDir, nil
+		// Still there and still ours: a /tmp cleaner may have removed it
+		// in the months a daemon runs.
+		if st, err := os.Lstat(c.sockDir); err == nil && st.IsDir() && st.Mode().Perm() == 0o700 && ownedByUs(st) {
+			return c.sockDir, nil
+		}
+		c.cfg.Log.Warn().Str("dir", c.sockDir).Msg("plugin socket directory gone or changed; making another")
+		c.sockDir = ""
 	}
-	dir, err := os.MkdirTemp(c.cfg.TempDir, "chaosctl-plugins-")
+	// A host killed with -9 cannot remove its directory: the next one does.
+	sweepSocketDirs(c.cfg.TempDir, c.cfg.Log)
+	dir, err := os.MkdirTemp(c.cfg.TempDir, fmt.Sprintf("%s%d-", sockDirPrefix, os.Getpid()))
 	if err != nil {
 		return "", fmt.Errorf("plugin socket directory: %w", err)
 	}
@@ -242,6 +251,46 @@ func (c *Catalog) socketDir() (string, error) {
 	}
 	c.sockDir = dir
 	return dir, nil
+}
+
+// sockDirPrefix starts the name of a catalog's socket directory, followed
+// by the pid of the chaosctl that made it.
+const sockDirPrefix = "chaosctl-plugins-"
+
+// sweepSocketDirs removes the socket directories in base (os.TempDir when
+// "") of chaosctl processes that no longer exist. Only the directories of
+// chaosctl's own user are touched; one whose process lives (or may: the
+// kernel does not say) is kept.
+func sweepSocketDirs(base string, log zerolog.Logger) {
+	if base == "" {
+		base = os.TempDir()
+	}
+	dirs, _ := filepath.Glob(filepath.Join(base, sockDirPrefix+"*-*"))
+	for _, dir := range dirs {
+		pidText, _, ok := strings.Cut(strings.TrimPrefix(filepath.Base(dir), sockDirPrefix), "-")
+		pid, err := strconv.Atoi(pidText)
+		if !ok || err != nil || pid <= 0 || pid == os.Getpid() {
+			continue
+		}
+		st, err := os.Lstat(dir)
+		if err != nil || !st.IsDir() {
+			continue
+		}
+		if !ownedByUs(st) {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+			continue
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			log.Warn().Err(err).Str("dir", dir).Msg("stale plugin socket directory not removed")
+		}
+	}
+}
+
+func ownedByUs(st os.FileInfo) bool {
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	return ok && int(sys.Uid) == os.Geteuid()
 }
 
 // pluginEnv is chaosctl's environment for a plugin, with its socket

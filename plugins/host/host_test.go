@@ -526,3 +526,72 @@ func TestPluginSocketsArePrivate(t *testing.T) {
 		t.Errorf("socket directory left after Close: %v", err)
 	}
 }
+
+// TestSocketDirsOfDeadHostsAreSwept: a host killed with -9 leaves its
+// socket directory; the next catalog removes it, and no one else's.
+func TestSocketDirsOfDeadHostsAreSwept(t *testing.T) {
+	base := t.TempDir()
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	keep := []string{
+		fmt.Sprintf("chaosctl-plugins-%d-1", os.Getppid()), // its host lives
+		"chaosctl-plugins-123",                             // not a name the catalog makes
+		"other-1-2",
+	}
+	gone := fmt.Sprintf("chaosctl-plugins-%d-7", dead.Process.Pid)
+	for _, n := range append([]string{gone}, keep...) {
+		if err := os.Mkdir(filepath.Join(base, n), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := newCatalog(t, host.Config{TempDir: base})
+	if _, err := c.Lookup(context.Background(), "disk"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(base, gone)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the dead host's directory is still there: %v", err)
+	}
+	for _, n := range keep {
+		if _, err := os.Stat(filepath.Join(base, n)); err != nil {
+			t.Errorf("%s: %v", n, err)
+		}
+	}
+}
+
+// TestSocketDirRemovedUnderARunningHost: a /tmp cleaner that removes the
+// directory does not keep a crashed plugin from being relaunched.
+func TestSocketDirRemovedUnderARunningHost(t *testing.T) {
+	base := t.TempDir()
+	c := newCatalog(t, host.Config{TempDir: base})
+	ctx := context.Background()
+	f, err := c.Lookup(ctx, "disk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine := fmt.Sprintf("chaosctl-plugins-%d-*", os.Getpid())
+	dirs, _ := filepath.Glob(filepath.Join(base, mine))
+	if len(dirs) != 1 {
+		t.Fatalf("socket directories %v", dirs)
+	}
+	if err := os.RemoveAll(dirs[0]); err != nil {
+		t.Fatal(err)
+	}
+	pid := f.(*host.Remote).PID()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, pid)
+	// Validate relaunches the plugin (it is idempotent).
+	if err := f.Validate(ctx, "fill", plugins.Params{"percent": 50.0}, plugins.Params{"path": base}); err != nil {
+		t.Fatalf("relaunch: %v", err)
+	}
+	if p := f.(*host.Remote).PID(); p == 0 || p == pid {
+		t.Fatalf("plugin not relaunched: pid %d (was %d)", p, pid)
+	}
+	dirs, _ = filepath.Glob(filepath.Join(base, mine))
+	if len(dirs) != 1 {
+		t.Fatalf("after the relaunch: socket directories %v", dirs)
+	}
+}
