@@ -51,7 +51,8 @@ type Fault interface {
 	// is confirmed: the target process is gone, or the container's die
 	// event was seen. The engine calls it right after Inject, about once a
 	// second while the fault is held, and after Revert, where Active means
-	// the revert failed. A plugin that cannot tell returns an error wrapping
+	// the revert failed, unless Lasting says the effect is meant to outlive
+	// the revert. A plugin that cannot tell returns an error wrapping
 	// ErrUnimplemented.
 	Status(ctx context.Context, action string, revertData []byte) (Status, error)
 }
@@ -106,6 +107,10 @@ func (t Target) String() string {
 type Status struct {
 	Active bool   `json:"active"`
 	Detail string `json:"detail,omitempty"`
+	// Lasting: the effect is meant to outlive the revert (a container
+	// stopped with start_after = false), so Active after Revert is not a
+	// failure.
+	Lasting bool `json:"lasting,omitempty"`
 }
 
 // Descriptor is what a plugin says about itself.

@@ -194,7 +194,7 @@ func (c *GRPCClient) Status(ctx context.Context, action string, revertData []byt
 		}
 		return Status{}, rerr
 	}
-	return Status{Active: resp.GetActive(), Detail: resp.GetDetail()}, nil
+	return Status{Active: resp.GetActive(), Detail: resp.GetDetail(), Lasting: resp.GetLasting()}, nil
 }
 
 func toMaps(params, selector Params) (*faultpb.MapValue, *faultpb.MapValue, error) {
@@ -306,7 +306,7 @@ func (s *grpcServer) Status(ctx context.Context, req *faultpb.RevertRequest) (*f
 	if err != nil {
 		return nil, toStatus(ctx, err, nil)
 	}
-	return &faultpb.StatusResponse{Active: st.Active, Detail: st.Detail}, nil
+	return &faultpb.StatusResponse{Active: st.Active, Detail: st.Detail, Lasting: st.Lasting}, nil
 }
 
 func fromMaps(params, selector *faultpb.MapValue) (Params, Params, error) {

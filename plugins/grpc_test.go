@@ -62,6 +62,8 @@ func TestStatusUnimplementedCrossesTheBoundary(t *testing.T) {
 		{"another error", &grpcServer{impl: statusFault{err: errors.New("inspect failed")}}, Status{}, false, "inspect failed"},
 		{"an answer", &grpcServer{impl: statusFault{st: Status{Active: true, Detail: "stopped (state T)"}}},
 			Status{Active: true, Detail: "stopped (state T)"}, false, ""},
+		{"a lasting effect", &grpcServer{impl: statusFault{st: Status{Active: true, Detail: "container api-1 is exited", Lasting: true}}},
+			Status{Active: true, Detail: "container api-1 is exited", Lasting: true}, false, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st, err := serveGRPC(t, tc.srv).Status(context.Background(), "pause", []byte(`{}`))

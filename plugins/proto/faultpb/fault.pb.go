@@ -985,9 +985,13 @@ func (x *RevertRequest) GetRevertData() []byte {
 }
 
 type StatusResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Active        bool                   `protobuf:"varint,1,opt,name=active,proto3" json:"active,omitempty"`
-	Detail        string                 `protobuf:"bytes,2,opt,name=detail,proto3" json:"detail,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Active bool                   `protobuf:"varint,1,opt,name=active,proto3" json:"active,omitempty"`
+	Detail string                 `protobuf:"bytes,2,opt,name=detail,proto3" json:"detail,omitempty"`
+	// lasting: the effect is meant to outlive the revert (a container
+	// stopped with start_after = false), so active after Revert is not a
+	// failed revert.
+	Lasting       bool `protobuf:"varint,3,opt,name=lasting,proto3" json:"lasting,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1034,6 +1038,13 @@ func (x *StatusResponse) GetDetail() string {
 		return x.Detail
 	}
 	return ""
+}
+
+func (x *StatusResponse) GetLasting() bool {
+	if x != nil {
+		return x.Lasting
+	}
+	return false
 }
 
 // ErrorDetail rides in a gRPC status's details so that the host can
@@ -1241,10 +1252,11 @@ const file_fault_proto_rawDesc = "" +
 	"\rRevertRequest\x12\x16\n" +
 	"\x06action\x18\x01 \x01(\tR\x06action\x12\x1f\n" +
 	"\vrevert_data\x18\x02 \x01(\fR\n" +
-	"revertData\"@\n" +
+	"revertData\"Z\n" +
 	"\x0eStatusResponse\x12\x16\n" +
 	"\x06active\x18\x01 \x01(\bR\x06active\x12\x16\n" +
-	"\x06detail\x18\x02 \x01(\tR\x06detail\"\xa6\x01\n" +
+	"\x06detail\x18\x02 \x01(\tR\x06detail\x12\x18\n" +
+	"\alasting\x18\x03 \x01(\bR\alasting\"\xa6\x01\n" +
 	"\vErrorDetail\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage\x12\x1c\n" +
 	"\tsentinels\x18\x02 \x03(\tR\tsentinels\x12>\n" +
