@@ -154,7 +154,9 @@ func (r *run) setEffect(i int, effect, detail string) {
 
 // verifyRevert asks Status after a Revert that returned no error. A fault
 // still in effect means the revert failed, whatever Revert said: the error
-// is returned for the journal and the ledger, which keeps the fault.
+// is returned for the journal and the ledger, which keeps the fault. An
+// effect the plugin calls Lasting is meant to outlive the revert: it is
+// noted, not a failure.
 func (r *run) verifyRevert(ctx context.Context, p plannedFault, i int) error {
 	st, err := r.status(context.WithoutCancel(ctx), p, i)
 	r.check(i, journal.CheckRevert, st, err)
@@ -165,6 +167,12 @@ func (r *run) verifyRevert(ctx context.Context, p plannedFault, i int) error {
 			f.Notes = append(f.Notes, "revert not verified: "+unverified(err))
 		})
 		r.log.Warn().Err(err).Str("fault", f.ID).Msg("revert not verified")
+		return nil
+	case st.Active && st.Lasting:
+		r.updateFault(i, func(f *journal.Fault) {
+			f.Notes = append(f.Notes, "left in place by design: "+orNothing(st.Detail))
+		})
+		r.log.Info().Str("fault", r.fault(i).ID).Str("detail", st.Detail).Msg("left in place by design")
 		return nil
 	case st.Active:
 		return fmt.Errorf("Revert returned, but Status says the fault is still in effect: %s", orNothing(st.Detail))

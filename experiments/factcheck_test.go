@@ -62,6 +62,9 @@ func TestFactCheck(t *testing.T) {
 		{"revert leaves it in place", "break", false, func(int, context.Context) (plugins.Status, error) {
 			return plugins.Status{Active: true, Detail: "still stopped"}, nil
 		}, journal.Error, journal.EffectConfirmed, "Status says the fault is still in effect: still stopped"},
+		{"revert leaves it in place by design", "break", false, func(int, context.Context) (plugins.Status, error) {
+			return plugins.Status{Active: true, Detail: "container api-1 is exited", Lasting: true}, nil
+		}, journal.Passed, journal.EffectConfirmed, "left in place by design: container api-1 is exited"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -73,7 +76,8 @@ func TestFactCheck(t *testing.T) {
 				f := statusFault{fakeFault: base, status: func(ctx context.Context, _ []byte) (plugins.Status, error) {
 					n := int(calls.Add(1))
 					st, err := tt.status(n, ctx)
-					if reverted() && tt.name != "revert leaves it in place" && err == nil {
+					// A lasting effect, and a failed revert, stay after Revert.
+					if reverted() && tt.name != "revert leaves it in place" && !st.Lasting && err == nil {
 						st.Active = tt.action == "poke" && st.Active
 					}
 					return st, err
@@ -94,7 +98,7 @@ func TestFactCheck(t *testing.T) {
 					t.Errorf("effect %q (%s), want %q", got.Effect, got.EffectDetail, tt.effect)
 				}
 				if tt.reason != "" {
-					all := strings.Join(j.Reasons, "\n") + "\n" + got.EffectDetail + "\n" + got.RevertError
+					all := strings.Join(j.Reasons, "\n") + "\n" + got.EffectDetail + "\n" + got.RevertError + "\n" + strings.Join(got.Notes, "\n")
 					if !strings.Contains(all, tt.reason) {
 						t.Errorf("journal does not say %q:\n%s", tt.reason, all)
 					}

@@ -164,6 +164,29 @@ func TestReversibleStatusFollowsTheEngine(t *testing.T) {
 	assert.Empty(t, files)
 }
 
+// TestStopWithoutStartAfterIsLasting: with start_after = false the
+// container stays stopped after Revert, and Status says that is meant
+// (Lasting), so the engine does not count it a failed revert; with
+// start_after it is not lasting.
+func TestStopWithoutStartAfterIsLasting(t *testing.T) {
+	for _, startAfter := range []bool{false, true} {
+		c := ctr("a1", "api-1", nil)
+		f := NewWithEngine(newFake(c))
+		data := inject(t, f, "stop", c.ID, plugins.Params{"start_after": startAfter})
+		st := status(t, f, "stop", data)
+		assert.True(t, st.Active, st.Detail)
+		assert.Equal(t, !startAfter, st.Lasting, "start_after = %v while stopped: %+v", startAfter, st)
+		require.NoError(t, f.Revert(context.Background(), "stop", data))
+		st = status(t, f, "stop", data)
+		if startAfter {
+			assert.False(t, st.Active, "start_after = true: revert started it: %+v", st)
+			continue
+		}
+		assert.True(t, st.Active && st.Lasting, "start_after = false: after revert %+v, want active and lasting", st)
+		assert.Contains(t, st.Detail, "start_after = false: revert leaves it stopped")
+	}
+}
+
 // TestFillStatusOutlivesTheContainer: a fill of a volume is still there
 // when its container was removed, and Status says so.
 func TestFillStatusOutlivesTheContainer(t *testing.T) {

@@ -63,7 +63,8 @@ var stopAction = &action{
 		if !rd.StartAfter {
 			detail += "; start_after = false: revert leaves it stopped"
 		}
-		return plugins.Status{Active: true, Detail: detail}, nil
+		// Without start_after the stop is meant to outlive the revert.
+		return plugins.Status{Active: true, Detail: detail, Lasting: !rd.StartAfter}, nil
 	},
 }
 
