@@ -8,108 +8,176 @@ import (
 	"time"
 
 	"github.com/chaosctl/chaosctl/daemon/store"
-	"github.com/chaosctl/chaosctl/experiments"
 	"github.com/chaosctl/chaosctl/journal"
+	"github.com/chaosctl/chaosctl/lifecycle"
 )
 
 // reconcile runs once at start, before anything is scheduled or served:
 // every fault the ledger does not show as reverted is reverted through its
-// plugin, and every run a previous process left running is marked
-// interrupted. A revert that fails stays in the ledger and is tried again
-// at the next start.
+// plugin (lifecycle.Recover), and every run a previous process left
+// running is marked interrupted. A revert that fails stays in the ledger,
+// its target quarantined, and the retry loop tries it again.
 func (d *Daemon) reconcile(ctx context.Context) error {
-	pending, err := d.store.Pending()
+	b := storeBacklog{d: d, by: "the daemon on restart"}
+	outs, err := lifecycle.Recover(ctx, b, lifecycle.Recovery{
+		Catalog: d.catalog, Timeout: d.cfg.Defaults.RevertTimeout.Duration, Log: d.log,
+		By: "the daemon on restart after the previous daemon died",
+	})
 	if err != nil {
-		return fmt.Errorf("read fault ledger: %w", err)
+		return fmt.Errorf("fault ledger: %w", err)
 	}
-	type outcome struct{ reverted, unknown, failed int }
-	byRun := map[string]*outcome{}
-	faults := map[string][]journal.Fault{}
-	for _, e := range pending {
-		f, unknown, err := d.revertPending(ctx, e)
-		o := byRun[e.RunID]
-		if o == nil {
-			o = &outcome{}
-			byRun[e.RunID] = o
-		}
-		log := d.log.With().Str("run_id", e.RunID).Str("fault", f.ID).Str("plugin", f.Plugin).Str("target", f.Target.String()).Logger()
-		switch {
-		case err != nil:
-			o.failed++
-			d.locks.quarantine(e.RunID, f.Target)
-			log.Error().Err(err).Msg("revert after restart failed; target quarantined; will retry at next start")
-			if lerr := d.store.Ledger().Reverted(ctx, e.RunID, f); lerr != nil {
-				return fmt.Errorf("record failed revert of %s: %w", f.ID, lerr)
-			}
-		default:
-			if unknown {
-				o.unknown++
-				log.Error().Msg(experiments.NoteIntentOnly)
-			} else {
-				o.reverted++
-				log.Warn().Msg("fault left by a previous daemon reverted")
-			}
-			if err := d.store.Resolve(ctx, store.Entry{RunID: e.RunID, Fault: f}); err != nil {
-				return fmt.Errorf("record revert of %s: %w", f.ID, err)
-			}
-		}
-		faults[e.RunID] = append(faults[e.RunID], f)
+	seen := map[string]bool{}
+	for _, o := range outs {
+		seen[o.RunID] = true
 	}
-
 	// Runs still marked running died with the previous process.
 	hist, err := d.store.History(0, "")
 	if err != nil {
 		return fmt.Errorf("read run index: %w", err)
 	}
 	for _, h := range hist {
-		if h.Verdict == journal.Running {
-			if byRun[h.RunID] == nil {
-				byRun[h.RunID] = &outcome{}
+		if h.Verdict == journal.Running && !seen[h.RunID] {
+			if err := b.Interrupted(ctx, lifecycle.Outcome{RunID: h.RunID, Scenario: h.Scenario}); err != nil {
+				return err
 			}
 		}
 	}
-	now := time.Now()
-	for runID, o := range byRun {
-		j, err := d.store.Run(runID)
-		if errors.Is(err, store.ErrNotFound) {
-			j = &journal.Journal{Format: journal.FormatVersion, RunID: runID, Verdict: journal.Running, StartedAt: now}
-		} else if err != nil {
-			return err
-		}
-		for _, f := range faults[runID] {
-			if i := slices.IndexFunc(j.Faults, func(g journal.Fault) bool { return g.ID == f.ID }); i >= 0 {
-				j.Faults[i] = f
-			} else {
-				j.Faults = append(j.Faults, f)
-			}
-		}
-		msg := fmt.Sprintf("on restart the daemon reverted %d fault(s) left active", o.reverted)
-		if o.unknown > 0 {
-			msg += fmt.Sprintf("; %d fault(s) in unknown state (intent recorded, no revert data): check the targets", o.unknown)
-		}
-		if o.failed > 0 {
-			msg += fmt.Sprintf("; %d revert(s) FAILED and will be retried at the next start", o.failed)
-		}
-		if j.Verdict == journal.Running {
-			j.Verdict = journal.Interrupted
-			j.EndedAt = now
-			j.Reasons = append(j.Reasons, "the daemon stopped mid-run (crash, kill -9 or power loss); "+msg)
-			d.metrics.Runs.WithLabelValues(j.Scenario, string(journal.Interrupted)).Inc()
-		} else {
-			j.Reasons = append(j.Reasons, msg)
-		}
-		if err := d.store.PutRun(j); err != nil {
-			return err
-		}
-		d.log.Warn().Str("run_id", runID).Str("scenario", j.Scenario).Str("verdict", string(j.Verdict)).
-			Int("reverted", o.reverted).Int("unknown", o.unknown).Int("failed", o.failed).Msg("run reconciled after restart")
+	d.metrics.Unreverted.Set(float64(d.unreverted()))
+	return nil
+}
+
+// storeBacklog is the daemon's store read backward (lifecycle.Backlog).
+type storeBacklog struct {
+	d  *Daemon
+	by string // for the journal's reasons: "the daemon on restart", "the daemon's retry"
+}
+
+var _ lifecycle.Backlog = storeBacklog{}
+
+func (b storeBacklog) Pending(context.Context) ([]lifecycle.Pending, error) {
+	entries, err := b.d.store.Pending()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]lifecycle.Pending, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, lifecycle.Pending{RunID: e.RunID, Failed: e.State == store.StateRevertFailed, Fault: e.Fault})
+	}
+	return out, nil
+}
+
+func (b storeBacklog) Resolve(ctx context.Context, p lifecycle.Pending, f journal.Fault) error {
+	if err := b.d.store.Resolve(ctx, store.Entry{RunID: p.RunID, Fault: f}); err != nil {
+		return err
+	}
+	if f.RevertedAt != nil {
+		b.d.locks.unquarantine(p.RunID, f.Target)
 	}
 	return nil
 }
 
-// revertPending reverts one ledger entry through its plugin and returns
-// the fault with the outcome noted.
-func (d *Daemon) revertPending(ctx context.Context, e store.Entry) (journal.Fault, bool, error) {
-	return experiments.RevertLeftover(ctx, d.catalog, e.Fault, d.cfg.Defaults.RevertTimeout.Duration,
-		"the daemon on restart after the previous daemon died")
+func (b storeBacklog) Keep(ctx context.Context, p lifecycle.Pending, f journal.Fault) error {
+	b.d.locks.quarantine(p.RunID, f.Target)
+	return b.d.store.Ledger().Reverted(ctx, p.RunID, f)
+}
+
+// Interrupted records in the run's journal what was reverted, and marks a
+// run that was still running interrupted.
+func (b storeBacklog) Interrupted(_ context.Context, o lifecycle.Outcome) error {
+	d := b.d
+	now := time.Now()
+	j, err := d.store.Run(o.RunID)
+	if errors.Is(err, store.ErrNotFound) {
+		j = &journal.Journal{Format: journal.FormatVersion, RunID: o.RunID, Scenario: o.Scenario, Verdict: journal.Running, StartedAt: now}
+	} else if err != nil {
+		return err
+	}
+	for _, f := range o.Faults {
+		if i := slices.IndexFunc(j.Faults, func(g journal.Fault) bool { return g.ID == f.ID }); i >= 0 {
+			j.Faults[i] = f
+		} else {
+			j.Faults = append(j.Faults, f)
+		}
+	}
+	msg := o.Message(b.by)
+	if j.Verdict == journal.Running {
+		j.Verdict = journal.Interrupted
+		j.EndedAt = now
+		j.Reasons = append(j.Reasons, "the daemon stopped mid-run (crash, kill -9 or power loss); "+msg)
+		d.metrics.Runs.WithLabelValues(j.Scenario, string(journal.Interrupted)).Inc()
+	} else {
+		j.Reasons = append(j.Reasons, msg)
+	}
+	if err := d.store.PutRun(j); err != nil {
+		return err
+	}
+	d.log.Warn().Str("run_id", o.RunID).Str("scenario", j.Scenario).Str("verdict", string(j.Verdict)).
+		Int("reverted", o.Reverted).Int("unknown", o.Unknown).Int("failed", o.Failed).Msg("run reconciled")
+	return nil
+}
+
+// unreverted counts the faults the ledger holds as not reverted: failed
+// reverts waiting for a retry, and faults in an unknown state.
+func (d *Daemon) unreverted() int {
+	es, err := d.store.Unreverted()
+	if err != nil {
+		d.log.Error().Err(err).Msg("read the fault ledger")
+	}
+	return len(es)
+}
+
+// Retry backoff of failed reverts while the daemon runs.
+const (
+	retryFirst = 10 * time.Second
+	retryMax   = 5 * time.Minute
+)
+
+// retryLoop retries, with backoff, every revert that failed, until it
+// succeeds or an operator forgets the fault (chaosctl faults forget). The
+// faults of runs still going are theirs to revert.
+func (d *Daemon) retryLoop(ctx context.Context, every time.Duration) {
+	wait := every
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.retryNow:
+			wait = every
+		case <-time.After(wait):
+		}
+		failed := d.retryFailed(ctx)
+		switch {
+		case failed == 0:
+			wait = every
+		default:
+			wait = min(2*wait, retryMax)
+			d.log.Error().Int("unreverted", failed).Dur("next_retry", wait).Msg("faults could not be reverted; retrying with backoff")
+		}
+	}
+}
+
+// retryFailed runs the backward half once over failed reverts and returns
+// how many are still failing.
+func (d *Daemon) retryFailed(ctx context.Context) int {
+	outs, err := lifecycle.Recover(ctx, storeBacklog{d: d, by: "the daemon's retry"}, lifecycle.Recovery{
+		Catalog: d.catalog, Timeout: d.cfg.Defaults.RevertTimeout.Duration, Log: d.log, By: "the daemon's retry",
+		Skip: d.isRunning, OnlyChanged: true,
+	})
+	if err != nil {
+		d.log.Error().Err(err).Msg("fault ledger")
+	}
+	failed := 0
+	for _, o := range outs {
+		failed += o.Failed
+	}
+	d.metrics.Unreverted.Set(float64(d.unreverted()))
+	return failed
+}
+
+// isRunning reports whether runID is a run of this daemon still going.
+func (d *Daemon) isRunning(runID string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, ok := d.runs[runID]
+	return ok
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/chaosctl/chaosctl/journal"
+	"github.com/chaosctl/chaosctl/lifecycle"
 	"github.com/chaosctl/chaosctl/plugins"
 	"github.com/chaosctl/chaosctl/probes"
 	"github.com/chaosctl/chaosctl/scenarios"
@@ -25,10 +26,10 @@ import (
 type Options struct {
 	Log      zerolog.Logger
 	Catalog  plugins.Catalog
-	Ledger   Ledger   // nil: faults are only journalled (NoLedger)
-	Observer Observer // nil: no progress events
-	DryRun   bool     // preflight only: resolve targets, inject nothing
-	RunID    string   // "": generated
+	Ledger   lifecycle.Ledger // nil: faults are only journalled (lifecycle.NoLedger)
+	Observer Observer         // nil: no progress events
+	DryRun   bool             // preflight only: resolve targets, inject nothing
+	RunID    string           // "": generated
 	// RevertTimeout bounds each revert; reverts run even when the run's
 	// context is cancelled. Default 30s.
 	RevertTimeout time.Duration
@@ -133,7 +134,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) *journal.Jou
 		opts.StatusEvery = DefaultStatusEvery
 	}
 	if opts.Ledger == nil {
-		opts.Ledger = NoLedger{}
+		opts.Ledger = lifecycle.NoLedger{}
 	}
 	r := &run{
 		sc:   sc,

@@ -1,7 +1,6 @@
 package experiments
 
 import (
-	"context"
 	"time"
 
 	"github.com/chaosctl/chaosctl/journal"
@@ -52,19 +51,3 @@ type SLOState struct {
 // Observer receives events in order from one goroutine. It must not block
 // for long: the run waits for it.
 type Observer func(Event)
-
-// Ledger records faults durably: Intent before a fault is injected,
-// Injected with its revert data, Reverted when undone. A daemon backs it
-// with its store and reverts whatever is not marked reverted after a crash.
-type Ledger interface {
-	Intent(ctx context.Context, runID string, f journal.Fault) error
-	Injected(ctx context.Context, runID string, f journal.Fault) error
-	Reverted(ctx context.Context, runID string, f journal.Fault) error
-}
-
-// NoLedger journals faults only: a run without a durable ledger.
-type NoLedger struct{}
-
-func (NoLedger) Intent(context.Context, string, journal.Fault) error   { return nil }
-func (NoLedger) Injected(context.Context, string, journal.Fault) error { return nil }
-func (NoLedger) Reverted(context.Context, string, journal.Fault) error { return nil }

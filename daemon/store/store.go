@@ -304,6 +304,12 @@ const (
 	StateInjected     State = "injected"      // injected; revert data recorded
 	StateReverted     State = "reverted"      // reverted cleanly
 	StateRevertFailed State = "revert-failed" // revert attempted and failed: still to be reverted
+	// StateUnknown: intent recorded, no revert data; nothing can revert
+	// it. Closed, never "reverted": listed until an operator forgets it.
+	StateUnknown State = "unknown"
+	// StateForgotten: an operator cleared a fault that could not be
+	// reverted (chaosctl faults forget).
+	StateForgotten State = "forgotten"
 )
 
 // Entry is one fault in the write-ahead ledger.
@@ -315,7 +321,7 @@ type Entry struct {
 }
 
 // Ledger is the store's write-ahead fault ledger; it implements
-// experiments.Ledger.
+// lifecycle.Ledger.
 type Ledger struct{ s *Store }
 
 // Ledger returns the fault ledger.
@@ -362,8 +368,45 @@ func (l Ledger) Reverted(ctx context.Context, runID string, f journal.Fault) err
 	return l.s.putEntry(ctx, Entry{RunID: runID, State: st, Fault: f})
 }
 
-// Pending lists faults not marked reverted, oldest run first.
+// Pending lists faults still to be reverted (not reverted, unknown or
+// forgotten), oldest run first.
 func (s *Store) Pending() ([]Entry, error) {
+	return s.entries(func(e Entry) bool {
+		return e.State != StateReverted && e.State != StateUnknown && e.State != StateForgotten
+	})
+}
+
+// Unreverted lists the faults an operator must look at: failed reverts
+// (retried) and faults in an unknown state.
+func (s *Store) Unreverted() ([]Entry, error) {
+	return s.entries(func(e Entry) bool { return e.State == StateRevertFailed || e.State == StateUnknown })
+}
+
+// Forget marks an unreverted fault cleared by an operator.
+func (s *Store) Forget(ctx context.Context, runID, faultID, note string) (Entry, error) {
+	var e Entry
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bLedger).Get(ledgerKey(runID, faultID))
+		if v == nil {
+			return fmt.Errorf("fault %s/%s: %w", runID, faultID, ErrNotFound)
+		}
+		return json.Unmarshal(v, &e)
+	})
+	if err != nil {
+		return e, err
+	}
+	if e.State != StateRevertFailed && e.State != StateUnknown {
+		return e, fmt.Errorf("fault %s/%s is %s: %w", runID, faultID, e.State, ErrNotUnreverted)
+	}
+	e.State = StateForgotten
+	e.Fault.Notes = append(e.Fault.Notes, note)
+	return e, s.putEntry(ctx, e)
+}
+
+// ErrNotUnreverted: the fault is not one that failed to revert.
+var ErrNotUnreverted = errors.New("not an unreverted fault")
+
+func (s *Store) entries(keep func(Entry) bool) ([]Entry, error) {
 	var out []Entry
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bLedger).ForEach(func(k, v []byte) error {
@@ -371,7 +414,7 @@ func (s *Store) Pending() ([]Entry, error) {
 			if err := json.Unmarshal(v, &e); err != nil {
 				return fmt.Errorf("ledger entry %q: %w: %v", k, ErrCorrupt, err)
 			}
-			if e.State != StateReverted {
+			if keep(e) {
 				out = append(out, e)
 			}
 			return nil
@@ -381,9 +424,13 @@ func (s *Store) Pending() ([]Entry, error) {
 	return out, err
 }
 
-// Resolve marks a pending entry reverted (after a revert on restart),
-// keeping the fault as the caller updated it.
+// Resolve closes a pending entry after a revert on restart or a retry:
+// reverted when the fault carries RevertedAt, unknown otherwise (never
+// "reverted" without a revert), keeping the fault as the caller updated it.
 func (s *Store) Resolve(ctx context.Context, e Entry) error {
 	e.State = StateReverted
+	if e.Fault.RevertedAt == nil {
+		e.State = StateUnknown
+	}
 	return s.putEntry(ctx, e)
 }

@@ -11,12 +11,12 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/chaosctl/chaosctl/experiments"
+	"github.com/chaosctl/chaosctl/lifecycle"
 	"github.com/chaosctl/chaosctl/journal"
 	"github.com/chaosctl/chaosctl/plugins"
 )
 
-var _ experiments.Ledger = Ledger{}
+var _ lifecycle.Ledger = Ledger{}
 
 func open(t *testing.T, path string) *Store {
 	t.Helper()

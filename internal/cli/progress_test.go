@@ -40,7 +40,9 @@ func TestFaultLine(t *testing.T) {
 	}{
 		{&base, "⚡ injected process.pause on process:42"},
 		{with(func(f *journal.Fault) { f.Effect, f.EffectDetail = journal.EffectConfirmed, "stopped" }), "✓ f on process:42 in effect: stopped"},
-		{with(func(f *journal.Fault) { f.Effect, f.EffectDetail = journal.EffectNotInEffect, "did not take effect: running" }), "✗ f on process:42 did not take effect: running"},
+		{with(func(f *journal.Fault) {
+			f.Effect, f.EffectDetail = journal.EffectNotInEffect, "did not take effect: running"
+		}), "✗ f on process:42 did not take effect: running"},
 		{with(func(f *journal.Fault) { f.Effect, f.VanishedAt = journal.EffectConfirmed, &later }), "✗ f on process:42 vanished while held"},
 		{with(func(f *journal.Fault) { f.RevertedAt, f.RevertError = &later, "still stopped" }), "✗ revert f on process:42 failed: still stopped"},
 	}

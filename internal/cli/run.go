@@ -13,6 +13,7 @@ import (
 
 	"github.com/chaosctl/chaosctl/experiments"
 	"github.com/chaosctl/chaosctl/journal"
+	"github.com/chaosctl/chaosctl/lifecycle"
 	"github.com/chaosctl/chaosctl/runbooks"
 	"github.com/chaosctl/chaosctl/scenarios"
 )
@@ -68,6 +69,25 @@ here. --local runs in this process regardless.`,
 
 // defaultJournalDir is $CHAOSCTL_JOURNAL_DIR, else $XDG_STATE_HOME/chaosctl/journals,
 // else ~/.local/state/chaosctl/journals.
+// stateDir is where chaosctl keeps its own state: journals, the index of
+// live ledgers.
+func stateDir() string {
+	if d := os.Getenv("CHAOSCTL_STATE_DIR"); d != "" {
+		return d
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "chaosctl")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "state", "chaosctl")
+	}
+	return filepath.Join(os.TempDir(), "chaosctl-state")
+}
+
+// ledgerIndexDir holds one entry per live local ledger, wherever its
+// journal went: recover and the next run look there.
+func ledgerIndexDir() string { return filepath.Join(stateDir(), "ledgers") }
+
 func defaultJournalDir() string {
 	if d := os.Getenv("CHAOSCTL_JOURNAL_DIR"); d != "" {
 		return d
@@ -115,9 +135,9 @@ func runScenario(ctx context.Context, e *env, file string, f runFlags) error {
 	} else if len(res) > 0 {
 		e.log.Warn().Int("runs", len(res)).Msg("reverted faults left by earlier runs that died; their journals say interrupted")
 	}
-	var ledger experiments.Ledger
+	var ledger lifecycle.Ledger
 	if !f.dryRun {
-		led, err := journal.CreateLedger(ledgerDir, runID, sc.Name)
+		led, err := journal.CreateLedger(ledgerDir, runID, sc.Name, journal.LedgerOptions{Journal: path, Index: ledgerIndexDir()})
 		if err != nil {
 			return withCode(ExitError, err)
 		}
