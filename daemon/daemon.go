@@ -70,6 +70,8 @@ type Daemon struct {
 	entries   map[string]cron.EntryID
 	entrySpec map[string]string // the schedule text each entry was made from
 	runs      map[string]*activeRun
+	retryNow  chan struct{}  // wakes the retry loop of failed reverts
+	loops     sync.WaitGroup // background loops (retries) to wait for at Close
 	halted    bool
 }
 
@@ -99,6 +101,12 @@ func New(ctx context.Context, cfg Config, opts Options) (*Daemon, error) {
 		st.Close()
 		return nil, err
 	}
+	d.retryNow = make(chan struct{}, 1)
+	d.loops.Add(1)
+	go func() {
+		defer d.loops.Done()
+		d.retryLoop(d.runCtx, retryFirst)
+	}()
 	d.Reload(ctx, "start")
 	return d, nil
 }
@@ -503,6 +511,7 @@ func (d *Daemon) stopRuns() {
 	d.cancelAll(ErrShuttingDown)
 	d.mu.Unlock()
 	d.runsWG.Wait()
+	d.loops.Wait()
 }
 
 // runLedger is the store's ledger plus the active faults gauge.
@@ -520,9 +529,16 @@ func (l runLedger) Injected(ctx context.Context, runID string, f journal.Fault) 
 	return l.l.Injected(ctx, runID, f)
 }
 
+// Reverted counts a fault out of the active ones only when it was
+// reverted: a failed revert leaves it active, and unreverted.
 func (l runLedger) Reverted(ctx context.Context, runID string, f journal.Fault) error {
-	if f.InjectedAt != nil {
+	err := l.l.Reverted(ctx, runID, f)
+	switch {
+	case f.InjectedAt == nil:
+	case f.RevertError == "":
 		l.m.ActiveFaults.Dec()
+	default:
+		l.m.Unreverted.Inc()
 	}
-	return l.l.Reverted(ctx, runID, f)
+	return err
 }

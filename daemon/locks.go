@@ -44,6 +44,15 @@ func (l *targetLocks) quarantine(runID string, t plugins.Target) {
 	l.held[lockKey(t)] = quarantined + runID
 }
 
+// unquarantine frees target once the revert that failed there succeeded.
+func (l *targetLocks) unquarantine(runID string, t plugins.Target) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.held[lockKey(t)] == quarantined+runID {
+		delete(l.held, lockKey(t))
+	}
+}
+
 func (l *targetLocks) acquire(runID string, targets []plugins.Target) (func(), error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -52,7 +61,7 @@ func (l *targetLocks) acquire(runID string, targets []plugins.Target) (func(), e
 		k := lockKey(t)
 		if owner, ok := l.held[k]; ok && owner != runID {
 			if q, ok := strings.CutPrefix(owner, quarantined); ok {
-				return nil, fmt.Errorf("%w: %s is quarantined: run %s could not revert its fault there (see its journal; a daemon restart retries the revert)", ErrTargetBusy, t, q)
+				return nil, fmt.Errorf("%w: %s is quarantined: run %s could not revert its fault there (see chaosctl faults: the daemon retries the revert)", ErrTargetBusy, t, q)
 			}
 			return nil, fmt.Errorf("%w: %s (run %s)", ErrTargetBusy, t, owner)
 		}

@@ -14,6 +14,7 @@ type Metrics struct {
 	TimeToRecover    *prometheus.HistogramVec // by scenario
 	ActiveRuns       prometheus.Gauge
 	ActiveFaults     prometheus.Gauge
+	Unreverted       prometheus.Gauge // faults whose revert failed (retried) or whose state is unknown
 	ProbeLatency     *prometheus.HistogramVec // by scenario and probe
 	PluginRestarts   *prometheus.CounterVec   // by plugin; the plugin host increments it
 	ScheduledSkipped *prometheus.CounterVec   // by scenario and reason
@@ -42,6 +43,9 @@ func newMetrics() *Metrics {
 		ActiveFaults: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "chaosctl_active_faults", Help: "Faults injected and not yet reverted.",
 		}),
+		Unreverted: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "chaosctl_faults_unreverted", Help: "Faults whose revert failed (the daemon retries them) or whose state is unknown; see chaosctl faults.",
+		}),
 		ProbeLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "chaosctl_probe_latency_seconds", Help: "Latency of probe samples during runs.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
@@ -62,7 +66,7 @@ func newMetrics() *Metrics {
 			Name: "chaosctl_halted", Help: "1 while the kill switch is on.",
 		}),
 	}
-	m.Registry.MustRegister(m.Runs, m.RunDuration, m.TimeToRecover, m.ActiveRuns, m.ActiveFaults, m.ProbeLatency,
+	m.Registry.MustRegister(m.Runs, m.RunDuration, m.TimeToRecover, m.ActiveRuns, m.ActiveFaults, m.Unreverted, m.ProbeLatency,
 		m.PluginRestarts, m.ScheduledSkipped, m.Scenarios, m.ScenarioErrors, m.Halted,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
