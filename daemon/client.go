@@ -212,6 +212,24 @@ func (c *Client) Halt(ctx context.Context) (HaltResponse, error) {
 	return h, c.do(ctx, http.MethodPost, "/v1/halt", nil, &h)
 }
 
+// Faults is GET /v1/faults: the faults the daemon could not revert.
+func (c *Client) Faults(ctx context.Context) (FaultsResponse, error) {
+	var f FaultsResponse
+	return f, c.do(ctx, http.MethodGet, "/v1/faults", nil, &f)
+}
+
+// RetryFaults is POST /v1/faults/retry: one retry pass now.
+func (c *Client) RetryFaults(ctx context.Context) (FaultsResponse, error) {
+	var f FaultsResponse
+	return f, c.do(ctx, http.MethodPost, "/v1/faults/retry", nil, &f)
+}
+
+// ForgetFault is POST /v1/faults/forget.
+func (c *Client) ForgetFault(ctx context.Context, ref FaultRef) (UnrevertedFault, error) {
+	var f UnrevertedFault
+	return f, c.do(ctx, http.MethodPost, "/v1/faults/forget", ref, &f)
+}
+
 // Resume is POST /v1/resume.
 func (c *Client) Resume(ctx context.Context) error {
 	return c.do(ctx, http.MethodPost, "/v1/resume", nil, nil)

@@ -101,6 +101,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*Daemon, error) {
 		st.Close()
 		return nil, err
 	}
+	d.metrics.ledgerGauges(d.countFaults)
 	d.retryNow = make(chan struct{}, 1)
 	d.loops.Add(1)
 	go func() {
@@ -356,7 +357,7 @@ func (d *Daemon) execute(ctx context.Context, r *activeRun, sc *scenarios.Scenar
 	rb := &runbooks.Runner{Log: d.log.With().Str("run_id", r.id).Str("scenario", sc.Name).Logger()}
 	j := experiments.Run(ctx, sc, experiments.Options{
 		Runbook: rb.Restore, RunbookBefore: rb.Before,
-		Log: d.log, Catalog: d.catalog, Ledger: runLedger{d.store.Ledger(), d.metrics},
+		Log: d.log, Catalog: d.catalog, Ledger: d.store.Ledger(),
 		Observer: func(ev experiments.Event) { r.observe(ev, d.metrics, sc.Name) },
 		DryRun:   o.dryRun, RunID: r.id, RevertTimeout: d.cfg.Defaults.RevertTimeout.Duration,
 		LockTargets: d.locks.forRun(r.id),
@@ -512,33 +513,4 @@ func (d *Daemon) stopRuns() {
 	d.mu.Unlock()
 	d.runsWG.Wait()
 	d.loops.Wait()
-}
-
-// runLedger is the store's ledger plus the active faults gauge.
-type runLedger struct {
-	l store.Ledger
-	m *Metrics
-}
-
-func (l runLedger) Intent(ctx context.Context, runID string, f journal.Fault) error {
-	return l.l.Intent(ctx, runID, f)
-}
-
-func (l runLedger) Injected(ctx context.Context, runID string, f journal.Fault) error {
-	l.m.ActiveFaults.Inc()
-	return l.l.Injected(ctx, runID, f)
-}
-
-// Reverted counts a fault out of the active ones only when it was
-// reverted: a failed revert leaves it active, and unreverted.
-func (l runLedger) Reverted(ctx context.Context, runID string, f journal.Fault) error {
-	err := l.l.Reverted(ctx, runID, f)
-	switch {
-	case f.InjectedAt == nil:
-	case f.RevertError == "":
-		l.m.ActiveFaults.Dec()
-	default:
-		l.m.Unreverted.Inc()
-	}
-	return err
 }

@@ -13,8 +13,6 @@ type Metrics struct {
 	RunDuration      *prometheus.HistogramVec // by scenario
 	TimeToRecover    *prometheus.HistogramVec // by scenario
 	ActiveRuns       prometheus.Gauge
-	ActiveFaults     prometheus.Gauge
-	Unreverted       prometheus.Gauge // faults whose revert failed (retried) or whose state is unknown
 	ProbeLatency     *prometheus.HistogramVec // by scenario and probe
 	PluginRestarts   *prometheus.CounterVec   // by plugin; the plugin host increments it
 	ScheduledSkipped *prometheus.CounterVec   // by scenario and reason
@@ -40,12 +38,6 @@ func newMetrics() *Metrics {
 		ActiveRuns: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "chaosctl_active_runs", Help: "Runs in progress.",
 		}),
-		ActiveFaults: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "chaosctl_active_faults", Help: "Faults injected and not yet reverted.",
-		}),
-		Unreverted: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "chaosctl_faults_unreverted", Help: "Faults whose revert failed (the daemon retries them) or whose state is unknown; see chaosctl faults.",
-		}),
 		ProbeLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "chaosctl_probe_latency_seconds", Help: "Latency of probe samples during runs.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
@@ -66,8 +58,23 @@ func newMetrics() *Metrics {
 			Name: "chaosctl_halted", Help: "1 while the kill switch is on.",
 		}),
 	}
-	m.Registry.MustRegister(m.Runs, m.RunDuration, m.TimeToRecover, m.ActiveRuns, m.ActiveFaults, m.Unreverted, m.ProbeLatency,
+	m.Registry.MustRegister(m.Runs, m.RunDuration, m.TimeToRecover, m.ActiveRuns, m.ProbeLatency,
 		m.PluginRestarts, m.ScheduledSkipped, m.Scenarios, m.ScenarioErrors, m.Halted,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// ledgerGauges counts faults from the ledger itself, so the figures are
+// true whatever happened (a failed revert, a retry, a restart): active
+// faults are injected and not reverted; unreverted ones failed to revert
+// (and are retried) or are in an unknown state.
+func (m *Metrics) ledgerGauges(count func(active bool) float64) {
+	m.Registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "chaosctl_active_faults", Help: "Faults injected and not reverted (failed reverts included), from the ledger.",
+		}, func() float64 { return count(true) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "chaosctl_faults_unreverted", Help: "Faults whose revert failed (the daemon retries them) or whose state is unknown; see chaosctl faults.",
+		}, func() float64 { return count(false) }),
+	)
 }

@@ -42,7 +42,6 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 			}
 		}
 	}
-	d.metrics.Unreverted.Set(float64(d.unreverted()))
 	return nil
 }
 
@@ -116,14 +115,27 @@ func (b storeBacklog) Interrupted(_ context.Context, o lifecycle.Outcome) error 
 	return nil
 }
 
-// unreverted counts the faults the ledger holds as not reverted: failed
-// reverts waiting for a retry, and faults in an unknown state.
-func (d *Daemon) unreverted() int {
-	es, err := d.store.Unreverted()
+// countFaults counts, from the ledger, the active faults (injected and not
+// reverted) or the unreverted ones (failed reverts, unknown states).
+func (d *Daemon) countFaults(active bool) float64 {
+	var es []store.Entry
+	var err error
+	if active {
+		es, err = d.store.Pending()
+	} else {
+		es, err = d.store.Unreverted()
+	}
 	if err != nil {
 		d.log.Error().Err(err).Msg("read the fault ledger")
+		return 0
 	}
-	return len(es)
+	n := 0
+	for _, e := range es {
+		if !active || e.State != store.StateIntent {
+			n++
+		}
+	}
+	return float64(n)
 }
 
 // Retry backoff of failed reverts while the daemon runs.
@@ -170,7 +182,6 @@ func (d *Daemon) retryFailed(ctx context.Context) int {
 	for _, o := range outs {
 		failed += o.Failed
 	}
-	d.metrics.Unreverted.Set(float64(d.unreverted()))
 	return failed
 }
 

@@ -140,6 +140,7 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer, opts 
 		newAbortCmd(e),
 		newHaltCmd(e),
 		newResumeCmd(e),
+		newFaultsCmd(e),
 		newReportCmd(e),
 		newPluginsCmd(e),
 		newPluginCmd(e),

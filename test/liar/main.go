@@ -1,7 +1,8 @@
 // Command chaosctl-plugin-liar is a third-party fault plugin that lies, for
 // the end-to-end tests of the fact check: its "stick" revert says it
 // succeeded and leaves the marker file in place; its "hang" Status never
-// answers; its "blind" Status is unimplemented. Each fault is a marker file,
+// answers; its "blind" Status is unimplemented; its "flaky" revert fails
+// while a blocker file exists. Each fault is a marker file,
 // so the truth is on disk.
 package main
 
@@ -31,6 +32,7 @@ func (liar) Describe(context.Context) (plugins.Descriptor, error) {
 			{Name: "stick", Doc: "create the file; revert says ok and leaves it", Reversible: true, Selector: selector},
 			{Name: "hang", Doc: "create the file; Status never answers", Reversible: true, Selector: selector},
 			{Name: "blind", Doc: "create the file; Status is unimplemented", Reversible: true, Selector: selector},
+			{Name: "flaky", Doc: "create the file; revert fails while PATH.block exists", Reversible: true, Selector: selector},
 		},
 	}, nil
 }
@@ -56,6 +58,9 @@ func (liar) Revert(_ context.Context, action string, data []byte) error {
 	}
 	if action == "stick" {
 		return nil // the lie: nothing was undone
+	}
+	if _, err := os.Stat(path + ".block"); action == "flaky" && err == nil {
+		return fmt.Errorf("%s.block exists: cannot remove %s yet", path, path)
 	}
 	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
 		return err
