@@ -341,7 +341,7 @@ func TestDaemonKilledMidFaultRevertsOnRestart(t *testing.T) {
 			}
 			<-d.done
 			d.start(t)
-			if strings.Contains(d.log.String(), "run reconciled after restart") {
+			if strings.Contains(d.log.String(), "run reconciled") {
 				t.Errorf("second restart reconciled again:\n%s", d.log)
 			}
 		})
