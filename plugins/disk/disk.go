@@ -2,7 +2,9 @@
 // percent, or by a size, with one file under a reserved name
 // (.chaosctl-fill-<id>). It uses fallocate, falling back to writing zeros
 // where the filesystem does not support it, and measures with gopsutil.
-// Revert deletes the file and checks that the space came back.
+// Revert deletes the file and checks that the space came back. It refuses
+// the filesystem of / and of chaosctl's own directories
+// (plugins.ProtectedPaths) unless allow_own_filesystem = true.
 package disk
 
 import (
@@ -66,6 +68,7 @@ func (*Fault) Describe(context.Context) (plugins.Descriptor, error) {
 				{Name: "size", Type: plugins.TypeString, Doc: "bytes to allocate instead, e.g. \"512MiB\", \"2GB\", \"4096\""},
 				{Name: "method", Type: plugins.TypeString, Default: "auto", Enum: []string{"auto", "fallocate", "write"},
 					Doc: "auto: fallocate, writing zeros where it is unsupported"},
+				AllowOwnParam,
 			},
 			Selector: []plugins.Param{
 				{Name: "path", Type: plugins.TypeString, Required: true, Doc: "an existing directory on the filesystem to fill; the file goes there"},
@@ -74,7 +77,9 @@ func (*Fault) Describe(context.Context) (plugins.Descriptor, error) {
 	}, nil
 }
 
-// Validate checks that exactly one of percent and size is given.
+// Validate checks that exactly one of percent and size is given. It reads
+// nothing from the host (a scenario may be validated elsewhere than where it
+// runs): the path's filesystem is Targets' to check.
 func (*Fault) Validate(_ context.Context, action string, params, sel plugins.Params) error {
 	if action != "fill" {
 		return fmt.Errorf("%w %q", plugins.ErrUnknownAction, action)
@@ -118,8 +123,9 @@ func ParseSize(s string) (uint64, error) {
 	return uint64(f * mul), nil
 }
 
-// Targets is the directory, if it exists on a filesystem that can be measured.
-func (f *Fault) Targets(ctx context.Context, _ string, _ plugins.Params, sel plugins.Params) ([]plugins.Target, error) {
+// Targets is the directory, if it exists on a filesystem that can be
+// measured and that is not chaosctl's own (RefuseOwnFilesystem).
+func (f *Fault) Targets(ctx context.Context, _ string, params plugins.Params, sel plugins.Params) ([]plugins.Target, error) {
 	dir, _ := sel["path"].(string)
 	st, err := os.Stat(dir)
 	if errors.Is(err, os.ErrNotExist) {
@@ -130,6 +136,9 @@ func (f *Fault) Targets(ctx context.Context, _ string, _ plugins.Params, sel plu
 	}
 	if !st.IsDir() {
 		return nil, &plugins.ValidationError{Field: "target.path", Msg: dir + " is not a directory"}
+	}
+	if err := RefuseOwnFilesystem(dir, params, "target.path"); err != nil {
+		return nil, err
 	}
 	u, err := f.measure(ctx, dir)
 	if err != nil {
@@ -180,8 +189,13 @@ func (*Fault) Prepare(_ context.Context, req plugins.InjectRequest) ([]byte, err
 }
 
 // Inject allocates the fill file. On any failure it removes what it made.
+// It refuses chaosctl's own filesystem again: a target may come from
+// elsewhere than Targets.
 func (f *Fault) Inject(ctx context.Context, req plugins.InjectRequest) ([]byte, error) {
 	dir := req.Target.ID
+	if err := RefuseOwnFilesystem(dir, req.Params, "target.path"); err != nil {
+		return nil, err
+	}
 	u, err := f.measure(ctx, dir)
 	if err != nil {
 		return nil, err

@@ -211,7 +211,7 @@ func TestFillThroughMountAndRevert(t *testing.T) {
 	c.Mounts = []Mount{{Type: "volume", Source: dir, Destination: "/data"}}
 	fe := newFake(c)
 	f := NewWithEngine(fe)
-	rd := inject(t, f, "fill", c.ID, plugins.Params{"path": "/data", "bytes": int64(1 << 20)})
+	rd := inject(t, f, "fill", c.ID, plugins.Params{"path": "/data", "allow_own_filesystem": true, "bytes": int64(1 << 20)})
 	files, _ := filepath.Glob(filepath.Join(dir, ".chaosctl-fill-*"))
 	require.Len(t, files, 1)
 	fi, err := os.Stat(files[0])
@@ -222,6 +222,37 @@ func TestFillThroughMountAndRevert(t *testing.T) {
 	require.NoError(t, f.Revert(context.Background(), "fill", rd))
 	_, err = os.Stat(files[0])
 	assert.ErrorIs(t, err, os.ErrNotExist)
+}
+
+// TestFillRefusesChaosctlsFilesystem: a volume whose host directory is on
+// the filesystem of one of chaosctl's directories (here a directory beside
+// it, so the same device) is refused before any file is made, unless
+// allow_own_filesystem = true. (The other tests fill t.TempDir(), which is
+// often on /, so they set it.)
+func TestFillRefusesChaosctlsFilesystem(t *testing.T) {
+	t.Setenv(plugins.ProtectedPathsEnv, "")
+	state := filepath.Join(t.TempDir(), "state")
+	plugins.ProtectPaths(state)
+	dir := t.TempDir()
+	c := ctr("a1", "api-1", nil)
+	c.Mounts = []Mount{{Type: "volume", Source: dir, Destination: "/data"}}
+	f := NewWithEngine(newFake(c))
+	req := plugins.InjectRequest{Action: "fill", Params: plugins.Params{"path": "/data", "bytes": int64(4096)},
+		Target: plugins.Target{Kind: "container", ID: c.ID}}
+	_, err := f.Inject(context.Background(), req)
+	var ve *plugins.ValidationError
+	require.ErrorAs(t, err, &ve)
+	assert.Equal(t, "params.path", ve.Field)
+	for _, w := range []string{"path /data of api-1", dir, "the filesystem of " + state, "device ", "allow_own_filesystem = true overrides"} {
+		assert.Contains(t, err.Error(), w)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, ".chaosctl-fill-*"))
+	assert.Empty(t, files, "a refused fill left a file")
+
+	req.Params["allow_own_filesystem"] = true
+	rd, err := f.Inject(context.Background(), req)
+	require.NoError(t, err)
+	require.NoError(t, f.Revert(context.Background(), "fill", rd))
 }
 
 func TestResolve(t *testing.T) {
@@ -263,7 +294,7 @@ func TestPreparedRevertData(t *testing.T) {
 		{"pause", nil},
 		{"stop", nil},
 		{"partition", nil},
-		{"fill", plugins.Params{"path": "/data", "bytes": int64(4096)}},
+		{"fill", plugins.Params{"path": "/data", "allow_own_filesystem": true, "bytes": int64(4096)}},
 	} {
 		t.Run(tc.action, func(t *testing.T) {
 			req := plugins.InjectRequest{Action: tc.action, Params: tc.params, Target: target}

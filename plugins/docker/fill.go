@@ -23,7 +23,9 @@ import (
 // fill creates disk pressure inside a container: it writes one file into a
 // path of the container's filesystem or of one of its volumes, resolved on
 // the host through inspect (the mount's source) or /proc/PID/root (the
-// container's root and tmpfs mounts). Revert removes that file.
+// container's root and tmpfs mounts). Revert removes that file. Like the
+// disk plugin, it refuses a host directory on the filesystem of / or of
+// chaosctl's own directories unless allow_own_filesystem = true.
 //
 // The space is taken by fillTo, a small helper kept behind one function so
 // it can be swapped for the disk plugin's logic (plugins/disk) once that is
@@ -37,6 +39,7 @@ var fillAction = &action{
 			{Name: "path", Type: plugins.TypeString, Required: true, Doc: "absolute directory inside the container, e.g. a volume's mount point"},
 			{Name: "percent", Type: plugins.TypeFloat, Min: ptr(1), Max: ptr(100), Doc: "fill until the filesystem is this percent used (default 100)"},
 			{Name: "bytes", Type: plugins.TypeInt, Min: ptr(1), Doc: "write exactly this many bytes instead"},
+			diskfault.AllowOwnParam,
 		},
 	},
 	onlyRunning: true,
@@ -66,6 +69,11 @@ var fillAction = &action{
 		}
 		if !st.IsDir() {
 			return fmt.Errorf("path %s of %s is not a directory", cpath, c.Name)
+		}
+		// A volume or bind mount is a host directory: it may be on the
+		// filesystem chaosctl keeps its store, ledgers and journals on.
+		if err := diskfault.RefuseOwnFilesystem(dir, params, "params.path"); err != nil {
+			return fmt.Errorf("path %s of %s: %w", cpath, c.Name, err)
 		}
 		if rd.Fill == nil || rd.Fill.ContainerPath != cpath {
 			if err := prepareFill(c, params, rd); err != nil {

@@ -137,7 +137,7 @@ func TestReversibleStatusFollowsTheEngine(t *testing.T) {
 				return fe.Connect(context.Background(), rd.Network.NetworkID, c.ID, *rd.Network)
 			},
 			"container api-1 is connected to backend (10.5.0.7)"},
-		{"fill", plugins.Params{"path": "/data", "bytes": int64(1 << 20)}, "of api-1 holds 1048576 bytes; filesystem ",
+		{"fill", plugins.Params{"path": "/data", "allow_own_filesystem": true, "bytes": int64(1 << 20)}, "of api-1 holds 1048576 bytes; filesystem ",
 			func(_ *fakeEngine, _ Container, rd revertData) error { return os.Remove(rd.Fill.HostFile) },
 			"of api-1 is gone"},
 	} {
@@ -195,7 +195,7 @@ func TestFillStatusOutlivesTheContainer(t *testing.T) {
 	c.Mounts = []Mount{{Type: "volume", Source: dir, Destination: "/data"}}
 	fe := newFake(c)
 	f := NewWithEngine(fe)
-	data := inject(t, f, "fill", c.ID, plugins.Params{"path": "/data", "bytes": int64(4096)})
+	data := inject(t, f, "fill", c.ID, plugins.Params{"path": "/data", "allow_own_filesystem": true, "bytes": int64(4096)})
 	fe.remove(c.ID)
 	st := status(t, f, "fill", data)
 	assert.True(t, st.Active, st.Detail)

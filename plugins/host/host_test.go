@@ -189,11 +189,13 @@ func TestCrashMidFaultReverts(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	ts, err := f.Targets(ctx, "fill", nil, plugins.Params{"path": dir})
+	// The temporary directory may be on /, which a fill refuses unless told.
+	params := plugins.Params{"size": "4MiB", "method": "auto", "allow_own_filesystem": true}
+	ts, err := f.Targets(ctx, "fill", params, plugins.Params{"path": dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rd, err := f.Inject(ctx, plugins.InjectRequest{Action: "fill", Target: ts[0], Params: plugins.Params{"size": "4MiB", "method": "auto"}})
+	rd, err := f.Inject(ctx, plugins.InjectRequest{Action: "fill", Target: ts[0], Params: params})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -424,11 +426,13 @@ func TestPrepareCrossesTheBoundary(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	ts, err := f.Targets(ctx, "fill", nil, plugins.Params{"path": dir})
+	// The temporary directory may be on /, which a fill refuses unless told.
+	params := plugins.Params{"size": "1MiB", "method": "auto", "allow_own_filesystem": true}
+	ts, err := f.Targets(ctx, "fill", params, plugins.Params{"path": dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := plugins.InjectRequest{Action: "fill", Target: ts[0], Params: plugins.Params{"size": "1MiB", "method": "auto"}}
+	req := plugins.InjectRequest{Action: "fill", Target: ts[0], Params: params}
 	prepared, err := f.(plugins.Preparer).Prepare(ctx, req)
 	if err != nil || len(prepared) == 0 {
 		t.Fatalf("prepare: %q %v", prepared, err)
