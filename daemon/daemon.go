@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"sort"
 	"sync"
@@ -79,6 +80,7 @@ type Daemon struct {
 // behind, and loads the scenarios. It does not listen or schedule yet:
 // Serve does.
 func New(ctx context.Context, cfg Config, opts Options) (*Daemon, error) {
+	plugins.ProtectPaths(filepath.Dir(cfg.Store)) // plugins started from here on refuse to fill it
 	st, err := store.Open(cfg.Store, cfg.Defaults.StoreLockTimeout.Duration)
 	if err != nil {
 		return nil, err

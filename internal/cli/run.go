@@ -14,6 +14,7 @@ import (
 	"github.com/chaosctl/chaosctl/experiments"
 	"github.com/chaosctl/chaosctl/journal"
 	"github.com/chaosctl/chaosctl/lifecycle"
+	"github.com/chaosctl/chaosctl/plugins"
 	"github.com/chaosctl/chaosctl/runbooks"
 	"github.com/chaosctl/chaosctl/scenarios"
 )
@@ -102,6 +103,7 @@ func defaultJournalDir() string {
 }
 
 func runScenario(ctx context.Context, e *env, file string, f runFlags) error {
+	plugins.ProtectPaths(f.journalDir, f.journal, stateDir()) // before any plugin starts: they refuse to fill these
 	cat := f.plugins.catalog(e)
 	defer cat.Close()
 	sc, err := scenarios.Load(ctx, file, cat)
