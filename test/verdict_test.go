@@ -71,8 +71,15 @@ type logWaiter struct {
 // startRun starts `chaosctl run` with args and watches its log lines.
 func startRun(t *testing.T, args ...string) *background {
 	t.Helper()
-	b := &background{jpath: filepath.Join(t.TempDir(), "journal.json"), done: make(chan struct{})}
+	return startRunIn(t, filepath.Join(t.TempDir(), "journal.json"), nil, args...)
+}
+
+// startRunIn is startRun with the journal at jpath and env added.
+func startRunIn(t *testing.T, jpath string, env []string, args ...string) *background {
+	t.Helper()
+	b := &background{jpath: jpath, done: make(chan struct{})}
 	b.cmd = exec.Command(bins.chaosctl, append(append([]string{"run"}, args...), "--journal", b.jpath)...)
+	b.cmd.Env = append(os.Environ(), env...)
 	b.cmd.Stdout = &b.stdout
 	pr, pw := io.Pipe()
 	b.cmd.Stderr = pw

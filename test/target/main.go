@@ -34,6 +34,7 @@ func main() {
 		dependency   = flag.String("dependency", "", "URL that /api calls; /api fails when it fails")
 		createData   = flag.Bool("create-data", false, "create the -data file (with a marker line) when it is missing")
 		check        = flag.String("check", "", "health-check mode for FROM scratch images: GET this URL, exit 0 on 2xx, 1 otherwise")
+		ignoreTerm   = flag.Bool("ignore-term", false, "ignore SIGTERM, as a server that hangs on shutdown does: docker stop must wait its timeout and SIGKILL it")
 		wipeOnTerm   = flag.Bool("wipe-on-term", false, "on SIGTERM, delete the -data file before exiting (a shutdown that destroys its data: the disaster runbooks restore from)")
 	)
 	flag.Parse()
@@ -49,7 +50,12 @@ func main() {
 			}
 		}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	sigs := []os.Signal{syscall.SIGTERM, syscall.SIGINT}
+	if *ignoreTerm {
+		signal.Ignore(syscall.SIGTERM)
+		sigs = sigs[1:]
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), sigs...)
 	defer stop()
 	var err error
 	if *supervise {
