@@ -24,7 +24,7 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 		By: "the daemon on restart after the previous daemon died",
 	})
 	if err != nil {
-		return fmt.Errorf("fault ledger: %w", err)
+		return fmt.Errorf("fault ledger in %s: %w", d.store.Path(), err)
 	}
 	seen := map[string]bool{}
 	for _, o := range outs {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -66,5 +67,43 @@ func TestFileLedgerRemovedWhenAllReverted(t *testing.T) {
 	}
 	if m, _ := filepath.Glob(filepath.Join(dir, "*")); len(m) != 0 {
 		t.Fatalf("left %v", m)
+	}
+}
+
+// TestCorruptLedgerIsReportedAndKept: a bad line with records after it is
+// corruption, not a torn write: the ledger is reported with its path and
+// left byte for byte as it was. A torn last line is what a crash leaves,
+// and the records before it stand.
+func TestCorruptLedgerIsReportedAndKept(t *testing.T) {
+	dir := t.TempDir()
+	good := `{"run_id":"r","state":"injected","fault":{"id":"f/0","name":"f","plugin":"p","action":"a","target":{"kind":"k","id":"1","name":""},"intent_at":"2026-01-01T00:00:00Z","revert_data":"e30="}}`
+	for _, tc := range []struct {
+		name, body string
+		corrupt    bool
+	}{
+		{"torn last line", good + "\n" + `{"run_id":"r","sta`, false},
+		{"bad line in the middle", good + "\n" + "garbage\n" + good + "\n", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+LedgerSuffix)
+			if err := os.WriteFile(path, []byte(tc.body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			defer os.Remove(path)
+			p, err := FindPending("", dir)
+			if tc.corrupt {
+				if !errors.Is(err, ErrCorruptLedger) || !strings.Contains(err.Error(), path) {
+					t.Fatalf("err %v, want ErrCorruptLedger naming %s", err, path)
+				}
+				if b, _ := os.ReadFile(path); string(b) != tc.body {
+					t.Fatalf("the corrupt ledger was changed:\n%s", b)
+				}
+				return
+			}
+			if err != nil || len(p) != 1 || len(p[0].Faults) != 1 {
+				t.Fatalf("pending %+v err %v, want the one fault before the torn line", p, err)
+			}
+			_ = p[0].Release(false)
+		})
 	}
 }
