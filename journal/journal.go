@@ -89,6 +89,14 @@ type Journal struct {
 	Verdict      Verdict           `json:"verdict"`
 	Reasons      []string          `json:"reasons"`
 	Labels       map[string]string `json:"labels,omitempty"`
+
+	// A long run's journal keeps its samples thinned (see Thinner): then
+	// SamplesTotal is how many were recorded, SampleResolution the width of
+	// the buckets they were thinned to, and SampleLog the file that has
+	// every one of them (see SampleLog). All zero when Samples is complete.
+	SamplesTotal     int           `json:"samples_total,omitempty"`
+	SampleResolution time.Duration `json:"sample_resolution_ns,omitempty"`
+	SampleLog        string        `json:"sample_log,omitempty"`
 }
 
 // Postmortem is the incident the run replays.
