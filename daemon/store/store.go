@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -234,7 +235,37 @@ func (s *Store) History(limit int, scenario string) ([]RunSummary, error) {
 	return out, err
 }
 
-// Prune keeps the newest keep finished runs and deletes older ones.
+// SampleLogDir is where runs' sample logs are: a directory beside the
+// store file, so they live and are pruned with it.
+func (s *Store) SampleLogDir() string {
+	return filepath.Join(filepath.Dir(s.path), "samples")
+}
+
+// ErrBadRunID is a run id that cannot name a file.
+var ErrBadRunID = errors.New("run id cannot name a sample log")
+
+// SampleLogPath is where run runID's sample log is.
+func (s *Store) SampleLogPath(runID string) (string, error) {
+	if runID == "" || runID == "." || runID == ".." || strings.ContainsAny(runID, `/\`+"\x00") {
+		return "", fmt.Errorf("%w: %q", ErrBadRunID, runID)
+	}
+	return filepath.Join(s.SampleLogDir(), runID+sampleLogExt), nil
+}
+
+const sampleLogExt = ".jsonl"
+
+// CreateSampleLog creates run runID's sample log. It goes when the run is
+// pruned.
+func (s *Store) CreateSampleLog(runID string) (*journal.SampleLog, error) {
+	p, err := s.SampleLogPath(runID)
+	if err != nil {
+		return nil, err
+	}
+	return journal.CreateSampleLog(p)
+}
+
+// Prune keeps the newest keep finished runs and deletes older ones, with
+// their sample logs, and any sample log of a run the store does not know.
 // Running runs are never pruned. It returns how many were deleted.
 func (s *Store) Prune(keep int) (int, error) {
 	n := 0
@@ -270,7 +301,44 @@ func (s *Store) Prune(keep int) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("prune history: %w", err)
 	}
+	if err := s.pruneSampleLogs(); err != nil {
+		return n, fmt.Errorf("prune history: %w", err)
+	}
 	return n, nil
+}
+
+// pruneSampleLogs deletes the sample logs of runs not in the index. A run
+// is in the index from its start, before its log is created, so a live
+// run's log is never taken.
+func (s *Store) pruneSampleLogs() error {
+	ents, err := os.ReadDir(s.SampleLogDir())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("sample logs: %w", err)
+	}
+	var drop []string
+	err = s.db.View(func(tx *bolt.Tx) error {
+		idx := tx.Bucket(bIndex)
+		for _, e := range ents {
+			id, ok := strings.CutSuffix(e.Name(), sampleLogExt)
+			if ok && e.Type().IsRegular() && idx.Get([]byte(id)) == nil {
+				drop = append(drop, e.Name())
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, name := range drop {
+		if err := os.Remove(filepath.Join(s.SampleLogDir(), name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("sample log: %w", err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // SetHalted persists the kill switch, so that a halted daemon stays
