@@ -57,6 +57,11 @@ type Options struct {
 	// every fault is reverted. The daemon uses it so that two runs never
 	// inject into the same target at once.
 	LockTargets func(ctx context.Context, targets []plugins.Target) (release func(), err error)
+	// SampleLog, when set, gets every sample as it is recorded, and is
+	// closed when the run ends. A run with more samples than a journal
+	// keeps whole then has them thinned in its journal, which names the
+	// log (Journal.SampleLog). nil: the journal keeps every sample.
+	SampleLog SampleSink
 }
 
 // RunbookFunc executes a scenario's disaster-recovery runbook and stores
@@ -102,6 +107,7 @@ type run struct {
 	// inconclusive: why the run proves nothing (a fault that did not take
 	// effect, an SLO without samples); the run can then not pass.
 	inconclusive []string
+	fw           lifecycle.Forward // the forward half of every fault's lifecycle
 }
 
 // plannedFault is one fault resolved to its plugin and targets.
@@ -139,6 +145,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) *journal.Jou
 	r := &run{
 		sc:   sc,
 		opts: opts,
+		fw:   lifecycle.Forward{Ledger: opts.Ledger, RunID: opts.RunID, InjectTimeout: opts.InjectTimeout, RevertTimeout: opts.RevertTimeout},
 		log:  opts.Log.With().Str("run_id", opts.RunID).Str("scenario", sc.Name).Logger(),
 		j: &journal.Journal{
 			Format:       journal.FormatVersion,
@@ -159,7 +166,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) *journal.Jou
 	for _, s := range sc.SLOs {
 		r.objs = append(r.objs, newObjective(s))
 	}
-	r.rec = &recorder{notify: func(s probes.Sample) { r.emit(Event{Kind: EventSample, Sample: &s}) }}
+	r.rec = newRecorder(opts.SampleLog, func(s probes.Sample) { r.emit(Event{Kind: EventSample, Sample: &s}) })
 	go r.dispatch()
 
 	verdict, reasons := r.execute(ctx)
@@ -205,12 +212,18 @@ func (r *run) phase(name string, deadline *time.Time) {
 
 func (r *run) finish(v journal.Verdict, reasons []string) {
 	now := time.Now()
+	if err := r.rec.closeSink(); err != nil {
+		r.log.Error().Err(err).Msg("sample log incomplete")
+		r.addNote(fmt.Sprintf("the sample log is incomplete: %v", err))
+	}
+	js := r.rec.forJournal(r.j.StartedAt, now)
 	r.mu.Lock()
 	if n := len(r.j.Phases); n > 0 && r.j.Phases[n-1].Ended.IsZero() {
 		r.j.Phases[n-1].Ended = now
 	}
 	r.j.EndedAt = now
-	r.j.Samples = r.rec.snapshot()
+	r.j.Samples = js.samples
+	r.j.SamplesTotal, r.j.SampleResolution, r.j.SampleLog = js.total, js.resolution, js.log
 	if r.j.Samples == nil {
 		r.j.Samples = []probes.Sample{}
 	}

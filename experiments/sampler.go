@@ -6,36 +6,62 @@ import (
 	"sync"
 	"time"
 
+	"github.com/chaosctl/chaosctl/journal"
 	"github.com/chaosctl/chaosctl/probes"
 )
 
 // recorder keeps every sample of a run, per probe, ordered by the instant
 // its outcome became known (Sample.End), which is what SLO windows and
 // recovery use. Windows are found by binary search, so evaluating an SLO
-// costs its window, not the run's length.
+// costs its window, not the run's length. Samples are held packed (see
+// packedSeries), about 10 bytes each, and a window is materialised as the
+// []probes.Sample it always was, so the SLO arithmetic sees every outcome.
+// With a sink, every sample also goes to it as it is recorded.
 type recorder struct {
 	mu      sync.RWMutex
-	byProbe map[string][]probes.Sample
+	byProbe map[string]*packedSeries
 	n       int
 	notify  func(probes.Sample)
+	sinkMu  sync.Mutex // Record and Close; disk writes never hold up windows
+	sink    SampleSink
+	sinkErr error // the sink's first error; it gets no samples after one
+}
+
+// SampleSink is where a run streams its samples as they are recorded: the
+// daemon's sample log (journal.SampleLog). Record is called with one
+// sample at a time, in recording order; Close once, when the run ends.
+type SampleSink interface {
+	Record(probes.Sample) error
+	Close() error
+	Path() string
+}
+
+var _ SampleSink = (*journal.SampleLog)(nil)
+
+func newRecorder(sink SampleSink, notify func(probes.Sample)) *recorder {
+	return &recorder{sink: sink, notify: notify}
 }
 
 func (r *recorder) add(s probes.Sample) {
 	r.mu.Lock()
 	if r.byProbe == nil {
-		r.byProbe = map[string][]probes.Sample{}
+		r.byProbe = map[string]*packedSeries{}
 	}
 	ss := r.byProbe[s.Probe]
-	i := len(ss)
-	for i > 0 && ss[i-1].End().After(s.End()) {
-		i--
+	if ss == nil {
+		ss = &packedSeries{probe: s.Probe}
+		r.byProbe[s.Probe] = ss
 	}
-	ss = append(ss, probes.Sample{})
-	copy(ss[i+1:], ss[i:])
-	ss[i] = s
-	r.byProbe[s.Probe] = ss
+	ss.add(s)
 	r.n++
 	r.mu.Unlock()
+	if r.sink != nil {
+		r.sinkMu.Lock()
+		if r.sinkErr == nil {
+			r.sinkErr = r.sink.Record(s)
+		}
+		r.sinkMu.Unlock()
+	}
 	if r.notify != nil {
 		r.notify(s)
 	}
@@ -45,7 +71,17 @@ func (r *recorder) add(s probes.Sample) {
 func (r *recorder) window(probe string, from, to time.Time) []probes.Sample {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return slices.Clone(between(r.byProbe[probe], from, to))
+	ss := r.byProbe[probe]
+	if ss == nil {
+		return nil
+	}
+	// As between (slo.go) finds them.
+	lo := ss.search(func(s probes.Sample) bool { return !s.End().Before(from) })
+	hi := ss.search(func(s probes.Sample) bool { return s.End().After(to) })
+	if lo >= hi {
+		return nil
+	}
+	return ss.appendRange(make([]probes.Sample, 0, hi-lo), lo, hi)
 }
 
 // snapshot returns every sample so far, ordered by start time.
@@ -53,11 +89,110 @@ func (r *recorder) snapshot() []probes.Sample {
 	r.mu.RLock()
 	out := make([]probes.Sample, 0, r.n)
 	for _, ss := range r.byProbe {
-		out = append(out, ss...)
+		out = ss.appendRange(out, 0, ss.len())
 	}
 	r.mu.RUnlock()
 	slices.SortStableFunc(out, func(a, b probes.Sample) int { return a.Time.Compare(b.Time) })
 	return out
+}
+
+// thinned is every sample so far through th, which thins them.
+func (r *recorder) thinned(th *journal.Thinner) []probes.Sample {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, ss := range r.byProbe {
+		b := 0
+		for i := range ss.len() {
+			for b+1 < len(ss.blockFirst) && ss.blockFirst[b+1] <= i {
+				b++
+			}
+			th.Add(ss.sample(i, b))
+		}
+	}
+	return th.Samples()
+}
+
+// span is the first start and the last end of the samples so far.
+func (r *recorder) span() (first, last time.Time) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, ss := range r.byProbe {
+		for i := range ss.len() {
+			s := ss.at(i)
+			if first.IsZero() || s.Time.Before(first) {
+				first = s.Time
+			}
+		}
+		if n := ss.len(); n > 0 {
+			if e := ss.at(n - 1).End(); e.After(last) {
+				last = e
+			}
+		}
+	}
+	return first, last
+}
+
+// A journal with up to maxJournalSamples samples keeps every one, as it
+// always did. A longer run's journal, when it has a sample log, keeps
+// them thinned to journalPoints buckets over the run: the log has them all.
+const (
+	maxJournalSamples = 20000
+	journalPoints     = 2000
+)
+
+// journalSamples are the samples a journal carries, and, when thinned,
+// what says so.
+type journalSamples struct {
+	samples    []probes.Sample
+	total      int
+	resolution time.Duration
+	log        string
+}
+
+// forJournal is what the journal of a run started at started keeps of the
+// samples, at its end at now.
+func (r *recorder) forJournal(started, now time.Time) journalSamples {
+	r.mu.RLock()
+	n := r.n
+	r.mu.RUnlock()
+	if r.sink == nil || n <= maxJournalSamples {
+		return journalSamples{samples: r.snapshot()}
+	}
+	first, last := r.span()
+	from, to := started, now
+	if first.Before(from) {
+		from = first
+	}
+	if last.After(to) {
+		to = last
+	}
+	width := ThinWidth(from, to, journalPoints)
+	return journalSamples{
+		samples: r.thinned(journal.NewThinner(from, width, 2*journalPoints)),
+		total:   n, resolution: width, log: r.sink.Path(),
+	}
+}
+
+// ThinWidth is the bucket width that thins [from, to] to about points
+// buckets: a whole number of milliseconds, at least one.
+func ThinWidth(from, to time.Time, points int) time.Duration {
+	w := to.Sub(from) / time.Duration(max(points, 1))
+	return max(w.Truncate(time.Millisecond)+time.Millisecond, time.Millisecond)
+}
+
+// closeSink closes the sink once sampling is over, and says what went
+// wrong with it, if anything.
+func (r *recorder) closeSink() error {
+	r.sinkMu.Lock()
+	defer r.sinkMu.Unlock()
+	if r.sink == nil {
+		return nil
+	}
+	err := r.sink.Close()
+	if r.sinkErr != nil {
+		err = r.sinkErr
+	}
+	return err
 }
 
 // maxInFlight bounds concurrent attempts of one probe: a hung target must
