@@ -229,7 +229,7 @@ func (r *run) watchHeld(ctx context.Context, p plannedFault, i int, req plugins.
 // first injection, and confirms it.
 func (r *run) reapply(ctx context.Context, p plannedFault, i int, req plugins.InjectRequest, mark func(bool, time.Time)) bool {
 	f := r.fault(i)
-	rd, err := p.fault.Inject(ctx, req)
+	rd, _, err := r.fw.Inject(ctx, p.fault, req)
 	now := time.Now()
 	if err != nil {
 		r.updateFault(i, func(f *journal.Fault) { f.Notes = append(f.Notes, "reapply failed: "+err.Error()) })
@@ -245,10 +245,10 @@ func (r *run) reapply(ctx context.Context, p plannedFault, i int, req plugins.In
 		f.ReappliedAt = &now
 		f.Notes = append(f.Notes, "reapplied at "+now.Format(time.RFC3339Nano))
 	})
-	if err := r.opts.Ledger.Injected(context.WithoutCancel(ctx), r.opts.RunID, r.fault(i)); err != nil {
-		r.addReason(fmt.Sprintf("ledger: record re-injection of %s: %v", f.ID, err))
+	if err := r.fw.Injected(ctx, r.fault(i)); err != nil {
+		r.addReason(err.Error())
 	}
-	mark(true, now)
+	mark(false, now) // a fault event: recovery is judged after it
 	r.log.Info().Str("fault", f.ID).Msg("reapplied")
 	r.emitFault(i)
 	st, err := r.status(ctx, p, i)

@@ -8,11 +8,9 @@ import (
 	"time"
 
 	"github.com/chaosctl/chaosctl/journal"
+	"github.com/chaosctl/chaosctl/lifecycle"
 	"github.com/chaosctl/chaosctl/plugins"
 )
-
-// ledgerTimeout bounds one ledger write made after the run's context ended.
-const ledgerTimeout = 10 * time.Second
 
 // faultWindow is when faults were in effect.
 type faultWindow struct {
@@ -96,35 +94,35 @@ func (r *run) runFaults(ctx context.Context, plan []plannedFault) (faultWindow, 
 		idx += len(p.targets)
 	}
 
+	// One loop for both modes: in parallel every entry waits its offset
+	// from the start of injection; in series each one waits for the entry
+	// before it to end, then its offset.
 	errc := make(chan error, len(plan))
-	if r.sc.Safety.Injection == "serial" {
+	var prev chan struct{}
+	for i, p := range plan {
+		after := prev
+		ended := make(chan struct{})
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i, p := range plan {
-				if err := r.sleep(fctx, p.spec.After.Duration); err != nil {
-					return
-				}
-				if err := runEntry(p, bases[i]); err != nil {
-					errc <- err
-					cancel(err)
+			defer close(ended)
+			if after != nil {
+				select {
+				case <-after:
+				case <-fctx.Done():
 					return
 				}
 			}
+			if err := r.sleep(fctx, p.spec.After.Duration); err != nil {
+				return
+			}
+			if err := runEntry(p, bases[i]); err != nil {
+				errc <- err
+				cancel(err)
+			}
 		}()
-	} else {
-		for i, p := range plan {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := r.sleep(fctx, p.spec.After.Duration); err != nil {
-					return
-				}
-				if err := runEntry(p, bases[i]); err != nil {
-					errc <- err
-					cancel(err)
-				}
-			}()
+		if r.sc.Safety.Injection == "serial" {
+			prev = ended
 		}
 	}
 	done := make(chan struct{})
@@ -191,12 +189,10 @@ func (r *run) sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// runOne injects one fault into one target, confirms its effect, holds it
-// for its duration while checking it is still there, and reverts it. The
-// intent is recorded (and made durable by the ledger) before injection.
-// Inject runs to its end under its own bound even when ctx is cancelled, so
-// a revert never races the injection it undoes; the revert runs on a
-// context that outlives ctx.
+// runOne takes one fault on one target through the forward half of the
+// lifecycle (lifecycle.Forward): prepare, intent, inject, confirm, hold
+// while checking it is still there, revert, resolved. The engine keeps the
+// journal and the events; Forward keeps the ledger and the bounds.
 func (r *run) runOne(ctx context.Context, p plannedFault, i int, t plugins.Target, markStart func(), mark func(injected bool, at time.Time)) error {
 	log := r.log.With().Str("fault", p.spec.Name).Str("target", t.String()).Logger()
 	if ctx.Err() != nil {
@@ -220,51 +216,41 @@ func (r *run) runOne(ctx context.Context, p plannedFault, i int, t plugins.Targe
 		req.Prepared = prepared
 	}
 	r.updateFault(i, func(f *journal.Fault) { f.IntentAt = time.Now(); f.RevertData = req.Prepared })
-	if err := r.opts.Ledger.Intent(ctx, r.opts.RunID, r.fault(i)); err != nil {
+	if err := r.fw.Intent(ctx, r.fault(i)); err != nil {
 		r.updateFault(i, func(f *journal.Fault) { f.InjectError = "ledger: " + err.Error() })
-		return fmt.Errorf("record intent of %s on %s: %w", p.spec.Name, t, err)
+		return err
 	}
 	r.emitFault(i)
 	markStart()
-	ictx, icancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.InjectTimeout)
-	revertData, err := p.fault.Inject(ictx, req)
-	icancel()
-	if revertData == nil && (err == nil || brokenCall(err)) {
-		// A plugin that answered with an error and no revert data says it
-		// changed nothing. Only when the call itself broke (the plugin
-		// died, the call timed out) is the state unknown, and the prepared
-		// data is what undoes whatever was done.
-		revertData = req.Prepared
-	}
+	revertData, outcome, err := r.fw.Inject(ctx, p.fault, req)
 	now := time.Now()
 	if err != nil {
 		log.Error().Err(err).Msg("inject failed")
-		unknown := brokenCall(err) && revertData == nil
 		r.updateFault(i, func(f *journal.Fault) {
 			f.InjectError = err.Error()
 			f.RevertData = revertData
 			switch {
-			case unknown:
-				f.RevertError = StateUnknown
-				f.Notes = append(f.Notes, StateUnknown)
-			case brokenCall(err):
+			case outcome == lifecycle.Unknown:
+				f.RevertError = lifecycle.NoteStateUnknown
+				f.Notes = append(f.Notes, lifecycle.NoteStateUnknown)
+			case lifecycle.BrokenCall(err):
 				f.Notes = append(f.Notes, "the Inject call broke without an answer; what it did is undone with the revert data prepared before it")
 			}
 		})
 		r.emitFault(i)
 		mark(false, now)
-		switch {
-		case unknown:
+		switch outcome {
+		case lifecycle.Unknown:
 			// Never "reverted": the ledger keeps it, loudly.
 			f := r.fault(i)
-			log.Error().Str("fault", f.ID).Msg(StateUnknown)
-			r.addReason(fmt.Sprintf("fault %s on %s: %s", f.Name, f.Target, StateUnknown))
-			r.closeLedger(ctx, i)
-		case revertData != nil:
+			log.Error().Str("fault", f.ID).Msg(lifecycle.NoteStateUnknown)
+			r.addReason(fmt.Sprintf("fault %s on %s: %s", f.Name, f.Target, lifecycle.NoteStateUnknown))
+			r.resolve(ctx, i)
+		case lifecycle.Partial:
 			// Partly injected: undo what was done.
 			r.revert(ctx, p, i)
 		default:
-			r.closeLedger(ctx, i)
+			r.resolve(ctx, i)
 		}
 		if ctx.Err() != nil {
 			return nil
@@ -273,8 +259,8 @@ func (r *run) runOne(ctx context.Context, p plannedFault, i int, t plugins.Targe
 	}
 	r.updateFault(i, func(f *journal.Fault) { f.InjectedAt = &now; f.RevertData = revertData })
 	log.Info().Msg("injected")
-	if err := r.opts.Ledger.Injected(context.WithoutCancel(ctx), r.opts.RunID, r.fault(i)); err != nil {
-		r.addReason(fmt.Sprintf("ledger: record injection of %s: %v", r.fault(i).ID, err))
+	if err := r.fw.Injected(ctx, r.fault(i)); err != nil {
+		r.addReason(err.Error())
 	}
 	r.emitFault(i)
 	mark(true, now)
@@ -284,7 +270,7 @@ func (r *run) runOne(ctx context.Context, p plannedFault, i int, t plugins.Targe
 		r.updateFault(i, func(f *journal.Fault) {
 			f.Notes = append(f.Notes, "instantaneous: nothing to revert")
 		})
-		r.closeLedger(ctx, i)
+		r.resolve(ctx, i)
 		return nil
 	}
 	if er := r.hold(ctx, p, i, req, mark); er != nil {
@@ -297,17 +283,11 @@ func (r *run) runOne(ctx context.Context, p plannedFault, i int, t plugins.Targe
 	return nil
 }
 
-// StateUnknown is what the journal says of a fault whose Inject call broke
-// (the plugin died, the call timed out) with no revert data to undo it.
-const StateUnknown = "state unknown: the Inject call broke without an answer and there is no revert data to undo what it may have done"
-
-// closeLedger records fault i's end in the ledger: reverted, or kept
-// pending when it carries a revert error.
-func (r *run) closeLedger(ctx context.Context, i int) {
-	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ledgerTimeout)
-	defer cancel()
-	if err := r.opts.Ledger.Reverted(lctx, r.opts.RunID, r.fault(i)); err != nil {
-		r.addReason(fmt.Sprintf("ledger: close %s: %v", r.fault(i).ID, err))
+// resolve records fault i's end in the ledger: resolved, or kept pending
+// when it carries a revert error.
+func (r *run) resolve(ctx context.Context, i int) {
+	if err := r.fw.Resolve(ctx, r.fault(i)); err != nil {
+		r.addReason(err.Error())
 	}
 }
 
@@ -352,30 +332,17 @@ func (r *run) revertedEarly(ctx context.Context, i int, er plugins.EarlyRevert) 
 	f := r.fault(i)
 	r.log.Error().Str("fault", f.ID).Str("target", f.Target.String()).Msg(er.Note)
 	r.addReason(fmt.Sprintf("fault %s on %s: %s", f.Name, f.Target, er.Note))
-	r.closeLedger(ctx, i)
+	r.resolve(ctx, i)
 	r.emitFault(i)
-}
-
-// brokenCall reports whether Inject failed without the plugin answering,
-// so that what it did is unknown.
-func brokenCall(err error) bool {
-	return errors.Is(err, plugins.ErrPluginShutdown) || errors.Is(err, plugins.ErrCanceled) ||
-		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // revert undoes fault i whatever state ctx is in, checks through Status
 // that it is undone, and records the outcome.
 func (r *run) revert(ctx context.Context, p plannedFault, i int) {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.RevertTimeout)
-	defer cancel()
 	f := r.fault(i)
-	err := p.fault.Revert(rctx, f.Action, f.RevertData)
-	now := time.Now() // when the revert took effect, not when it was verified
-	if err == nil {
-		err = r.verifyRevert(ctx, p, i)
-	}
+	at, err := r.fw.Revert(ctx, p.fault, f, func(ctx context.Context) error { return r.verifyRevert(ctx, p, i) })
 	r.updateFault(i, func(f *journal.Fault) {
-		f.RevertedAt = &now
+		f.RevertedAt = &at
 		if err != nil {
 			f.RevertError = err.Error()
 		}
@@ -386,8 +353,7 @@ func (r *run) revert(ctx context.Context, p plannedFault, i int) {
 	} else {
 		r.log.Info().Str("fault", f.ID).Str("target", f.Target.String()).Msg("reverted")
 	}
-	// Its own deadline: a revert that used up rctx must still be recorded.
-	r.closeLedger(ctx, i)
+	r.resolve(ctx, i)
 	r.emitFault(i)
 }
 
