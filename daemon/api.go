@@ -160,6 +160,8 @@ func statusOf(err error) int {
 		return http.StatusServiceUnavailable
 	case errors.Is(err, ErrCommandsForbidden):
 		return http.StatusForbidden
+	case errors.Is(err, ErrBadResolution):
+		return http.StatusBadRequest
 	}
 	return http.StatusInternalServerError
 }
@@ -292,6 +294,9 @@ func (d *Daemon) handleHistory(w http.ResponseWriter, r *http.Request) {
 
 func (d *Daemon) handleRun(w http.ResponseWriter, r *http.Request) {
 	j, err := d.Run(r.PathValue("id"))
+	if err == nil {
+		j, err = thinned(j, r.URL.Query()) // ?resolution=1s or ?points=2000
+	}
 	if err != nil {
 		writeErr(w, statusOf(err), err)
 		return

@@ -362,7 +362,7 @@ func (d *Daemon) execute(ctx context.Context, r *activeRun, sc *scenarios.Scenar
 		Log: d.log, Catalog: d.catalog, Ledger: d.store.Ledger(),
 		Observer: func(ev experiments.Event) { r.observe(ev, d.metrics, sc.Name) },
 		DryRun:   o.dryRun, RunID: r.id, RevertTimeout: d.cfg.Defaults.RevertTimeout.Duration,
-		LockTargets: d.locks.forRun(r.id),
+		LockTargets: d.locks.forRun(r.id), SampleLog: d.sampleLog(r.id, log),
 	})
 	j.Labels = map[string]string{"trigger": r.trigger}
 	if o.capped != "" {

@@ -2,9 +2,16 @@ package daemon
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/chaosctl/chaosctl/experiments"
 	"github.com/chaosctl/chaosctl/journal"
@@ -127,4 +134,97 @@ func (r *activeRun) finish(j *journal.Journal) {
 	}
 	r.mu.Unlock()
 	close(r.done)
+}
+
+// sampleLog creates run id's sample log in the store's directory. Without
+// one (it could not be created: logged) the run's journal keeps every
+// sample, as before there were logs.
+func (d *Daemon) sampleLog(id string, log zerolog.Logger) experiments.SampleSink {
+	l, err := d.store.CreateSampleLog(id)
+	if err != nil {
+		log.Error().Err(err).Msg("no sample log: the journal keeps every sample")
+		return nil // not a nil *journal.SampleLog in an interface
+	}
+	return l
+}
+
+// ErrBadResolution is a GET /v1/runs/{id} resolution or points that is
+// not one.
+var ErrBadResolution = errors.New("bad sample resolution")
+
+// Resolution bounds of GET /v1/runs/{id}.
+const (
+	minResolution = time.Millisecond
+	maxPoints     = 100000
+)
+
+// thinned is j with its samples thinned as q asks: resolution=1s (a
+// bucket width) or points=2000 (buckets over the run). Each bucket keeps
+// its first failure and its fastest and slowest ok samples
+// (journal.Thinner), read from the run's sample log when it has one, so
+// a finer resolution than the stored journal's comes back from disk.
+// Without either, j as stored.
+func thinned(j *journal.Journal, q url.Values) (*journal.Journal, error) {
+	res, pts := q.Get("resolution"), q.Get("points")
+	if res == "" && pts == "" {
+		return j, nil
+	}
+	if res != "" && pts != "" {
+		return nil, fmt.Errorf("%w: give resolution or points, not both", ErrBadResolution)
+	}
+	from, to := j.StartedAt, j.EndedAt
+	if to.IsZero() {
+		to = time.Now()
+	}
+	var width time.Duration
+	if res != "" {
+		w, err := time.ParseDuration(res)
+		if err != nil || w < minResolution {
+			return nil, fmt.Errorf("%w: resolution %q: a duration of at least %s", ErrBadResolution, res, minResolution)
+		}
+		width = w
+	} else {
+		n, err := strconv.Atoi(pts)
+		if err != nil || n < 1 || n > maxPoints {
+			return nil, fmt.Errorf("%w: points %q: a number from 1 to %d", ErrBadResolution, pts, maxPoints)
+		}
+		width = experiments.ThinWidth(from, to, n)
+	}
+	buckets := int(to.Sub(from)/width) + 1
+	th := journal.NewThinner(from, width, 2*buckets)
+	out := *j
+	out.SampleResolution = width
+	out.SamplesTotal = len(j.Samples)
+	if j.SampleLog != "" {
+		n := 0
+		err := journal.ReadSampleLog(j.SampleLog, func(s probes.Sample) error { n++; th.Add(s); return nil })
+		switch {
+		case err == nil:
+			out.SamplesTotal = n
+			out.Samples = th.Samples()
+			return whole(&out), nil
+		case !errors.Is(err, os.ErrNotExist):
+			return nil, fmt.Errorf("run %s: %w", j.RunID, err)
+		}
+		// The log is gone: thin what the journal has.
+		th = journal.NewThinner(from, width, 2*buckets)
+		out.SamplesTotal = j.SamplesTotal
+	}
+	for _, s := range j.Samples {
+		th.Add(s)
+	}
+	out.Samples = th.Samples()
+	if out.SamplesTotal == 0 {
+		out.SamplesTotal = len(j.Samples)
+	}
+	return whole(&out), nil
+}
+
+// whole says the samples are complete when thinning kept all of them: a
+// short run reads as it always did.
+func whole(out *journal.Journal) *journal.Journal {
+	if len(out.Samples) == out.SamplesTotal {
+		out.SamplesTotal, out.SampleResolution = 0, 0
+	}
+	return out
 }
