@@ -11,8 +11,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/chaosctl/chaosctl/lifecycle"
 	"github.com/chaosctl/chaosctl/journal"
+	"github.com/chaosctl/chaosctl/lifecycle"
 	"github.com/chaosctl/chaosctl/plugins"
 )
 
