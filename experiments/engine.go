@@ -217,6 +217,9 @@ func (r *run) finish(v journal.Verdict, reasons []string) {
 		r.addNote(fmt.Sprintf("the sample log is incomplete: %v", err))
 	}
 	js := r.rec.forJournal(r.j.StartedAt, now)
+	// Nothing reads the samples after this: let them go before the journal
+	// is encoded and stored, which is a long run's peak.
+	r.rec.release()
 	r.mu.Lock()
 	if n := len(r.j.Phases); n > 0 && r.j.Phases[n-1].Ended.IsZero() {
 		r.j.Phases[n-1].Ended = now
@@ -498,7 +501,7 @@ func (r *run) addNote(s string) {
 // sample there is no evidence either way: blind says so.
 func (r *run) steady(from, to time.Time) (reasons, blind []string) {
 	for _, o := range r.objs {
-		f := o.figure(r.rec.window(o.probe, from, to))
+		f := r.rec.figure(o, from, to)
 		switch {
 		case f.Samples == 0:
 			blind = append(blind, fmt.Sprintf("SLO %s (%s) had no samples in steady state: nothing can be judged, nothing was injected", o.name, o))

@@ -385,7 +385,7 @@ func (r *run) checkStop(start, now time.Time) error {
 			// once there is enough of it to mean something.
 			from = start
 		}
-		ratio, n := errorRatio(r.rec.window(sc.Probe, from, now), from, now)
+		ratio, n := r.rec.errorRatio(sc.Probe, from, now)
 		if n >= minStopSamples && ratio > sc.MaxErrorRatio {
 			return &stopError{probe: sc.Probe, ratio: ratio, limit: sc.MaxErrorRatio, win: now.Sub(from).Round(time.Millisecond), n: n}
 		}
@@ -420,7 +420,7 @@ func (r *run) emitSLOs() {
 	now := time.Now()
 	states := make([]SLOState, 0, len(r.objs))
 	for _, o := range r.objs {
-		f := o.figure(r.rec.window(o.probe, now.Add(-o.window), now))
+		f := r.rec.figure(o, now.Add(-o.window), now)
 		states = append(states, SLOState{Name: o.name, Held: f.Held, Availability: f.Availability, P99: f.P99, Samples: f.Samples})
 	}
 	r.emit(Event{Kind: EventSLO, SLOs: states})

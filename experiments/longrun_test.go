@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chaosctl/chaosctl/daemon/store"
+	"github.com/chaosctl/chaosctl/internal/memlimit"
 	"github.com/chaosctl/chaosctl/journal"
 	"github.com/chaosctl/chaosctl/probes"
 	"github.com/chaosctl/chaosctl/scenarios"
@@ -57,6 +58,7 @@ func TestLongRunSimulated(t *testing.T) {
 	if dir == "" {
 		t.Skip("run by BenchmarkLongRunRSS in a process of its own")
 	}
+	memlimit.Apply() // as the daemon does
 	st, err := store.Open(filepath.Join(dir, "store.db"), time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +89,7 @@ func TestLongRunSimulated(t *testing.T) {
 		}
 		if k%5 == 0 { // the live SLO figures, every 500 ms
 			for _, o := range r.objs {
-				_ = o.figure(r.rec.window(o.probe, now.Add(-o.window), now))
+				_ = r.rec.figure(o, now.Add(-o.window), now) // as emitSLOs does
 			}
 		}
 	}

@@ -31,6 +31,8 @@ type packedSeries struct {
 
 	outcomes []outcome
 	interned map[outcomeKey]uint32
+
+	scratch []probes.Sample // the tail an out-of-order sample is inserted before, reused
 }
 
 // maxInterned bounds the outcome table's index: past it (a probe whose
@@ -101,12 +103,13 @@ func (s *packedSeries) add(smp probes.Sample) {
 		s.push(smp)
 		return
 	}
-	tail := s.appendRange(nil, i, s.len())
+	s.scratch = s.appendRange(s.scratch[:0], i, s.len())
 	s.truncate(i)
 	s.push(smp)
-	for _, t := range tail {
+	for _, t := range s.scratch {
 		s.push(t)
 	}
+	clear(s.scratch) // no strings kept alive
 }
 
 // push appends smp at the end.

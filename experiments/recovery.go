@@ -288,25 +288,25 @@ func (r *run) figures(steadyStart time.Time, fw faultWindow, end time.Time) []st
 	for _, o := range r.objs {
 		res := journal.SLOResult{Name: o.name, Probe: o.probe, Objective: o.String(), Phases: map[string]journal.SLOFigure{}, Held: true,
 			LatencyPercentile: o.percentile, LatencyMax: o.latencyMax}
-		res.Phases[journal.PhaseSteady] = o.figure(r.rec.window(o.probe, steadyStart, steadyStart.Add(r.sc.Steady.Duration.Duration)))
+		res.Phases[journal.PhaseSteady] = r.rec.figure(o, steadyStart, steadyStart.Add(r.sc.Steady.Duration.Duration))
 		if !fw.start.IsZero() {
 			// A window shorter than a probe interval (an instantaneous
 			// kill) holds a sample or two by chance: no figure.
 			if fw.end.Sub(fw.start) >= r.minInterval() {
-				res.Phases[PhaseFault] = o.figure(r.rec.window(o.probe, fw.start, fw.end))
+				res.Phases[PhaseFault] = r.rec.figure(o, fw.start, fw.end)
 			}
 			if rc := r.j.Recovery; rc != nil && rc.RecoveredAt != nil {
 				if rc.RecoveredAt.After(fw.end) {
-					res.Phases[PhaseRecovering] = o.figure(r.rec.window(o.probe, fw.end, *rc.RecoveredAt))
+					res.Phases[PhaseRecovering] = r.rec.figure(o, fw.end, *rc.RecoveredAt)
 				}
-				res.Phases[PhaseRecovered] = o.figure(r.rec.window(o.probe, *rc.RecoveredAt, end))
+				res.Phases[PhaseRecovered] = r.rec.figure(o, *rc.RecoveredAt, end)
 			} else {
-				res.Phases[PhaseRecovering] = o.figure(r.rec.window(o.probe, fw.end, end))
+				res.Phases[PhaseRecovering] = r.rec.figure(o, fw.end, end)
 			}
 			if f, ok := res.Phases[PhaseFault]; ok && f.Samples == 0 && o.mustHold {
 				r.addInconclusive(fmt.Sprintf("SLO %s must hold during the faults but had no samples while they were in", o.name))
 			}
-			if at, breached := o.breachDuring(r.rec.window(o.probe, fw.start.Add(-o.window), fw.end), fw.start, fw.end); breached {
+			if at, breached := r.rec.breachDuring(o, fw.start, fw.end); breached {
 				res.BreachedAt = &at
 				if o.mustHold {
 					res.Held = false

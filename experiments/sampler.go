@@ -84,6 +84,62 @@ func (r *recorder) window(probe string, from, to time.Time) []probes.Sample {
 	return ss.appendRange(make([]probes.Sample, 0, hi-lo), lo, hi)
 }
 
+// packedSeq reads a packed series in place (slo.go's seq); the recorder's
+// read lock must be held while it is used.
+type packedSeq struct{ s *packedSeries }
+
+func (p packedSeq) Len() int               { return p.s.len() }
+func (p packedSeq) At(i int) probes.Sample { return p.s.at(i) }
+
+// figure is o's figure over its probe's samples known in [from, to], read
+// in place: a long phase costs its latencies, not a copy of its samples.
+func (r *recorder) figure(o objective, from, to time.Time) journal.SLOFigure {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	ss := r.byProbe[o.probe]
+	if ss == nil {
+		return o.figure(nil)
+	}
+	sq := packedSeq{ss}
+	lo, hi := bounds(sq, from, to)
+	return o.figureSeq(sq, lo, hi, nil)
+}
+
+// breachDuring is objective.breachDuring over the recorded samples, read
+// in place.
+func (r *recorder) breachDuring(o objective, from, to time.Time) (time.Time, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	ss := r.byProbe[o.probe]
+	if ss == nil {
+		return time.Time{}, false
+	}
+	return o.breachSeq(packedSeq{ss}, from, to)
+}
+
+// errorRatio is the percentage of probe's samples known in [from, to] that
+// failed, and how many there were, read in place.
+func (r *recorder) errorRatio(probe string, from, to time.Time) (float64, int) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	ss := r.byProbe[probe]
+	if ss == nil {
+		return 0, 0
+	}
+	sq := packedSeq{ss}
+	lo, hi := bounds(sq, from, to)
+	if hi <= lo {
+		return 0, 0
+	}
+	bad := 0
+	for i := lo; i < hi; i++ {
+		if !sq.At(i).OK {
+			bad++
+		}
+	}
+	return 100 * float64(bad) / float64(hi-lo), hi - lo
+}
+
 // snapshot returns every sample so far, ordered by start time.
 func (r *recorder) snapshot() []probes.Sample {
 	r.mu.RLock()
@@ -137,7 +193,7 @@ func (r *recorder) span() (first, last time.Time) {
 // them thinned to journalPoints buckets over the run: the log has them all.
 const (
 	maxJournalSamples = 20000
-	journalPoints     = 2000
+	journalPoints     = 1000
 )
 
 // journalSamples are the samples a journal carries, and, when thinned,
@@ -178,6 +234,13 @@ func (r *recorder) forJournal(started, now time.Time) journalSamples {
 func ThinWidth(from, to time.Time, points int) time.Duration {
 	w := to.Sub(from) / time.Duration(max(points, 1))
 	return max(w.Truncate(time.Millisecond)+time.Millisecond, time.Millisecond)
+}
+
+// release drops every sample once the journal has what it keeps of them.
+func (r *recorder) release() {
+	r.mu.Lock()
+	r.byProbe = nil
+	r.mu.Unlock()
 }
 
 // closeSink closes the sink once sampling is over, and says what went

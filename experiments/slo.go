@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/chaosctl/chaosctl/journal"
@@ -50,19 +51,45 @@ func (o objective) String() string {
 // figure summarises samples and says whether o holds over them. No samples
 // never hold: an objective without evidence is not met.
 func (o objective) figure(samples []probes.Sample) journal.SLOFigure {
-	f := journal.SLOFigure{Samples: len(samples)}
-	if len(samples) == 0 {
+	return o.figureSeq(sliceSeq(samples), 0, len(samples), nil)
+}
+
+// seq is random access to one probe's samples ordered by End: a window's
+// copy (sliceSeq) or the recorder's packed series, read in place so that a
+// five-hour phase is judged without copying its samples.
+type seq interface {
+	Len() int
+	At(i int) probes.Sample
+}
+
+type sliceSeq []probes.Sample
+
+func (s sliceSeq) Len() int               { return len(s) }
+func (s sliceSeq) At(i int) probes.Sample { return s[i] }
+
+// figureSeq is figure over samples [lo, hi) of sq; lat is a buffer to
+// reuse for the latencies (nil: one is allocated).
+func (o objective) figureSeq(sq seq, lo, hi int, lat []time.Duration) journal.SLOFigure {
+	f := journal.SLOFigure{Samples: hi - lo}
+	if hi <= lo {
+		f.Samples = 0
 		return f
 	}
 	ok := 0
-	lat := make([]time.Duration, 0, len(samples))
-	for _, s := range samples {
-		if s.OK {
+	if lat == nil {
+		// Live figures run several times a second per SLO: reuse buffers.
+		buf := latPool.Get().(*[]time.Duration)
+		defer func() { *buf = lat[:0]; latPool.Put(buf) }()
+		lat = *buf
+	}
+	lat = lat[:0]
+	for i := lo; i < hi; i++ {
+		if s := sq.At(i); s.OK {
 			ok++
 			lat = append(lat, s.Latency)
 		}
 	}
-	f.Availability = 100 * float64(ok) / float64(len(samples))
+	f.Availability = 100 * float64(ok) / float64(hi-lo)
 	slices.Sort(lat)
 	f.P50, f.P95, f.P99 = percentile(lat, 50), percentile(lat, 95), percentile(lat, 99)
 	f.Held = true
@@ -74,6 +101,17 @@ func (o objective) figure(samples []probes.Sample) journal.SLOFigure {
 		f.Held = false
 	}
 	return f
+}
+
+var latPool = sync.Pool{New: func() any { b := make([]time.Duration, 0, 256); return &b }}
+
+// bounds is the index range of sq's samples known in [from, to], as
+// between finds them.
+func bounds(sq seq, from, to time.Time) (int, int) {
+	n := sq.Len()
+	lo := sort.Search(n, func(i int) bool { return !sq.At(i).End().Before(from) })
+	hi := sort.Search(n, func(i int) bool { return sq.At(i).End().After(to) })
+	return lo, max(lo, hi)
 }
 
 // percentile is the nearest-rank percentile of sorted latencies.
@@ -102,9 +140,28 @@ func between(samples []probes.Sample, from, to time.Time) []probes.Sample {
 // window ending there. Windows reach back before from, as the SLO's own
 // window does: samples must start at from - o.window.
 func (o objective) breachDuring(samples []probes.Sample, from, to time.Time) (time.Time, bool) {
-	for _, s := range between(samples, from, to) {
-		if !o.figure(between(samples, s.End().Add(-o.window), s.End())).Held {
-			return s.End(), true
+	return o.breachSeq(sliceSeq(samples), from, to)
+}
+
+// breachSeq is breachDuring over sq, in one pass: the window's ends only
+// move forward, and one latency buffer serves every window.
+func (o objective) breachSeq(sq seq, from, to time.Time) (time.Time, bool) {
+	lo, hi := bounds(sq, from, to)
+	n := sq.Len()
+	buf := make([]time.Duration, 0, 1024)
+	wlo, whi := 0, 0
+	for i := lo; i < hi; i++ {
+		end := sq.At(i).End()
+		start := end.Add(-o.window)
+		for wlo < n && sq.At(wlo).End().Before(start) {
+			wlo++
+		}
+		for whi < n && !sq.At(whi).End().After(end) {
+			whi++
+		}
+		f := o.figureSeq(sq, wlo, whi, buf)
+		if !f.Held {
+			return end, true
 		}
 	}
 	return time.Time{}, false

@@ -106,7 +106,11 @@ func (t *Thinner) addTo(p *thinProbe, ss seqSample) {
 // Samples is what was kept, ordered by start time, then probe name, then
 // the order they were added in.
 func (t *Thinner) Samples() []probes.Sample {
-	var out []seqSample
+	n := 0
+	for _, p := range t.byProbe {
+		n += len(p.raw) + 3*len(p.buckets)
+	}
+	out := make([]seqSample, 0, n)
 	for _, p := range t.byProbe {
 		out = append(out, p.raw...)
 		for _, b := range p.buckets {

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/chaosctl/chaosctl/daemon"
+	"github.com/chaosctl/chaosctl/internal/memlimit"
 	"github.com/chaosctl/chaosctl/plugins/builtin"
 	"github.com/chaosctl/chaosctl/plugins/host"
 )
@@ -33,6 +34,7 @@ SIGTERM or SIGINT aborts every run, reverts its faults and exits 0.`,
 		Args:        cobra.NoArgs,
 		Annotations: map[string]string{onHangup: onHangupReload},
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			memlimit.Apply()
 			cfg, err := daemon.LoadConfig(config)
 			if err != nil {
 				return withCode(ExitInvalid, err)
