@@ -29,7 +29,7 @@ const verdictScenario = `
 version = 1
 name = "verdict"
 [steady]
-duration = "1s"
+duration = "{{or .Steady "1s"}}"
 [[probe]]
 name = "health"
 kind = "http"
@@ -40,7 +40,7 @@ url = "http://{{.Addr}}/healthz"
 name = "available"
 probe = "health"
 availability = 100.0
-window = "1s"
+window = "{{or .Steady "1s"}}"
 {{.Faults}}
 [recovery]
 recover_within = "{{.Within}}"
@@ -50,7 +50,7 @@ hold_for = "{{.Hold}}"
 max_targets = 2
 `
 
-type verdictVars struct{ Addr, Faults, Within, Hold, Extra string }
+type verdictVars struct{ Addr, Faults, Within, Hold, Extra, Steady string }
 
 // background is a chaosctl run going on while the test acts on the target.
 type background struct {
@@ -399,40 +399,13 @@ func (r result) journalPath(t *testing.T) string {
 	return p
 }
 
-const groundTruthKill = `
-version = 1
-name = "kill-ground-truth"
-[steady]
-duration = "300ms"
-[[probe]]
-name = "health"
-kind = "http"
-interval = "50ms"
-timeout = "300ms"
-url = "http://{{.Addr}}/healthz"
-[[slo]]
-name = "available"
-probe = "health"
-availability = 100.0
-window = "300ms"
-[[fault]]
-name = "kill-api"
-plugin = "process"
-action = "kill"
-[fault.target]
-pidfile = "{{.Pidfile}}"
-[recovery]
-recover_within = "3s"
-hold_for = "300ms"
-observe_after = "0s"
-`
-
 // killRecoveryErrors kills a supervised target n times, one run each, and
 // returns how far each measured recovery instant is from the truth: the
 // instant the restarted target says, in its own log, that it serves again.
 func killRecoveryErrors(tb testing.TB, n int) []time.Duration {
 	tg := startTarget(tb, true)
-	path := writeScenario(tb, groundTruthKill, map[string]string{"Addr": tg.addr, "Pidfile": tg.pidfile})
+	path := writeScenario(tb, verdictScenario, verdictVars{Addr: tg.addr, Faults: pidfileFault("kill-api", "kill", tg.pidfile, ""),
+		Within: "3s", Hold: "300ms", Extra: `observe_after = "0s"`, Steady: "300ms"})
 	var out []time.Duration
 	for i := range n {
 		r := chaosctl(tb, context.Background(), "run", path)
