@@ -19,11 +19,12 @@ const DefaultScoreRuns = 10
 // Score is the resilience score over a history of runs.
 //
 // Formula. Take the latest n runs (by start time) whose verdict is passed,
-// failed or aborted; dry runs never count. Each such run contributes items:
+// failed or aborted; dry runs never count, nor do inconclusive, not-steady,
+// error and interrupted runs, which prove nothing about the service. Each such run contributes items:
 //
 //   - every SLO, weight 1, met when it held wherever it had to;
 //   - the recovery objective, weight 1, met when service recovered within
-//     recover_within;
+//     recover_within and did not relapse;
 //   - the runbook, when the scenario has one, weight 2, met when every step
 //     that had to succeed did, every SLO was restored within the RTO and
 //     the data check passed.
@@ -97,7 +98,7 @@ func scoreRun(j *journal.Journal) (met, total float64) {
 		item(WeightSLO, s.Held)
 	}
 	if j.Recovery != nil {
-		item(WeightRecovery, j.Recovery.Recovered)
+		item(WeightRecovery, j.Recovery.Recovered && j.Recovery.RelapsedAt == nil) // a relapse is no recovery
 	}
 	if j.Runbook != nil {
 		item(WeightRunbook, j.Runbook.Passed)

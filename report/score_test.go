@@ -103,3 +103,18 @@ func TestComputeScoreOrder(t *testing.T) {
 		t.Errorf("score %v, want 100 from the newest run only", s.Value)
 	}
 }
+
+// TestScoreRelapseAndInconclusive: a relapsed recovery is not met, and an
+// inconclusive run is excluded, never scored as passed.
+func TestScoreRelapseAndInconclusive(t *testing.T) {
+	at := time.Unix(100, 0)
+	rel := at.Add(time.Second)
+	relapsed := &journal.Journal{RunID: "a", StartedAt: at, Verdict: journal.Failed,
+		Recovery: &journal.Recovery{Recovered: true, RelapsedAt: &rel}}
+	inconclusive := &journal.Journal{RunID: "b", StartedAt: at.Add(time.Minute), Verdict: journal.Inconclusive,
+		Recovery: &journal.Recovery{Recovered: true}}
+	sc := ComputeScore([]*journal.Journal{relapsed, inconclusive}, 10)
+	if sc.Runs != 1 || sc.Met != 0 || sc.Passed != 0 || sc.Excluded[journal.Inconclusive] != 1 {
+		t.Fatalf("score %+v, want the relapse missed and the inconclusive run excluded", sc)
+	}
+}
