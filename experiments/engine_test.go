@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -129,94 +130,108 @@ func fault(action string, n int64, d time.Duration) scenarios.Fault {
 }
 
 func TestRunPassesAndReverts(t *testing.T) {
-	var down atomic.Bool
-	f := &fakeFault{down: &down}
-	j := Run(context.Background(), minimal(gated(&down), fault("break", 2, 200*time.Millisecond)), Options{Log: zerolog.Nop(), Catalog: newCatalog(f)})
-	if j.Verdict != journal.Passed {
-		t.Fatalf("verdict %s %v", j.Verdict, j.Reasons)
-	}
-	if len(f.injected) != 2 || len(f.reverted) != 2 {
-		t.Fatalf("injected %v reverted %v", f.injected, f.reverted)
-	}
-	if d := *j.Recovery.Duration; d < 200*time.Millisecond || d > 400*time.Millisecond {
-		t.Errorf("recovery %v, want about the 200ms outage", d)
-	}
-	var names []string
-	for _, p := range j.Phases {
-		names = append(names, p.Name)
-	}
-	if got := strings.Join(names, ","); got != "preflight,steady,inject,observe,recovery" {
-		t.Errorf("phases %s", got)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		var down atomic.Bool
+		f := &fakeFault{down: &down}
+		j := Run(context.Background(), minimal(gated(&down), fault("break", 2, 200*time.Millisecond)), Options{Log: zerolog.Nop(), Catalog: newCatalog(f)})
+		if j.Verdict != journal.Passed {
+			t.Fatalf("verdict %s %v", j.Verdict, j.Reasons)
+		}
+		if len(f.injected) != 2 || len(f.reverted) != 2 {
+			t.Fatalf("injected %v reverted %v", f.injected, f.reverted)
+		}
+		if d := *j.Recovery.Duration; d < 200*time.Millisecond || d > 400*time.Millisecond {
+			t.Errorf("recovery %v, want about the 200ms outage", d)
+		}
+		var names []string
+		for _, p := range j.Phases {
+			names = append(names, p.Name)
+		}
+		if got := strings.Join(names, ","); got != "preflight,steady,inject,observe,recovery" {
+			t.Errorf("phases %s", got)
+		}
+	})
 }
 
 func TestRunCancelledStillReverts(t *testing.T) {
-	var down atomic.Bool
-	f := &fakeFault{down: &down}
-	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(300*time.Millisecond, cancel)
-	j := Run(ctx, minimal(gated(&down), fault("break", 1, time.Hour)), Options{Log: zerolog.Nop(), Catalog: newCatalog(f)})
-	if j.Verdict != journal.Aborted {
-		t.Fatalf("verdict %s %v", j.Verdict, j.Reasons)
-	}
-	if len(f.reverted) != 1 || j.Faults[0].RevertedAt == nil {
-		t.Fatalf("not reverted: %v %+v", f.reverted, j.Faults[0])
-	}
+	synctest.Test(t, func(t *testing.T) {
+		var down atomic.Bool
+		f := &fakeFault{down: &down}
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(300*time.Millisecond, cancel)
+		j := Run(ctx, minimal(gated(&down), fault("break", 1, time.Hour)), Options{Log: zerolog.Nop(), Catalog: newCatalog(f)})
+		if j.Verdict != journal.Aborted {
+			t.Fatalf("verdict %s %v", j.Verdict, j.Reasons)
+		}
+		if len(f.reverted) != 1 || j.Faults[0].RevertedAt == nil {
+			t.Fatalf("not reverted: %v %+v", f.reverted, j.Faults[0])
+		}
+	})
 }
 
 func TestRunRevertErrorIsReported(t *testing.T) {
-	f := &fakeFault{revertErr: errors.New("boom")}
-	j := Run(context.Background(), minimal(up(), fault("break", 1, 50*time.Millisecond)), Options{Log: zerolog.Nop(), Catalog: newCatalog(f)})
-	if j.Verdict != journal.Error || !strings.Contains(strings.Join(j.Reasons, ";"), "boom") {
-		t.Fatalf("verdict %s reasons %v", j.Verdict, j.Reasons)
-	}
-	if j.Faults[0].RevertError != "boom" {
-		t.Fatalf("revert error not journalled: %+v", j.Faults[0])
-	}
+	synctest.Test(t, func(t *testing.T) {
+		f := &fakeFault{revertErr: errors.New("boom")}
+		j := Run(context.Background(), minimal(up(), fault("break", 1, 50*time.Millisecond)), Options{Log: zerolog.Nop(), Catalog: newCatalog(f)})
+		if j.Verdict != journal.Error || !strings.Contains(strings.Join(j.Reasons, ";"), "boom") {
+			t.Fatalf("verdict %s reasons %v", j.Verdict, j.Reasons)
+		}
+		if j.Faults[0].RevertError != "boom" {
+			t.Fatalf("revert error not journalled: %+v", j.Faults[0])
+		}
+	})
 }
 
 func TestRunInjectErrorIsError(t *testing.T) {
-	f := &fakeFault{injectErr: errors.New("denied")}
-	j := Run(context.Background(), minimal(up(), fault("break", 1, 50*time.Millisecond)), Options{Log: zerolog.Nop(), Catalog: newCatalog(f)})
-	if j.Verdict != journal.Error || !strings.Contains(strings.Join(j.Reasons, ";"), "denied") {
-		t.Fatalf("verdict %s reasons %v", j.Verdict, j.Reasons)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		f := &fakeFault{injectErr: errors.New("denied")}
+		j := Run(context.Background(), minimal(up(), fault("break", 1, 50*time.Millisecond)), Options{Log: zerolog.Nop(), Catalog: newCatalog(f)})
+		if j.Verdict != journal.Error || !strings.Contains(strings.Join(j.Reasons, ";"), "denied") {
+			t.Fatalf("verdict %s reasons %v", j.Verdict, j.Reasons)
+		}
+	})
 }
 
 func TestRunNotSteady(t *testing.T) {
-	var down atomic.Bool
-	down.Store(true)
-	f := &fakeFault{}
-	j := Run(context.Background(), minimal(gated(&down), fault("break", 1, 0)), Options{Log: zerolog.Nop(), Catalog: newCatalog(f)})
-	if j.Verdict != journal.NotSteady || len(f.injected) != 0 {
-		t.Fatalf("verdict %s injected %v", j.Verdict, f.injected)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		var down atomic.Bool
+		down.Store(true)
+		f := &fakeFault{}
+		j := Run(context.Background(), minimal(gated(&down), fault("break", 1, 0)), Options{Log: zerolog.Nop(), Catalog: newCatalog(f)})
+		if j.Verdict != journal.NotSteady || len(f.injected) != 0 {
+			t.Fatalf("verdict %s injected %v", j.Verdict, f.injected)
+		}
+	})
 }
 
 func TestRunMaxTargets(t *testing.T) {
-	f := &fakeFault{}
-	sc := minimal(up(), fault("break", 3, 0))
-	sc.Safety.MaxTargets = 2
-	j := Run(context.Background(), sc, Options{Log: zerolog.Nop(), Catalog: newCatalog(f)})
-	if j.Verdict != journal.Error || !strings.Contains(j.Reasons[0], "max_targets") || len(f.injected) != 0 {
-		t.Fatalf("verdict %s reasons %v injected %v", j.Verdict, j.Reasons, f.injected)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		f := &fakeFault{}
+		sc := minimal(up(), fault("break", 3, 0))
+		sc.Safety.MaxTargets = 2
+		j := Run(context.Background(), sc, Options{Log: zerolog.Nop(), Catalog: newCatalog(f)})
+		if j.Verdict != journal.Error || !strings.Contains(j.Reasons[0], "max_targets") || len(f.injected) != 0 {
+			t.Fatalf("verdict %s reasons %v injected %v", j.Verdict, j.Reasons, f.injected)
+		}
+	})
 }
 
 func TestRunEmptySelection(t *testing.T) {
 	for _, mode := range []string{"fail", "skip"} {
 		t.Run(mode, func(t *testing.T) {
-			f := &fakeFault{}
-			sc := minimal(up(), fault("break", 0, 0))
-			sc.Safety.OnEmptySelection = mode
-			j := Run(context.Background(), sc, Options{Log: zerolog.Nop(), Catalog: newCatalog(f)})
-			want := map[string]journal.Verdict{"fail": journal.Error, "skip": journal.Inconclusive}[mode]
-			if j.Verdict != want {
-				t.Fatalf("verdict %s %v, want %s", j.Verdict, j.Reasons, want)
-			}
-			if r := strings.Join(j.Reasons, ";"); !strings.Contains(r, "selector matched no targets") {
-				t.Fatalf("reasons %q do not say the selection was empty", r)
-			}
+			synctest.Test(t, func(t *testing.T) {
+				f := &fakeFault{}
+				sc := minimal(up(), fault("break", 0, 0))
+				sc.Safety.OnEmptySelection = mode
+				j := Run(context.Background(), sc, Options{Log: zerolog.Nop(), Catalog: newCatalog(f)})
+				want := map[string]journal.Verdict{"fail": journal.Error, "skip": journal.Inconclusive}[mode]
+				if j.Verdict != want {
+					t.Fatalf("verdict %s %v, want %s", j.Verdict, j.Reasons, want)
+				}
+				if r := strings.Join(j.Reasons, ";"); !strings.Contains(r, "selector matched no targets") {
+					t.Fatalf("reasons %q do not say the selection was empty", r)
+				}
+			})
 		})
 	}
 }
@@ -243,18 +258,20 @@ func (l *recordingLedger) Reverted(_ context.Context, _ string, f journal.Fault)
 }
 
 func TestLedgerOrder(t *testing.T) {
-	l := &recordingLedger{}
-	f := &fakeFault{}
-	sc := minimal(up(), fault("break", 1, 20*time.Millisecond), fault("poke", 1, 0))
-	sc.Safety.Injection = "serial"
-	j := Run(context.Background(), sc, Options{Log: zerolog.Nop(), Catalog: newCatalog(f), Ledger: l})
-	if j.Verdict != journal.Passed {
-		t.Fatalf("verdict %s %v", j.Verdict, j.Reasons)
-	}
-	want := "intent:break/0,injected:break/0,reverted:break/0,intent:poke/0,injected:poke/0,reverted:poke/0"
-	if got := strings.Join(l.ops, ","); got != want {
-		t.Fatalf("ledger ops\n got %s\nwant %s", got, want)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		l := &recordingLedger{}
+		f := &fakeFault{}
+		sc := minimal(up(), fault("break", 1, 20*time.Millisecond), fault("poke", 1, 0))
+		sc.Safety.Injection = "serial"
+		j := Run(context.Background(), sc, Options{Log: zerolog.Nop(), Catalog: newCatalog(f), Ledger: l})
+		if j.Verdict != journal.Passed {
+			t.Fatalf("verdict %s %v", j.Verdict, j.Reasons)
+		}
+		want := "intent:break/0,injected:break/0,reverted:break/0,intent:poke/0,injected:poke/0,reverted:poke/0"
+		if got := strings.Join(l.ops, ","); got != want {
+			t.Fatalf("ledger ops\n got %s\nwant %s", got, want)
+		}
+	})
 }
 
 // BenchmarkEngineOverhead runs a minimal scenario (one instantaneous fault,
@@ -277,49 +294,53 @@ func BenchmarkEngineOverhead(b *testing.B) {
 
 func TestLockTargets(t *testing.T) {
 	t.Run("locked before injection, released after revert", func(t *testing.T) {
-		f := &fakeFault{}
-		var got []string
-		released := false
-		j := Run(context.Background(), minimal(up(), fault("break", 2, 20*time.Millisecond)), Options{
-			Log: zerolog.Nop(), Catalog: newCatalog(f),
-			LockTargets: func(_ context.Context, ts []plugins.Target) (func(), error) {
-				for _, tg := range ts {
-					got = append(got, tg.String())
-				}
-				f.mu.Lock()
-				n := len(f.injected)
-				f.mu.Unlock()
-				if n != 0 {
-					t.Errorf("lock taken after %d injections", n)
-				}
-				return func() {
-					f.mu.Lock()
-					defer f.mu.Unlock()
-					if len(f.reverted) != 2 {
-						t.Errorf("released before revert: reverted %v", f.reverted)
+		synctest.Test(t, func(t *testing.T) {
+			f := &fakeFault{}
+			var got []string
+			released := false
+			j := Run(context.Background(), minimal(up(), fault("break", 2, 20*time.Millisecond)), Options{
+				Log: zerolog.Nop(), Catalog: newCatalog(f),
+				LockTargets: func(_ context.Context, ts []plugins.Target) (func(), error) {
+					for _, tg := range ts {
+						got = append(got, tg.String())
 					}
-					released = true
-				}, nil
-			},
+					f.mu.Lock()
+					n := len(f.injected)
+					f.mu.Unlock()
+					if n != 0 {
+						t.Errorf("lock taken after %d injections", n)
+					}
+					return func() {
+						f.mu.Lock()
+						defer f.mu.Unlock()
+						if len(f.reverted) != 2 {
+							t.Errorf("released before revert: reverted %v", f.reverted)
+						}
+						released = true
+					}, nil
+				},
+			})
+			if j.Verdict != journal.Passed || !released {
+				t.Fatalf("verdict %s %v released %v", j.Verdict, j.Reasons, released)
+			}
+			if strings.Join(got, ",") != "fake:a,fake:b" {
+				t.Errorf("locked %v", got)
+			}
 		})
-		if j.Verdict != journal.Passed || !released {
-			t.Fatalf("verdict %s %v released %v", j.Verdict, j.Reasons, released)
-		}
-		if strings.Join(got, ",") != "fake:a,fake:b" {
-			t.Errorf("locked %v", got)
-		}
 	})
 	t.Run("busy target: nothing injected", func(t *testing.T) {
-		f := &fakeFault{}
-		j := Run(context.Background(), minimal(up(), fault("break", 1, 0)), Options{
-			Log: zerolog.Nop(), Catalog: newCatalog(f),
-			LockTargets: func(context.Context, []plugins.Target) (func(), error) {
-				return nil, errors.New("fake:a is busy")
-			},
+		synctest.Test(t, func(t *testing.T) {
+			f := &fakeFault{}
+			j := Run(context.Background(), minimal(up(), fault("break", 1, 0)), Options{
+				Log: zerolog.Nop(), Catalog: newCatalog(f),
+				LockTargets: func(context.Context, []plugins.Target) (func(), error) {
+					return nil, errors.New("fake:a is busy")
+				},
+			})
+			if j.Verdict != journal.Error || !strings.Contains(j.Reasons[0], "busy") || len(f.injected) != 0 {
+				t.Fatalf("verdict %s reasons %v injected %v", j.Verdict, j.Reasons, f.injected)
+			}
 		})
-		if j.Verdict != journal.Error || !strings.Contains(j.Reasons[0], "busy") || len(f.injected) != 0 {
-			t.Fatalf("verdict %s reasons %v injected %v", j.Verdict, j.Reasons, f.injected)
-		}
 	})
 }
 
@@ -353,22 +374,24 @@ func TestPreparedRevertDataIsRecordedWithTheIntent(t *testing.T) {
 		{"plugin refused", errors.New("container is not running"), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := &fakeFault{injectErr: tc.err}
-			l := &intentLedger{}
-			j := Run(context.Background(), minimal(up(), fault("break", 1, time.Second)),
-				Options{Log: zerolog.Nop(), Catalog: catalogOf{preparingFault{f}}, Ledger: l})
-			if len(l.intentData) != 1 || l.intentData[0] != "prepared:a" {
-				t.Fatalf("intent revert data %q, want the prepared data", l.intentData)
-			}
-			if tc.wantRevert && (len(f.reverted) != 1 || f.reverted[0] != "prepared:a") {
-				t.Fatalf("reverted %q: a broken Inject must be undone with the prepared data", f.reverted)
-			}
-			if !tc.wantRevert && len(f.reverted) != 0 {
-				t.Fatalf("reverted %q after the plugin said it changed nothing", f.reverted)
-			}
-			if j.Verdict != journal.Error {
-				t.Fatalf("verdict %s", j.Verdict)
-			}
+			synctest.Test(t, func(t *testing.T) {
+				f := &fakeFault{injectErr: tc.err}
+				l := &intentLedger{}
+				j := Run(context.Background(), minimal(up(), fault("break", 1, time.Second)),
+					Options{Log: zerolog.Nop(), Catalog: catalogOf{preparingFault{f}}, Ledger: l})
+				if len(l.intentData) != 1 || l.intentData[0] != "prepared:a" {
+					t.Fatalf("intent revert data %q, want the prepared data", l.intentData)
+				}
+				if tc.wantRevert && (len(f.reverted) != 1 || f.reverted[0] != "prepared:a") {
+					t.Fatalf("reverted %q: a broken Inject must be undone with the prepared data", f.reverted)
+				}
+				if !tc.wantRevert && len(f.reverted) != 0 {
+					t.Fatalf("reverted %q after the plugin said it changed nothing", f.reverted)
+				}
+				if j.Verdict != journal.Error {
+					t.Fatalf("verdict %s", j.Verdict)
+				}
+			})
 		})
 	}
 }
@@ -381,34 +404,38 @@ func (c catalogOf) Names() []string                                       { retu
 // TestAbortWithFailedRevertIsError: an abort that could not revert leaves a
 // fault in place; the verdict must say error (exit 5), not aborted.
 func TestAbortWithFailedRevertIsError(t *testing.T) {
-	f := &fakeFault{revertErr: errors.New("boom")}
-	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(300*time.Millisecond, cancel)
-	j := Run(ctx, minimal(up(), fault("break", 1, time.Hour)), Options{Log: zerolog.Nop(), Catalog: newCatalog(f)})
-	if j.Verdict != journal.Error {
-		t.Fatalf("verdict %s %v, want error", j.Verdict, j.Reasons)
-	}
-	if r := strings.Join(j.Reasons, ";"); !strings.Contains(r, "boom") || strings.Contains(r, "every injected fault was reverted") {
-		t.Fatalf("reasons %q", r)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		f := &fakeFault{revertErr: errors.New("boom")}
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(300*time.Millisecond, cancel)
+		j := Run(ctx, minimal(up(), fault("break", 1, time.Hour)), Options{Log: zerolog.Nop(), Catalog: newCatalog(f)})
+		if j.Verdict != journal.Error {
+			t.Fatalf("verdict %s %v, want error", j.Verdict, j.Reasons)
+		}
+		if r := strings.Join(j.Reasons, ";"); !strings.Contains(r, "boom") || strings.Contains(r, "every injected fault was reverted") {
+			t.Fatalf("reasons %q", r)
+		}
+	})
 }
 
 // TestStopConditionShorterFaultThanWindow: a fault shorter than the stop
 // window that breaks everything still trips the condition.
 func TestStopConditionShorterFaultThanWindow(t *testing.T) {
-	var down atomic.Bool
-	f := &fakeFault{down: &down}
-	sc := minimal(gated(&down), fault("break", 1, 3*time.Second))
-	sc.Safety.Stop = []scenarios.StopCondition{{Probe: "p", MaxErrorRatio: 50, Window: dur(10 * time.Second)}}
-	start := time.Now()
-	j := Run(context.Background(), sc, Options{Log: zerolog.Nop(), Catalog: newCatalog(f)})
-	if j.Verdict != journal.Aborted || !strings.Contains(j.Reasons[0], "stop condition") {
-		t.Fatalf("verdict %s %v, want aborted by the stop condition", j.Verdict, j.Reasons)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Fatalf("run took %v: the stop condition waited for its full window", d)
-	}
-	if len(f.reverted) != 1 {
-		t.Fatalf("reverted %v", f.reverted)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		var down atomic.Bool
+		f := &fakeFault{down: &down}
+		sc := minimal(gated(&down), fault("break", 1, 3*time.Second))
+		sc.Safety.Stop = []scenarios.StopCondition{{Probe: "p", MaxErrorRatio: 50, Window: dur(10 * time.Second)}}
+		start := time.Now()
+		j := Run(context.Background(), sc, Options{Log: zerolog.Nop(), Catalog: newCatalog(f)})
+		if j.Verdict != journal.Aborted || !strings.Contains(j.Reasons[0], "stop condition") {
+			t.Fatalf("verdict %s %v, want aborted by the stop condition", j.Verdict, j.Reasons)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("run took %v: the stop condition waited for its full window", d)
+		}
+		if len(f.reverted) != 1 {
+			t.Fatalf("reverted %v", f.reverted)
+		}
+	})
 }
