@@ -14,7 +14,7 @@ const (
 	EventPhase   EventKind = "phase"   // a phase started
 	EventSample  EventKind = "sample"  // a probe sample arrived
 	EventFault   EventKind = "fault"   // a fault changed state (intent, injected, reverted, failed)
-	EventSLO     EventKind = "slo"     // current SLO state, about once a second
+	EventSLO     EventKind = "slo"     // current SLO state, twice a second
 	EventMessage EventKind = "message" // a line worth showing
 	// EventRecovery: where recovery stands (recovering, confirming,
 	// recovered, relapsed), five times a second while it is judged.

@@ -63,7 +63,6 @@ const (
 	PhaseRunbookBefore = "runbook-before" // the runbook's before steps
 	PhaseInject        = "inject"
 	PhaseObserve       = "observe"
-	PhaseRevert        = "revert"
 	PhaseRunbook       = "runbook" // the runbook's steps, after the faults
 	PhaseRecovery      = "recovery"
 	PhaseVerdict       = "verdict"

@@ -73,9 +73,6 @@ func DefaultDir() string {
 	return filepath.Join(d, "chaosctl", "plugins")
 }
 
-// DefaultChecksums is DefaultDir()/SHA256SUMS.
-func DefaultChecksums() string { return filepath.Join(DefaultDir(), "SHA256SUMS") }
-
 // Catalog is a plugins.Catalog of plugin processes. Lookup launches a
 // plugin the first time it is asked for; Close kills them all.
 type Catalog struct {
