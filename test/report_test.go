@@ -37,7 +37,7 @@ func TestReportCommand(t *testing.T) {
 	ctx := context.Background()
 
 	out := filepath.Join(t.TempDir(), "report.html")
-	r := chaosctl(t, ctx, "report", passed, "--journal-dir", dir, "--format", "html", "-o", out)
+	r := chaosctl(t, ctx, "report", passed, "--journal-dir", dir, "--format", "html", "--out", out)
 	if r.code != 0 {
 		t.Fatalf("report html: exit %d\n%s", r.code, r.stderr)
 	}

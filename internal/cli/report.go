@@ -30,7 +30,7 @@ func newReportCmd(e *env) *cobra.Command {
   json   the journal's results without the raw samples
 
 The argument is a journal file, or a run id looked up in --journal-dir.
-Note: here -o is the output file, not the output format.
+Write the report to a file with --out (-o still works, deprecated).
 Exit codes: 0 written, 2 unknown format or unreadable journal.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -54,7 +54,11 @@ Exit codes: 0 written, 2 unknown format or unreadable journal.`,
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "html", "report format: "+strings.Join(report.Formats(), ", "))
-	cmd.Flags().StringVarP(&out, "output", "o", "", "write the report to this file (default: standard output)")
+	// --out, not --output: that is the global output format (text, json).
+	// -o/--output still write the file here, with a deprecation note.
+	cmd.Flags().StringVar(&out, "out", "", "write the report to this file (default: standard output)")
+	cmd.Flags().StringVarP(&out, "output", "o", "", "deprecated: use --out")
+	_ = cmd.Flags().MarkDeprecated("output", "use --out (--output is the global output format elsewhere)")
 	cmd.Flags().StringVar(&dir, "journal-dir", defaultJournalDir(), "directory where run ids are looked up")
 	return cmd
 }
