@@ -21,8 +21,6 @@ func series(pattern string, step, lat time.Duration) []probes.Sample {
 	return out
 }
 
-func f64(f float64) *float64 { return &f }
-
 func TestPercentile(t *testing.T) {
 	ms := func(n ...int) []time.Duration {
 		var out []time.Duration

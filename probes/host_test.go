@@ -13,8 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func ptr[T any](v T) *T { return &v }
-
 func hostProbe(t *testing.T, s HostSpec) Sample {
 	t.Helper()
 	p, err := s.Build("host")
@@ -25,12 +23,12 @@ func hostProbe(t *testing.T, s HostSpec) Sample {
 func TestHostProbePercent(t *testing.T) {
 	for _, metric := range []string{MetricMemory, MetricDisk} {
 		t.Run(metric, func(t *testing.T) {
-			s := hostProbe(t, HostSpec{Metric: metric, Max: ptr(100.0)})
+			s := hostProbe(t, HostSpec{Metric: metric, Max: new(100.0)})
 			assert.True(t, s.OK, s.Err)
 			assert.Greater(t, s.Value, 0.0)
 			assert.LessOrEqual(t, s.Value, 100.0)
 
-			s = hostProbe(t, HostSpec{Metric: metric, Max: ptr(0.0001)})
+			s = hostProbe(t, HostSpec{Metric: metric, Max: new(0.0001)})
 			assert.False(t, s.OK)
 			assert.Greater(t, s.Value, 0.0001)
 			assert.Regexp(t, `^`+metric+` \d+\.\d% used, want at most 0.0001%$`, s.Err)
@@ -39,16 +37,16 @@ func TestHostProbePercent(t *testing.T) {
 }
 
 func TestHostProbeDiskPath(t *testing.T) {
-	s := hostProbe(t, HostSpec{Metric: MetricDisk, Max: ptr(100.0), Path: t.TempDir()})
+	s := hostProbe(t, HostSpec{Metric: MetricDisk, Max: new(100.0), Path: t.TempDir()})
 	assert.True(t, s.OK, s.Err)
 
-	s = hostProbe(t, HostSpec{Metric: MetricDisk, Max: ptr(100.0), Path: "/nonexistent/mount"})
+	s = hostProbe(t, HostSpec{Metric: MetricDisk, Max: new(100.0), Path: "/nonexistent/mount"})
 	assert.False(t, s.OK)
 	assert.Contains(t, s.Err, "disk: no such file or directory")
 }
 
 func TestHostProbeCPU(t *testing.T) {
-	p, err := (&HostSpec{Metric: MetricCPU, Max: ptr(100.0), Window: Duration{20 * time.Millisecond}}).Build("cpu")
+	p, err := (&HostSpec{Metric: MetricCPU, Max: new(100.0), Window: Duration{20 * time.Millisecond}}).Build("cpu")
 	require.NoError(t, err)
 	limit := 100.0 * float64(runtime.NumCPU())
 	for i := range 3 {
@@ -60,7 +58,7 @@ func TestHostProbeCPU(t *testing.T) {
 }
 
 func TestHostProbeCPUFirstAttemptHonoursCtx(t *testing.T) {
-	p, err := (&HostSpec{Metric: MetricCPU, Max: ptr(100.0), Window: Duration{time.Hour}}).Build("cpu")
+	p, err := (&HostSpec{Metric: MetricCPU, Max: new(100.0), Window: Duration{time.Hour}}).Build("cpu")
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
@@ -116,24 +114,24 @@ func TestHostValidate(t *testing.T) {
 		spec HostSpec
 		want []FieldError
 	}{
-		{name: "cpu", spec: HostSpec{Metric: "cpu", Max: ptr(80.0), Window: Duration{time.Second}}},
-		{name: "disk", spec: HostSpec{Metric: "disk", Max: ptr(90.0), Path: "/var"}},
+		{name: "cpu", spec: HostSpec{Metric: "cpu", Max: new(80.0), Window: Duration{time.Second}}},
+		{name: "disk", spec: HostSpec{Metric: "disk", Max: new(90.0), Path: "/var"}},
 		{name: "process", spec: HostSpec{Metric: "process", ProcessName: "postgres", MinCount: 2}},
 		{name: "missing metric", want: []FieldError{{"metric", "required: cpu, memory, disk or process"}}},
 		{name: "unknown metric", spec: HostSpec{Metric: "gpu"}, want: []FieldError{{"metric", `unknown metric "gpu" (want cpu, memory, disk or process)`}}},
 		{name: "missing max", spec: HostSpec{Metric: "memory"}, want: []FieldError{{"max", "required for metric memory: the highest acceptable percent used"}}},
-		{name: "max out of range", spec: HostSpec{Metric: "cpu", Max: ptr(150.0)}, want: []FieldError{{"max", "150 is not a percent (0..100)"}}},
+		{name: "max out of range", spec: HostSpec{Metric: "cpu", Max: new(150.0)}, want: []FieldError{{"max", "150 is not a percent (0..100)"}}},
 		{name: "missing process name", spec: HostSpec{Metric: "process", MinCount: -1}, want: []FieldError{
 			{"process_name", "required for metric process"},
 			{"min_count", "-1 is negative"},
 		}},
-		{name: "keys of other metrics", spec: HostSpec{Metric: "memory", Max: ptr(50.0), Path: "/", ProcessName: "x", MinCount: 2, Window: Duration{time.Second}}, want: []FieldError{
+		{name: "keys of other metrics", spec: HostSpec{Metric: "memory", Max: new(50.0), Path: "/", ProcessName: "x", MinCount: 2, Window: Duration{time.Second}}, want: []FieldError{
 			{"path", "only for metric disk"},
 			{"process_name", "only for metric process"},
 			{"min_count", "only for metric process"},
 			{"window", "only for metric cpu"},
 		}},
-		{name: "max for process", spec: HostSpec{Metric: "process", ProcessName: "x", Max: ptr(1.0)}, want: []FieldError{{"max", "only for metric cpu, memory or disk"}}},
+		{name: "max for process", spec: HostSpec{Metric: "process", ProcessName: "x", Max: new(1.0)}, want: []FieldError{{"max", "only for metric cpu, memory or disk"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -128,7 +128,7 @@ window = "500ms"
 		Command: []string{"pg_isready", "-h", "db"}, Env: map[string]string{"PGCONNECT_TIMEOUT": "1"},
 		Dir: "/tmp", StdoutRegex: "accepting",
 	}, specs[2])
-	assert.Equal(t, &HostSpec{Metric: "cpu", Max: ptr(90.0), Window: Duration{500 * time.Millisecond}}, specs[3])
+	assert.Equal(t, &HostSpec{Metric: "cpu", Max: new(90.0), Window: Duration{500 * time.Millisecond}}, specs[3])
 	for i, s := range specs {
 		assert.Empty(t, s.Validate(), "probe[%d]", i)
 	}

@@ -68,8 +68,6 @@ func useFakeKinds(tb testing.TB) {
 	tb.Cleanup(func() { lookupProbeKind, listProbeKinds = oldLookup, oldList })
 }
 
-func ptr(f float64) *float64 { return &f }
-
 // fakeCatalog has two plugins: process (kill) and disk (fill).
 type fakeCatalog map[string]*fakeFault
 
@@ -79,7 +77,7 @@ func newFakeCatalog() fakeCatalog {
 			Name: "kill",
 			Params: []plugins.Param{
 				{Name: "signal", Type: plugins.TypeString, Default: "KILL", Enum: []string{"KILL", "TERM", "STOP"}},
-				{Name: "count", Type: plugins.TypeInt, Min: ptr(1), Max: ptr(10)},
+				{Name: "count", Type: plugins.TypeInt, Min: new(1.0), Max: new(10.0)},
 			},
 			Selector: []plugins.Param{
 				{Name: "name", Type: plugins.TypeString},
@@ -90,7 +88,7 @@ func newFakeCatalog() fakeCatalog {
 			Name:       "fill",
 			Reversible: true,
 			Params: []plugins.Param{
-				{Name: "percent", Type: plugins.TypeFloat, Required: true, Min: ptr(0), Max: ptr(100)},
+				{Name: "percent", Type: plugins.TypeFloat, Required: true, Min: new(0.0), Max: new(100.0)},
 				{Name: "block", Type: plugins.TypeDuration, Default: "1s"},
 				{Name: "sync", Type: plugins.TypeBool},
 				{Name: "exclude", Type: plugins.TypeStrings},

@@ -51,8 +51,6 @@ var (
 // New returns the disk fault measuring with gopsutil.
 func New() *Fault { return &Fault{usage: disk.UsageWithContext} }
 
-func ptr(f float64) *float64 { return &f }
-
 // Describe lists the actions.
 func (*Fault) Describe(context.Context) (plugins.Descriptor, error) {
 	return plugins.Descriptor{
@@ -64,7 +62,7 @@ func (*Fault) Describe(context.Context) (plugins.Descriptor, error) {
 			Doc:        "allocate one file (" + FilePrefix + "<id>) until the filesystem is percent full, or of size bytes",
 			Reversible: true,
 			Params: []plugins.Param{
-				{Name: "percent", Type: plugins.TypeFloat, Min: ptr(1), Max: ptr(100), Doc: "target used percent of the filesystem (as df counts it)"},
+				{Name: "percent", Type: plugins.TypeFloat, Min: new(1.0), Max: new(100.0), Doc: "target used percent of the filesystem (as df counts it)"},
 				{Name: "size", Type: plugins.TypeString, Doc: "bytes to allocate instead, e.g. \"512MiB\", \"2GB\", \"4096\""},
 				{Name: "method", Type: plugins.TypeString, Default: "auto", Enum: []string{"auto", "fallocate", "write"},
 					Doc: "auto: fallocate, writing zeros where it is unsupported"},

@@ -37,8 +37,8 @@ var fillAction = &action{
 		Reversible: true,
 		Params: []plugins.Param{
 			{Name: "path", Type: plugins.TypeString, Required: true, Doc: "absolute directory inside the container, e.g. a volume's mount point"},
-			{Name: "percent", Type: plugins.TypeFloat, Min: ptr(1), Max: ptr(100), Doc: "fill until the filesystem is this percent used (default 100)"},
-			{Name: "bytes", Type: plugins.TypeInt, Min: ptr(1), Doc: "write exactly this many bytes instead"},
+			{Name: "percent", Type: plugins.TypeFloat, Min: new(1.0), Max: new(100.0), Doc: "fill until the filesystem is this percent used (default 100)"},
+			{Name: "bytes", Type: plugins.TypeInt, Min: new(1.0), Doc: "write exactly this many bytes instead"},
 			diskfault.AllowOwnParam,
 		},
 	},

@@ -22,8 +22,6 @@ const (
 	labelComposeService = "com.docker.compose.service"
 )
 
-func ptr(f float64) *float64 { return &f }
-
 // selectorSchema is the [fault.target] table of every container action.
 var selectorSchema = []plugins.Param{
 	{Name: "name", Type: plugins.TypeString, Doc: "exact container name (without the leading /) or id"},
@@ -32,8 +30,8 @@ var selectorSchema = []plugins.Param{
 	{Name: "compose_project", Type: plugins.TypeString, Doc: "Docker Compose project (label com.docker.compose.project)"},
 	{Name: "compose_service", Type: plugins.TypeString, Doc: "Docker Compose service (label com.docker.compose.service)"},
 	{Name: "image", Type: plugins.TypeString, Doc: "image reference as the container was created with, e.g. \"api:1.4\""},
-	{Name: "count", Type: plugins.TypeInt, Min: ptr(1), Doc: "hit at most this many of the matches"},
-	{Name: "percent", Type: plugins.TypeFloat, Min: ptr(0.001), Max: ptr(100), Doc: "hit this percent of the matches, rounded up"},
+	{Name: "count", Type: plugins.TypeInt, Min: new(1.0), Doc: "hit at most this many of the matches"},
+	{Name: "percent", Type: plugins.TypeFloat, Min: new(0.001), Max: new(100.0), Doc: "hit this percent of the matches, rounded up"},
 	{Name: "random", Type: plugins.TypeBool, Doc: "pick the count/percent at random (default: first by name)"},
 	{Name: "all", Type: plugins.TypeBool, Doc: "hit every match (the default when neither count nor percent is set)"},
 }

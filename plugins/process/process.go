@@ -38,11 +38,9 @@ var signals = []string{"SIGKILL", "SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIG
 var selector = []plugins.Param{
 	{Name: "name", Type: plugins.TypeString, Doc: "exact process name (comm), e.g. \"nginx\""},
 	{Name: "cmdline", Type: plugins.TypeString, Doc: "regular expression over the full command line"},
-	{Name: "pid", Type: plugins.TypeInt, Doc: "one process id", Min: ptr(2)},
+	{Name: "pid", Type: plugins.TypeInt, Doc: "one process id", Min: new(2.0)},
 	{Name: "pidfile", Type: plugins.TypeString, Doc: "file holding the process id"},
 }
-
-func ptr(f float64) *float64 { return &f }
 
 // Describe lists the actions.
 func (*Fault) Describe(context.Context) (plugins.Descriptor, error) {

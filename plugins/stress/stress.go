@@ -53,8 +53,6 @@ var (
 // New returns the stress fault.
 func New() *Fault { return &Fault{workers: map[int]*exec.Cmd{}} }
 
-func ptr(f float64) *float64 { return &f }
-
 var selector = []plugins.Param{
 	{Name: "cgroup", Type: plugins.TypeString, Doc: "cgroup (v1) path under " + CgroupRoot + "/<controller>/ to run the workers in, e.g. \"docker/<container id>\"; default: the host"},
 }
@@ -69,15 +67,15 @@ func (*Fault) Describe(context.Context) (plugins.Descriptor, error) {
 			{
 				Name: "cpu", Doc: "run workers that each keep one CPU busy at load percent", Reversible: true,
 				Params: []plugins.Param{
-					{Name: "workers", Type: plugins.TypeInt, Default: int64(1), Min: ptr(1), Max: ptr(256), Doc: "worker processes, one CPU each"},
-					{Name: "load", Type: plugins.TypeFloat, Default: float64(100), Min: ptr(1), Max: ptr(100), Doc: "percent of one CPU each worker uses"},
+					{Name: "workers", Type: plugins.TypeInt, Default: int64(1), Min: new(1.0), Max: new(256.0), Doc: "worker processes, one CPU each"},
+					{Name: "load", Type: plugins.TypeFloat, Default: float64(100), Min: new(1.0), Max: new(100.0), Doc: "percent of one CPU each worker uses"},
 				},
 				Selector: selector,
 			},
 			{
 				Name: "memory", Doc: "allocate and touch mib MiB in one worker process", Reversible: true,
 				Params: []plugins.Param{
-					{Name: "mib", Type: plugins.TypeInt, Required: true, Min: ptr(1), Max: ptr(1 << 20), Doc: "MiB to allocate and touch"},
+					{Name: "mib", Type: plugins.TypeInt, Required: true, Min: new(1.0), Max: new(float64(1 << 20)), Doc: "MiB to allocate and touch"},
 				},
 				Selector: selector,
 			},
