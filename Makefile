@@ -15,11 +15,15 @@ build:
 
 # The whole suite: unit tests, then end-to-end tests against real processes,
 # real HTTP servers, real plugin subprocesses and (with CHAOSCTL_E2E=1) the
-# real Docker Engine. Packages run one at a time (-p 1): several tests
+# real Docker Engine, then checks that they left nothing behind (a process,
+# container, mount, nft table: test/leftovers.sh). Packages run one at a
+# time (-p 1): several tests
 # measure real time and CPU (recovery ground truth, CPU stress), and on a
 # 2-core machine two packages at once would measure each other.
 test: lint
+	@mkdir -p $(BIN) && bash test/leftovers.sh snapshot $(BIN)/.before-test
 	$(GO) test -p 1 -count=1 -timeout 12m ./...
+	@bash test/leftovers.sh check $(BIN)/.before-test
 
 test-short:
 	$(GO) test -count=1 -short ./...

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Fails when the test suite left something behind: a process started from
+# the test binaries, a container, volume or network the tests labelled, a
+# mount under /tmp, an nftables table or a qdisc of ours. `snapshot FILE`
+# records what is there before the tests, `check FILE` compares after them,
+# so only what the tests added counts.
+set -euo pipefail
+
+list() {
+	# Processes whose command line names the e2e binaries' directory, a
+	# chaosctl binary, a plugin or the demo target (started by the tests).
+	ps -eo pid=,args= | awk '$2 ~ /chaosctl-e2e-bin-|\/chaosctl-plugin-|\/target( |$)/ {print "process " $2}' | sort -u || true
+	if command -v docker >/dev/null 2>&1 && timeout 10 docker info >/dev/null 2>&1; then
+		timeout 10 docker ps -aq --filter label=chaosctl.test | sed 's/^/container /' || true
+		timeout 10 docker volume ls -q --filter label=chaosctl.test | sed 's/^/volume /' || true
+		timeout 10 docker network ls -q --filter label=chaosctl.test | sed 's/^/network /' || true
+	fi
+	awk '$2 ~ /^\/tmp\// {print "mount " $2}' /proc/mounts || true
+	if command -v nft >/dev/null 2>&1; then
+		timeout 5 nft list tables 2>/dev/null | awk '/chaosctl/ {print "nft " $0}' || true
+	fi
+}
+
+case "${1:-}" in
+snapshot) list | sort >"$2" ;;
+check)
+	after=$(mktemp)
+	list | sort >"$after"
+	left=$(comm -13 "$2" "$after")
+	rm -f "$after"
+	if [ -n "$left" ]; then
+		echo "the tests left these behind:" >&2
+		echo "$left" >&2
+		exit 1
+	fi
+	echo "nothing left behind"
+	;;
+*)
+	echo "usage: $0 snapshot|check FILE" >&2
+	exit 2
+	;;
+esac
