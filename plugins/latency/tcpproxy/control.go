@@ -17,7 +17,8 @@ import (
 // The control API (HTTP/JSON on a loopback port or a unix socket):
 //
 //	GET    /status        {"listen", "upstream", "toxics": [...], "connections"}
-//	POST   /toxics        a Toxic -> 201 the Toxic; 400 invalid; 409 id in use
+//	POST   /toxics        a Toxic -> 201 the Toxic; 400 invalid; 409 id in use, or
+//	                      http_* and stream-shaping toxics mixed (ErrConflict)
 //	DELETE /toxics/{id}   204; 404 when there is no such toxic
 
 // Status is what GET /status answers.
@@ -49,7 +50,7 @@ func Handler(p *Proxy) http.Handler {
 		switch {
 		case errors.Is(err, ErrInvalidToxic):
 			http.Error(w, err.Error(), http.StatusBadRequest)
-		case errors.Is(err, ErrDuplicate):
+		case errors.Is(err, ErrDuplicate), errors.Is(err, ErrConflict):
 			http.Error(w, err.Error(), http.StatusConflict)
 		case err != nil:
 			http.Error(w, err.Error(), http.StatusInternalServerError)

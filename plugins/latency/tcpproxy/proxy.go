@@ -5,6 +5,10 @@
 // forwards with splice(2) (io.Copy between TCP connections), so a proxy left
 // in the path between faults costs almost nothing.
 //
+// While the route has an HTTP toxic (http_abort, http_delay, http_header;
+// http.go), new connections are parsed as HTTP/1.1 instead, and requests
+// not matched pass through byte for byte.
+//
 // Toxics are set through a small HTTP control API (control.go), which the
 // latency fault plugin drives; the proxy runs as `chaosctl proxy`.
 package tcpproxy
@@ -46,6 +50,13 @@ type Toxic struct {
 	Delay     time.Duration `json:"delay,omitempty"`
 	Jitter    time.Duration `json:"jitter,omitempty"`
 	Rate      int64         `json:"rate,omitempty"` // bytes per second
+
+	// L7 (HTTP) toxics only: which requests, and what is done to them.
+	Match         *HTTPMatch        `json:"match,omitempty"`
+	Status        int               `json:"status,omitempty"`         // http_abort
+	Body          string            `json:"body,omitempty"`           // http_abort
+	SetHeaders    map[string]string `json:"set_headers,omitempty"`    // http_header
+	RemoveHeaders []string          `json:"remove_headers,omitempty"` // http_header
 }
 
 // ErrInvalidToxic wraps every reason a toxic is refused.
@@ -54,6 +65,12 @@ var ErrInvalidToxic = errors.New("invalid toxic")
 // Check reports what is wrong with t.
 func (t Toxic) Check() error {
 	bad := func(f string, a ...any) error { return fmt.Errorf("%w: %s", ErrInvalidToxic, fmt.Sprintf(f, a...)) }
+	if IsHTTP(t.Kind) {
+		return t.checkHTTP()
+	}
+	if t.Match != nil || t.Status != 0 || t.Body != "" || len(t.SetHeaders)+len(t.RemoveHeaders) > 0 {
+		return bad("%s is a TCP toxic: match, status, body and headers are for http_* toxics", t.Kind)
+	}
 	switch t.Direction {
 	case Upstream, Downstream, Both:
 	default:
@@ -73,7 +90,7 @@ func (t Toxic) Check() error {
 		}
 	case KindBlackhole, KindReset:
 	default:
-		return bad("kind %q: want latency, bandwidth, blackhole or reset", t.Kind)
+		return bad("kind %q: want latency, bandwidth, blackhole, reset, http_abort, http_delay or http_header", t.Kind)
 	}
 	return nil
 }
@@ -100,6 +117,8 @@ type Proxy struct {
 	up     atomic.Pointer[effect] // client -> upstream
 	down   atomic.Pointer[effect] // upstream -> client
 	reset  atomic.Bool
+	l7     atomic.Pointer[[]l7rule] // nil: no L7 toxic, TCP only
+	quit   chan struct{}            // closed by Close
 	gen    atomic.Uint64 // bumped by every toxic change
 	conns  map[*link]struct{}
 	wg     sync.WaitGroup
@@ -113,11 +132,13 @@ type link struct {
 	// seenUp and seenDown are the last toxic generation each pump has
 	// switched to (math.MaxUint64 once it has ended).
 	seenUp, seenDown atomic.Uint64
+	http             bool         // served by serveHTTP, not by the pumps
+	last             atomic.Int64 // handoff: stamp() of the last bytes moved
 }
 
 // New returns a proxy that is not listening yet.
 func New(listen, upstream string) *Proxy {
-	p := &Proxy{Listen: listen, Upstream: upstream, conns: map[*link]struct{}{}}
+	p := &Proxy{Listen: listen, Upstream: upstream, conns: map[*link]struct{}{}, quit: make(chan struct{})}
 	p.up.Store(&effect{})
 	p.down.Store(&effect{})
 	p.dialer.Timeout = 5 * time.Second
@@ -147,6 +168,7 @@ func (p *Proxy) Close() error {
 		return nil
 	}
 	err := p.ln.Close()
+	close(p.quit)
 	p.mu.Lock()
 	for l := range p.conns {
 		l.client.Close()
@@ -184,7 +206,11 @@ func (p *Proxy) handle(client *net.TCPConn) {
 		resetConn(client) // the client sees the upstream as down
 		return
 	}
-	l := &link{client: client, server: sc.(*net.TCPConn)}
+	l := &link{client: client, server: sc.(*net.TCPConn), http: p.l7.Load() != nil}
+	if l.http {
+		l.seenUp.Store(math.MaxUint64)
+		l.seenDown.Store(math.MaxUint64)
+	}
 	p.mu.Lock()
 	if p.closed.Load() {
 		p.mu.Unlock()
@@ -194,11 +220,15 @@ func (p *Proxy) handle(client *net.TCPConn) {
 	}
 	p.conns[l] = struct{}{}
 	p.mu.Unlock()
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); p.pump(&p.up, &l.seenUp, l.client, l.server) }()
-	go func() { defer wg.Done(); p.pump(&p.down, &l.seenDown, l.server, l.client) }()
-	wg.Wait()
+	if l.http {
+		p.serveHTTP(l)
+	} else {
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); p.pump(l, true, &p.up, &l.seenUp, l.client, l.server) }()
+		go func() { defer wg.Done(); p.pump(l, false, &p.down, &l.seenDown, l.server, l.client) }()
+		wg.Wait()
+	}
 	l.client.Close()
 	l.server.Close()
 	p.mu.Lock()
@@ -213,8 +243,10 @@ func resetConn(c *net.TCPConn) {
 
 // pump copies src to dst for one direction until src ends, switching
 // between the splice fast path (no toxic) and the toxic path whenever the
-// direction's effect changes (SetToxics interrupts blocked reads).
-func (p *Proxy) pump(eff *atomic.Pointer[effect], seen *atomic.Uint64, src, dst *net.TCPConn) {
+// direction's effect changes (SetToxics interrupts blocked reads). While
+// the route has an L7 toxic it forwards by handoff, which closes the link
+// once quiet.
+func (p *Proxy) pump(l *link, up bool, eff *atomic.Pointer[effect], seen *atomic.Uint64, src, dst *net.TCPConn) {
 	defer func() {
 		seen.Store(math.MaxUint64)
 		_ = dst.CloseWrite()
@@ -224,7 +256,12 @@ func (p *Proxy) pump(eff *atomic.Pointer[effect], seen *atomic.Uint64, src, dst 
 		e := eff.Load()
 		seen.Store(g)
 		var err error
-		if e.none() {
+		if p.l7.Load() != nil {
+			err = p.handoff(l, up, seen, src, dst)
+			if err == nil {
+				continue // no L7 toxic left
+			}
+		} else if e.none() {
 			_, err = dst.ReadFrom(src) // splice(2) between TCP sockets on Linux
 			if err == nil {
 				return // EOF
@@ -375,6 +412,15 @@ var ErrNoToxic = errors.New("no such toxic")
 // ErrDuplicate: a toxic with that id exists.
 var ErrDuplicate = errors.New("toxic id already in use")
 
+// ErrConflict: HTTP toxics and the TCP toxics that shape the byte stream
+// (latency, bandwidth, blackhole) do not mix on one route: connections
+// parsed as HTTP do not go through the TCP path.
+var ErrConflict = errors.New("http_* toxics and latency, bandwidth or blackhole toxics cannot be active together")
+
+func shapesStream(kind string) bool {
+	return kind == KindLatency || kind == KindBandwidth || kind == KindBlackhole
+}
+
 // AddToxic activates t. A reset toxic resets every open connection.
 func (p *Proxy) AddToxic(t Toxic) error {
 	if err := t.Check(); err != nil {
@@ -385,6 +431,10 @@ func (p *Proxy) AddToxic(t Toxic) error {
 		if x.ID == t.ID {
 			p.mu.Unlock()
 			return fmt.Errorf("%w: %q", ErrDuplicate, t.ID)
+		}
+		if (IsHTTP(t.Kind) && shapesStream(x.Kind)) || (IsHTTP(x.Kind) && shapesStream(t.Kind)) {
+			p.mu.Unlock()
+			return fmt.Errorf("%w: %s is active (%s)", ErrConflict, x.Kind, x.ID)
 		}
 	}
 	p.toxics = append(p.toxics, t)
@@ -411,7 +461,13 @@ func (p *Proxy) RemoveToxic(id string) error {
 func (p *Proxy) apply() {
 	var up, down effect
 	reset := false
+	var rules []l7rule
 	for _, t := range p.toxics {
+		if IsHTTP(t.Kind) {
+			m, _ := t.Match.compile() // checked by AddToxic
+			rules = append(rules, l7rule{t: t, m: m})
+			continue
+		}
 		for dir, e := range map[string]*effect{Upstream: &up, Downstream: &down} {
 			if !t.applies(dir) {
 				continue
@@ -435,6 +491,11 @@ func (p *Proxy) apply() {
 	p.up.Store(&up)
 	p.down.Store(&down)
 	p.reset.Store(reset)
+	if rules == nil {
+		p.l7.Store(nil)
+	} else {
+		p.l7.Store(&rules)
+	}
 	g := p.gen.Add(1)
 	now := time.Now()
 	for l := range p.conns {
@@ -442,6 +503,9 @@ func (p *Proxy) apply() {
 			resetConn(l.client)
 			resetConn(l.server)
 			continue
+		}
+		if l.http {
+			continue // reads the rules per request
 		}
 		_ = l.client.SetReadDeadline(now)
 		_ = l.server.SetReadDeadline(now)
