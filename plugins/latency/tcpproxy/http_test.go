@@ -56,9 +56,9 @@ func TestHTTPMatch(t *testing.T) {
 
 func TestHTTPMatchString(t *testing.T) {
 	for m, want := range map[HTTPMatch]string{
-		{Percent: 50, Method: "GET", PathPrefix: "/pay"}:         "50% of GET /pay*",
-		{Percent: 100}:                                           "100% of requests",
-		{Percent: 12.5, Method: "POST"}:                          "12.5% of POST requests",
+		{Percent: 50, Method: "GET", PathPrefix: "/pay"}: "50% of GET /pay*",
+		{Percent: 100}:                  "100% of requests",
+		{Percent: 12.5, Method: "POST"}: "12.5% of POST requests",
 		{Percent: 100, PathRegex: "^/a$", Header: "X-Tenant=ac"}: "100% of ~^/a$ with X-Tenant=ac",
 	} {
 		assert.Equal(t, want, m.String())

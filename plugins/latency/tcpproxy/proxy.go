@@ -119,7 +119,7 @@ type Proxy struct {
 	reset  atomic.Bool
 	l7     atomic.Pointer[[]l7rule] // nil: no L7 toxic, TCP only
 	quit   chan struct{}            // closed by Close
-	gen    atomic.Uint64 // bumped by every toxic change
+	gen    atomic.Uint64            // bumped by every toxic change
 	conns  map[*link]struct{}
 	wg     sync.WaitGroup
 	closed atomic.Bool
