@@ -20,5 +20,5 @@ set +e
 CHAOSCTL_JOURNAL_DIR="$dir/journals" "$bin/chaosctl" run scenarios/examples/process-crash.toml
 code=$?
 set -e
-echo "exit code $code (0 passed, 1 failed, 2 invalid, 3 not steady, 4 aborted, 5 error)"
+echo "exit code $code (0 passed, 1 failed, 2 invalid, 3 not steady, 4 aborted, 5 error, 6 interrupted, 7 inconclusive)"
 exit $code
