@@ -7,7 +7,8 @@
 //     start and says so plainly when it is missing.
 //   - proxy: toxics on a standing `chaosctl proxy` (package tcpproxy) that
 //     the traffic already flows through; the fault's target names the
-//     proxy's control address.
+//     proxy's control address. The HTTP actions (http_abort, http_delay,
+//     http_header; http.go) are proxy only.
 //
 // A delay that cannot be applied is an error: nothing is ever faked.
 package latency
@@ -70,7 +71,7 @@ func (*Fault) Describe(context.Context) (plugins.Descriptor, error) {
 		Name: "latency", Version: "1",
 		Doc: "Delay, shape, black-hole or reset network traffic: netem in a container's network namespace, " +
 			"or toxics on a chaosctl proxy. Whether the kernel has netem is checked at start; asking for it without is a preflight error.",
-		Actions: []plugins.Action{
+		Actions: append([]plugins.Action{
 			{
 				Name: "delay", Reversible: true, Selector: selector(),
 				Doc: "add delay (with jitter), loss, corruption or a rate cap for the fault's duration",
@@ -100,7 +101,7 @@ func (*Fault) Describe(context.Context) (plugins.Descriptor, error) {
 					{Name: "mode", Type: plugins.TypeString, Default: ModeProxy, Enum: []string{ModeAuto, ModeProxy}, Doc: "proxy (the only mode)"},
 				},
 			},
-		},
+		}, httpActions()...),
 	}, nil
 }
 
@@ -181,7 +182,9 @@ func (*Fault) Validate(_ context.Context, action string, params, sel plugins.Par
 	switch action {
 	case "delay", "blackhole", "reset":
 	default:
-		return fmt.Errorf("%w %q", plugins.ErrUnknownAction, action)
+		if !isHTTPAction(action) {
+			return fmt.Errorf("%w %q", plugins.ErrUnknownAction, action)
+		}
 	}
 	var errs []error
 	_, hasProxy := sel["proxy"]
@@ -197,6 +200,10 @@ func (*Fault) Validate(_ context.Context, action string, params, sel plugins.Par
 	}
 	if action != "delay" && !hasProxy {
 		errs = append(errs, fieldError("target.proxy", action+" needs the control address of a running `chaosctl proxy`"))
+	}
+	if isHTTPAction(action) {
+		_, herrs := httpToxic(action, params, "check")
+		errs = append(errs, herrs...)
 	}
 	if action == "delay" {
 		s, perrs := spec(params)

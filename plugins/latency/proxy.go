@@ -46,6 +46,13 @@ func proxyToxics(action string, params plugins.Params, base string) ([]tcpproxy.
 	case "reset":
 		return []tcpproxy.Toxic{{ID: base, Kind: tcpproxy.KindReset, Direction: tcpproxy.Both}}, nil
 	}
+	if isHTTPAction(action) {
+		t, errs := httpToxic(action, params, base)
+		if len(errs) > 0 {
+			return nil, errors.Join(errs...)
+		}
+		return []tcpproxy.Toxic{t}, nil
+	}
 	s, errs := spec(params)
 	errs = append(errs, s.Check()...)
 	if s.Loss > 0 || s.Corrupt > 0 {
@@ -157,6 +164,9 @@ func proxyStatus(ctx context.Context, pd proxyData) (plugins.Status, error) {
 // describeToxic is a toxic as the proxy reports it: "latency 300ms±10ms
 // downstream".
 func describeToxic(t tcpproxy.Toxic) string {
+	if tcpproxy.IsHTTP(t.Kind) {
+		return describeHTTP(t)
+	}
 	s := t.Kind
 	switch {
 	case t.Delay > 0 && t.Jitter > 0:
