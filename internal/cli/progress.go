@@ -95,7 +95,7 @@ func faultLine(f *journal.Fault) string {
 	case f.ReappliedAt != nil:
 		return fmt.Sprintf("⚡ reapplied %s on %s (%d)", f.Name, f.Target, f.Reapplied)
 	case f.Effect == journal.EffectConfirmed:
-		return fmt.Sprintf("✓ %s on %s in effect: %s", f.Name, f.Target, f.EffectDetail)
+		return fmt.Sprintf("✓ %s on %s: effect confirmed: %s", f.Name, f.Target, f.EffectDetail)
 	case f.Effect == journal.EffectNotInEffect:
 		return fmt.Sprintf("✗ %s on %s %s", f.Name, f.Target, f.EffectDetail)
 	case f.Effect == journal.EffectUnverified:

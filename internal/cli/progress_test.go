@@ -39,7 +39,7 @@ func TestFaultLine(t *testing.T) {
 		want string
 	}{
 		{&base, "⚡ injected process.pause on process:42"},
-		{with(func(f *journal.Fault) { f.Effect, f.EffectDetail = journal.EffectConfirmed, "stopped" }), "✓ f on process:42 in effect: stopped"},
+		{with(func(f *journal.Fault) { f.Effect, f.EffectDetail = journal.EffectConfirmed, "stopped" }), "✓ f on process:42: effect confirmed: stopped"},
 		{with(func(f *journal.Fault) {
 			f.Effect, f.EffectDetail = journal.EffectNotInEffect, "did not take effect: running"
 		}), "✗ f on process:42 did not take effect: running"},
