@@ -11,6 +11,7 @@ import (
 	"github.com/chaosctl/chaosctl/plugins/disk"
 	"github.com/chaosctl/chaosctl/plugins/docker"
 	"github.com/chaosctl/chaosctl/plugins/latency"
+	"github.com/chaosctl/chaosctl/plugins/network"
 	"github.com/chaosctl/chaosctl/plugins/process"
 	"github.com/chaosctl/chaosctl/plugins/stress"
 )
@@ -20,6 +21,7 @@ var factories = map[string]func() plugins.Fault{
 	"process": func() plugins.Fault { return process.New() },
 	"docker":  func() plugins.Fault { return docker.New() },
 	"latency": func() plugins.Fault { return latency.New() },
+	"network": func() plugins.Fault { return network.New() },
 	"disk":    func() plugins.Fault { return disk.New() },
 	"stress":  func() plugins.Fault { return stress.New() },
 }
