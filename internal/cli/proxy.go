@@ -17,14 +17,17 @@ import (
 // newProxyCmd is `chaosctl proxy`: a standing TCP fault proxy. Traffic
 // must flow through it before an experiment (so steady state is measured
 // through it too); the latency plugin's proxy mode then sets and removes
-// toxics through its control address.
+// toxics through its control address, HTTP/1.1 ones (http_abort,
+// http_delay, http_header) included.
 func newProxyCmd(e *env) *cobra.Command {
 	var listen, upstream, control string
 	cmd := &cobra.Command{
 		Use:   "proxy --listen ADDR --upstream ADDR --control ADDR",
-		Short: "Run a TCP proxy that the latency plugin's proxy mode can slow, shape, black-hole or reset",
+		Short: "Run a TCP proxy that the latency plugin's proxy mode can slow, shape, black-hole or reset, and fault HTTP through",
 		Long: "Forwards --listen to --upstream (splice pass-through while no fault is set) and serves a control\n" +
 			"API on --control (host:port or unix:/path) for `plugin = \"latency\"` faults with `target.proxy`.\n" +
+			"While an HTTP fault (http_abort, http_delay, http_header) is set it parses HTTP/1.1; requests no\n" +
+			"fault matches pass through byte for byte.\n" +
 			"Runs until interrupted.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
