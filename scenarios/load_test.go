@@ -122,7 +122,7 @@ func TestErrorFormat(t *testing.T) {
 		t.Errorf("got %q, want %q", e.Error(), want)
 	}
 	list := ErrorList{{File: "a", Line: 3, Col: 1, Msg: "x"}, {File: "a", Line: 1, Col: 2, Msg: "y"}}
-	list.sort()
+	list.Sort()
 	if got := list.Error(); got != "a:1:2: y\na:3:1: x" {
 		t.Errorf("sorted list = %q", got)
 	}
