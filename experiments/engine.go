@@ -20,6 +20,7 @@ import (
 	"github.com/chaosctl/chaosctl/plugins"
 	"github.com/chaosctl/chaosctl/probes"
 	"github.com/chaosctl/chaosctl/scenarios"
+	"github.com/chaosctl/chaosctl/slo"
 )
 
 // Options configure one run.
@@ -68,10 +69,8 @@ type Options struct {
 // its outcome in the journal. It returns reasons the run failed, if any.
 type RunbookFunc func(ctx context.Context, sc *scenarios.Scenario, j *journal.Journal, samples Samples) (failures []string, err error)
 
-// Samples returns a copy of one probe's samples whose outcome became known
-// in [from, to], ordered by that instant (Sample.End): the order SLO
-// windows and recovery are judged in.
-type Samples func(probe string, from, to time.Time) []probes.Sample
+// Samples is how a runbook executor reads the run's samples (slo.Samples).
+type Samples = slo.Samples
 
 // SliceSamples serves Samples from samples of any probes in any order.
 func SliceSamples(samples []probes.Sample) Samples {
@@ -98,7 +97,7 @@ type run struct {
 	log     zerolog.Logger
 	j       *journal.Journal
 	rec     *recorder
-	objs    []objective
+	objs    []slo.Objective
 	events  chan Event
 	evDone  chan struct{}
 	mu      sync.Mutex // guards j.Faults, j.Phases and reasons while faults run
@@ -164,7 +163,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) *journal.Jou
 		evDone: make(chan struct{}),
 	}
 	for _, s := range sc.SLOs {
-		r.objs = append(r.objs, newObjective(s))
+		r.objs = append(r.objs, slo.New(s))
 	}
 	r.rec = newRecorder(opts.SampleLog, func(s probes.Sample) { r.emit(Event{Kind: EventSample, Sample: &s}) })
 	go r.dispatch()
@@ -504,10 +503,10 @@ func (r *run) steady(from, to time.Time) (reasons, blind []string) {
 		f := r.rec.figure(o, from, to)
 		switch {
 		case f.Samples == 0:
-			blind = append(blind, fmt.Sprintf("SLO %s (%s) had no samples in steady state: nothing can be judged, nothing was injected", o.name, o))
+			blind = append(blind, fmt.Sprintf("SLO %s (%s) had no samples in steady state: nothing can be judged, nothing was injected", o.Name, o))
 		case !f.Held:
 			reasons = append(reasons, fmt.Sprintf("steady state did not hold: SLO %s (%s) measured availability %.2f%%, p99 %s over %d samples; nothing was injected",
-				o.name, o, f.Availability, f.P99, f.Samples))
+				o.Name, o, f.Availability, f.P99, f.Samples))
 		}
 	}
 	return reasons, blind

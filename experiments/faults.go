@@ -420,8 +420,8 @@ func (r *run) emitSLOs() {
 	now := time.Now()
 	states := make([]SLOState, 0, len(r.objs))
 	for _, o := range r.objs {
-		f := r.rec.figure(o, now.Add(-o.window), now)
-		states = append(states, SLOState{Name: o.name, Held: f.Held, Availability: f.Availability, P99: f.P99, Samples: f.Samples})
+		f := r.rec.figure(o, now.Add(-o.Window), now)
+		states = append(states, SLOState{Name: o.Name, Held: f.Held, Availability: f.Availability, P99: f.P99, Samples: f.Samples})
 	}
 	r.emit(Event{Kind: EventSLO, SLOs: states})
 }

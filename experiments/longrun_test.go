@@ -14,6 +14,7 @@ import (
 	"github.com/chaosctl/chaosctl/journal"
 	"github.com/chaosctl/chaosctl/probes"
 	"github.com/chaosctl/chaosctl/scenarios"
+	"github.com/chaosctl/chaosctl/slo"
 )
 
 // longRunEnv makes the re-executed test binary simulate a long run in the
@@ -89,7 +90,7 @@ func TestLongRunSimulated(t *testing.T) {
 		}
 		if k%5 == 0 { // the live SLO figures, every 500 ms
 			for _, o := range r.objs {
-				_ = r.rec.figure(o, now.Add(-o.window), now) // as emitSLOs does
+				_ = r.rec.figure(o, now.Add(-o.Window), now) // as emitSLOs does
 			}
 		}
 	}
@@ -132,7 +133,7 @@ func simulatedRun(t *testing.T, st *store.Store) (*scenarios.Scenario, *run) {
 		evDone: make(chan struct{}),
 	}
 	for _, s := range sc.SLOs {
-		r.objs = append(r.objs, newObjective(s))
+		r.objs = append(r.objs, slo.New(s))
 	}
 	sink, err := st.CreateSampleLog(id)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/chaosctl/chaosctl/probes"
+	"github.com/chaosctl/chaosctl/slo"
 )
 
 // refWindow is the recorder as it was before samples were packed: every
@@ -27,7 +28,7 @@ func refWindow(samples []probes.Sample) Samples {
 		by[s.Probe] = slices.Insert(ss, i, s)
 	}
 	return func(probe string, from, to time.Time) []probes.Sample {
-		return slices.Clone(between(by[probe], from, to))
+		return slices.Clone(slo.Between(by[probe], from, to))
 	}
 }
 

@@ -6,12 +6,11 @@ import (
 	"time"
 
 	"github.com/chaosctl/chaosctl/journal"
-	"github.com/chaosctl/chaosctl/scenarios"
+	"github.com/chaosctl/chaosctl/slo"
 )
 
-// Settle is how far behind "now" recovery is judged, so that samples
-// finishing at the same instant have been recorded.
-const Settle = 5 * time.Millisecond
+// Settle is how far behind "now" recovery is judged (slo.Settle).
+const Settle = slo.Settle
 
 // recovery judges time to recover (see judge.go): from the first injection
 // (or the last revert) to the instant after which every SLO held for
@@ -27,14 +26,14 @@ func (r *run) recovery(ctx context.Context, fw faultWindow) []string {
 	}
 	last := fw.end // the last fault event
 	hold := rc.HoldFor.Duration
-	deadline := later(from.Add(rc.Within.Duration), last).Add(hold)
+	deadline := slo.Later(from.Add(rc.Within.Duration), last).Add(hold)
 	r.phase(journal.PhaseRecovery, &deadline)
 	out := &journal.Recovery{MeasuredFrom: measured, From: from, Objective: rc.Within.Duration, LastFaultAt: last}
 	r.mu.Lock()
 	r.j.Recovery = out
 	r.mu.Unlock()
 
-	js := judges(r.sc, from, last)
+	js := slo.Judges(r.sc, from, last)
 	stopAt := deadline.Add(r.slack() + Settle)
 	var shown RecoveryState
 	tick := time.NewTicker(20 * time.Millisecond)
@@ -110,7 +109,7 @@ func (r *run) notRecovered(st recoveryStatus, from, last, now time.Time, measure
 	var blind []string
 	for _, name := range st.pending {
 		for _, o := range r.objs {
-			if o.name == name && len(r.rec.window(o.probe, last, now)) == 0 {
+			if o.Name == name && len(r.rec.window(o.Probe, last, now)) == 0 {
 				blind = append(blind, name)
 			}
 		}
@@ -133,22 +132,6 @@ func (r *run) slack() time.Duration {
 	return slack
 }
 
-func later(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
-}
-
-// judges returns a judge per SLO of sc.
-func judges(sc *scenarios.Scenario, from, lastEvent time.Time) []judge {
-	js := make([]judge, len(sc.SLOs))
-	for i, s := range sc.SLOs {
-		js[i] = judge{o: newObjective(s), from: from, lastEvent: lastEvent, hold: sc.Recovery.HoldFor.Duration, watch: sc.Recovery.ObserveAfter.Duration}
-	}
-	return js
-}
-
 // recoveryStatus is every SLO's judgement put together.
 type recoveryStatus struct {
 	at         time.Time // the latest SLO's recovery instant (tentative unless confirmed)
@@ -167,25 +150,25 @@ type gap struct {
 	from, to time.Time
 }
 
-func judgeAll(js []judge, samples Samples, now time.Time) recoveryStatus {
+func judgeAll(js []slo.Judge, samples slo.Samples, now time.Time) recoveryStatus {
 	st := recoveryStatus{confirmed: true, done: true}
 	for _, j := range js {
-		jd := j.at(samples(j.o.probe, j.from, now), now)
+		jd := j.At(samples(j.O.Probe, j.From, now), now)
 		if jd.At.IsZero() {
-			st.pending = append(st.pending, j.o.name)
+			st.pending = append(st.pending, j.O.Name)
 			st.confirmed, st.done = false, false
 			continue
 		}
-		st.at = later(st.at, jd.At)
-		st.confirmEnd = later(st.confirmEnd, jd.ConfirmEnd)
-		st.watchEnd = later(st.watchEnd, jd.ConfirmEnd.Add(j.watch))
+		st.at = slo.Later(st.at, jd.At)
+		st.confirmEnd = slo.Later(st.confirmEnd, jd.ConfirmEnd)
+		st.watchEnd = slo.Later(st.watchEnd, jd.ConfirmEnd.Add(j.Watch))
 		st.confirmed = st.confirmed && jd.Confirmed
 		st.done = st.done && jd.Done
 		if !jd.RelapsedAt.IsZero() && (st.relapsed == "" || jd.RelapsedAt.Before(st.relapsedAt)) {
-			st.relapsed, st.relapsedAt = j.o.name, jd.RelapsedAt
+			st.relapsed, st.relapsedAt = j.O.Name, jd.RelapsedAt
 		}
 		if !jd.GapFrom.IsZero() {
-			st.gaps = append(st.gaps, gap{slo: j.o.name, from: jd.GapFrom, to: jd.GapTo})
+			st.gaps = append(st.gaps, gap{slo: j.O.Name, from: jd.GapFrom, to: jd.GapTo})
 		}
 	}
 	return st
@@ -236,32 +219,6 @@ func (s RecoveryState) changed(prev RecoveryState, now time.Time) bool {
 	return s.State != prev.State || s.At != prev.At || now.Sub(prev.UpdatedAt) >= 200*time.Millisecond
 }
 
-// AwaitRecovery polls samples until every SLO of sc is confirmed recovered
-// since from (see RecoveredAt), or until within has passed, with hold_for
-// to confirm it and the slowest probe's timeout for attempts in flight to
-// land, or until ctx ends. pending names the SLOs not recovered.
-func AwaitRecovery(ctx context.Context, sc *scenarios.Scenario, samples Samples, from, lastEvent time.Time, within time.Duration) (at time.Time, pending []string) {
-	var slack time.Duration
-	for _, p := range sc.Probes {
-		slack = max(slack, p.Timeout.Duration)
-	}
-	stopAt := later(from.Add(within), lastEvent).Add(sc.Recovery.HoldFor.Duration + slack + Settle)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		last := time.Now().Add(-Settle)
-		at, pending = RecoveredAt(sc, samples, from, lastEvent, last)
-		if len(pending) == 0 || last.After(stopAt) {
-			return at, pending
-		}
-		select {
-		case <-ctx.Done():
-			return at, pending
-		case <-tick.C:
-		}
-	}
-}
-
 // Windows the journal reports SLO figures for, besides the steady phase.
 const (
 	PhaseFault      = "fault"      // faults in effect: first injection to last revert
@@ -286,8 +243,8 @@ func (r *run) figures(steadyStart time.Time, fw faultWindow, end time.Time) []st
 	var failures []string
 	results := make([]journal.SLOResult, 0, len(r.objs))
 	for _, o := range r.objs {
-		res := journal.SLOResult{Name: o.name, Probe: o.probe, Objective: o.String(), Phases: map[string]journal.SLOFigure{}, Held: true,
-			LatencyPercentile: o.percentile, LatencyMax: o.latencyMax}
+		res := journal.SLOResult{Name: o.Name, Probe: o.Probe, Objective: o.String(), Phases: map[string]journal.SLOFigure{}, Held: true,
+			LatencyPercentile: o.Percentile, LatencyMax: o.LatencyMax}
 		res.Phases[journal.PhaseSteady] = r.rec.figure(o, steadyStart, steadyStart.Add(r.sc.Steady.Duration.Duration))
 		if !fw.start.IsZero() {
 			// A window shorter than a probe interval (an instantaneous
@@ -303,15 +260,15 @@ func (r *run) figures(steadyStart time.Time, fw faultWindow, end time.Time) []st
 			} else {
 				res.Phases[PhaseRecovering] = r.rec.figure(o, fw.end, end)
 			}
-			if f, ok := res.Phases[PhaseFault]; ok && f.Samples == 0 && o.mustHold {
-				r.addInconclusive(fmt.Sprintf("SLO %s must hold during the faults but had no samples while they were in", o.name))
+			if f, ok := res.Phases[PhaseFault]; ok && f.Samples == 0 && o.MustHold {
+				r.addInconclusive(fmt.Sprintf("SLO %s must hold during the faults but had no samples while they were in", o.Name))
 			}
 			if at, breached := r.rec.breachDuring(o, fw.start, fw.end); breached {
 				res.BreachedAt = &at
-				if o.mustHold {
+				if o.MustHold {
 					res.Held = false
 					failures = append(failures, fmt.Sprintf("SLO %s (%s) broke during the faults at +%s and must hold throughout",
-						o.name, o, at.Sub(fw.start).Round(time.Millisecond)))
+						o.Name, o, at.Sub(fw.start).Round(time.Millisecond)))
 				}
 			}
 		}

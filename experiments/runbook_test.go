@@ -13,6 +13,7 @@ import (
 	"github.com/chaosctl/chaosctl/journal"
 	"github.com/chaosctl/chaosctl/probes"
 	"github.com/chaosctl/chaosctl/scenarios"
+	"github.com/chaosctl/chaosctl/slo"
 )
 
 func phaseNames(j *journal.Journal) string {
@@ -113,14 +114,14 @@ func TestRecoveredAtExported(t *testing.T) {
 	for i := range 40 {
 		samples = append(samples, probes.Sample{Probe: "p", Time: t0.Add(time.Duration(i) * 10 * time.Millisecond), OK: i >= 10})
 	}
-	at, pending := RecoveredAt(sc, SliceSamples(samples), t0, t0, t0.Add(time.Second))
+	at, pending := slo.RecoveredAt(sc, SliceSamples(samples), t0, t0, t0.Add(time.Second))
 	if len(pending) != 0 || !at.Equal(t0.Add(100*time.Millisecond)) {
 		t.Errorf("RecoveredAt = %v %v, want +100ms", at.Sub(t0), pending)
 	}
-	if _, pending := RecoveredAt(sc, SliceSamples(samples[:12]), t0, t0, t0.Add(120*time.Millisecond)); len(pending) != 1 {
+	if _, pending := slo.RecoveredAt(sc, SliceSamples(samples[:12]), t0, t0, t0.Add(120*time.Millisecond)); len(pending) != 1 {
 		t.Errorf("pending %v, want [s]: the hold window is not over", pending)
 	}
-	if f := EvaluateSLO(sc.SLOs[0], SliceSamples(samples), t0, t0.Add(time.Second)); f.Held || f.Samples != 40 {
+	if f := slo.Evaluate(sc.SLOs[0], SliceSamples(samples), t0, t0.Add(time.Second)); f.Held || f.Samples != 40 {
 		t.Errorf("figure %+v", f)
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/chaosctl/chaosctl/journal"
 	"github.com/chaosctl/chaosctl/probes"
+	"github.com/chaosctl/chaosctl/slo"
 )
 
 // recorder keeps every sample of a run, per probe, ordered by the instant
@@ -84,7 +85,7 @@ func (r *recorder) window(probe string, from, to time.Time) []probes.Sample {
 	return ss.appendRange(make([]probes.Sample, 0, hi-lo), lo, hi)
 }
 
-// packedSeq reads a packed series in place (slo.go's seq); the recorder's
+// packedSeq reads a packed series in place (an slo.Seq); the recorder's
 // read lock must be held while it is used.
 type packedSeq struct{ s *packedSeries }
 
@@ -93,28 +94,28 @@ func (p packedSeq) At(i int) probes.Sample { return p.s.at(i) }
 
 // figure is o's figure over its probe's samples known in [from, to], read
 // in place: a long phase costs its latencies, not a copy of its samples.
-func (r *recorder) figure(o objective, from, to time.Time) journal.SLOFigure {
+func (r *recorder) figure(o slo.Objective, from, to time.Time) journal.SLOFigure {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	ss := r.byProbe[o.probe]
+	ss := r.byProbe[o.Probe]
 	if ss == nil {
-		return o.figure(nil)
+		return o.Figure(nil)
 	}
 	sq := packedSeq{ss}
-	lo, hi := bounds(sq, from, to)
-	return o.figureSeq(sq, lo, hi, nil)
+	lo, hi := slo.Bounds(sq, from, to)
+	return o.FigureSeq(sq, lo, hi, nil)
 }
 
 // breachDuring is objective.breachDuring over the recorded samples, read
 // in place.
-func (r *recorder) breachDuring(o objective, from, to time.Time) (time.Time, bool) {
+func (r *recorder) breachDuring(o slo.Objective, from, to time.Time) (time.Time, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	ss := r.byProbe[o.probe]
+	ss := r.byProbe[o.Probe]
 	if ss == nil {
 		return time.Time{}, false
 	}
-	return o.breachSeq(packedSeq{ss}, from, to)
+	return o.BreachSeq(packedSeq{ss}, from, to)
 }
 
 // errorRatio is the percentage of probe's samples known in [from, to] that
@@ -127,7 +128,7 @@ func (r *recorder) errorRatio(probe string, from, to time.Time) (float64, int) {
 		return 0, 0
 	}
 	sq := packedSeq{ss}
-	lo, hi := bounds(sq, from, to)
+	lo, hi := slo.Bounds(sq, from, to)
 	if hi <= lo {
 		return 0, 0
 	}

@@ -13,9 +13,9 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/chaosctl/chaosctl/experiments"
 	"github.com/chaosctl/chaosctl/journal"
 	"github.com/chaosctl/chaosctl/scenarios"
+	"github.com/chaosctl/chaosctl/slo"
 )
 
 // ErrTimeout is the cause of a step stopped at its timeout.
@@ -24,7 +24,7 @@ var ErrTimeout = errors.New("timed out")
 // env is what a step may look at besides its own keys.
 type env struct {
 	sc         *scenarios.Scenario
-	samples    experiments.Samples
+	samples    slo.Samples
 	disasterAt time.Time
 	lastFault  time.Time // the last fault event: restoration is judged after it
 }
@@ -46,15 +46,11 @@ var kinds = map[string]stepFunc{
 }
 
 // Runner runs runbooks; its Before and Restore are the engine's
-// experiments.Options.RunbookBefore and Runbook.
+// experiments.Options.RunbookBefore and Runbook (runbooks_test.go checks
+// they are experiments.RunbookFuncs).
 type Runner struct {
 	Log zerolog.Logger
 }
-
-var (
-	_ experiments.RunbookFunc = (*Runner)(nil).Before
-	_ experiments.RunbookFunc = (*Runner)(nil).Restore
-)
 
 // pollEvery is how often waits look at the samples again.
 const pollEvery = 20 * time.Millisecond
@@ -68,7 +64,7 @@ func record(j *journal.Journal, sc *scenarios.Scenario) *journal.Runbook {
 
 // Before runs the before steps. A failed one (whatever its on_failure: the
 // disaster must not follow a failed backup) fails the run before any fault.
-func (r *Runner) Before(ctx context.Context, sc *scenarios.Scenario, j *journal.Journal, samples experiments.Samples) ([]string, error) {
+func (r *Runner) Before(ctx context.Context, sc *scenarios.Scenario, j *journal.Journal, samples slo.Samples) ([]string, error) {
 	rb := record(j, sc)
 	e := &env{sc: sc, samples: samples}
 	steps, failures := r.steps(ctx, "before", sc.Runbook.Before, e)
@@ -82,7 +78,7 @@ func (r *Runner) Before(ctx context.Context, sc *scenarios.Scenario, j *journal.
 // Restore runs the steps, waits for every SLO to be restored (up to the
 // RTO), runs the data check and judges the runbook. It returns why the
 // runbook failed, if it did.
-func (r *Runner) Restore(ctx context.Context, sc *scenarios.Scenario, j *journal.Journal, samples experiments.Samples) ([]string, error) {
+func (r *Runner) Restore(ctx context.Context, sc *scenarios.Scenario, j *journal.Journal, samples slo.Samples) ([]string, error) {
 	rb := record(j, sc)
 	e := &env{sc: sc, samples: samples, disasterAt: disasterAt(j), lastFault: j.LastFaultEvent()}
 	rb.DisasterAt = e.disasterAt
@@ -183,7 +179,7 @@ func (r *Runner) step(ctx context.Context, st scenarios.Step, e *env) journal.St
 // in-flight samples land) has passed. It returns the instant of
 // restoration, or the SLOs still not restored.
 func (r *Runner) restored(ctx context.Context, e *env) (time.Time, []string) {
-	return experiments.AwaitRecovery(ctx, e.sc, e.samples, e.disasterAt, e.lastFault, e.sc.Runbook.RTO.Duration)
+	return slo.AwaitRecovery(ctx, e.sc, e.samples, e.disasterAt, e.lastFault, e.sc.Runbook.RTO.Duration)
 }
 
 // disasterAt is when the first fault was about to be injected, or now when

@@ -22,6 +22,11 @@ import (
 	"github.com/chaosctl/chaosctl/scenarios"
 )
 
+var (
+	_ experiments.RunbookFunc = (*Runner)(nil).Before
+	_ experiments.RunbookFunc = (*Runner)(nil).Restore
+)
+
 func dur(d time.Duration) scenarios.Duration { return scenarios.Duration{Duration: d} }
 func exit(n int) *int                        { return &n }
 

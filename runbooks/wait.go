@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/chaosctl/chaosctl/experiments"
 	"github.com/chaosctl/chaosctl/probes"
 	"github.com/chaosctl/chaosctl/scenarios"
+	"github.com/chaosctl/chaosctl/slo"
 )
 
 // runWait polls the run's samples until the SLO holds over its window
@@ -18,25 +18,25 @@ func runWait(ctx context.Context, st scenarios.Step, e *env) (outcome, error) {
 	started := time.Now()
 	check := func(now time.Time) (bool, string) { return probeOK(e.samples(st.Probe, started, now), st.Probe) }
 	if st.SLO != "" {
-		var slo scenarios.SLO
+		var want scenarios.SLO
 		for _, s := range e.sc.SLOs {
 			if s.Name == st.SLO {
-				slo = s
+				want = s
 			}
 		}
 		check = func(now time.Time) (bool, string) {
-			from := now.Add(-slo.Window.Duration)
+			from := now.Add(-want.Window.Duration)
 			if from.Before(e.disasterAt) {
 				from = e.disasterAt
 			}
-			f := experiments.EvaluateSLO(slo, e.samples, from, now)
-			return f.Held, fmt.Sprintf("SLO %s: availability %.1f%%, p99 %s over %d samples", slo.Name, f.Availability, f.P99.Round(time.Millisecond), f.Samples)
+			f := slo.Evaluate(want, e.samples, from, now)
+			return f.Held, fmt.Sprintf("SLO %s: availability %.1f%%, p99 %s over %d samples", want.Name, f.Availability, f.P99.Round(time.Millisecond), f.Samples)
 		}
 	}
 	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
 	for {
-		ok, state := check(time.Now().Add(-experiments.Settle))
+		ok, state := check(time.Now().Add(-slo.Settle))
 		if ok {
 			return outcome{detail: fmt.Sprintf("after %s: %s", time.Since(started).Round(time.Millisecond), state)}, nil
 		}

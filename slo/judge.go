@@ -1,4 +1,4 @@
-package experiments
+package slo
 
 import (
 	"sort"
@@ -28,8 +28,8 @@ import (
 // bites late (the second of two, a slow fill) breaks a window that reaches
 // past L, and R moves after it.
 
-// judgement is what the samples known so far say of one SLO's recovery.
-type judgement struct {
+// Judgement is what the samples known so far say of one SLO's recovery.
+type Judgement struct {
 	At        time.Time // recovery instant, tentative until Confirmed; zero: not recovering
 	Confirmed bool      // every window from At to max(At, L)+hold held, and all of it was observed
 	// ConfirmEnd is max(At, L) + hold: when confirmation is (or will be) complete.
@@ -41,20 +41,20 @@ type judgement struct {
 	GapFrom, GapTo time.Time
 }
 
-// judge judges one objective's recovery.
-type judge struct {
-	o         objective
-	from      time.Time     // the recovery clock's start
-	lastEvent time.Time     // the last fault event (L)
-	hold      time.Duration // recovery.hold_for
-	watch     time.Duration // recovery.observe_after
+// Judge judges one objective's recovery.
+type Judge struct {
+	O         Objective
+	From      time.Time     // the recovery clock's start
+	LastEvent time.Time     // the last fault event (L)
+	Hold      time.Duration // recovery.hold_for
+	Watch     time.Duration // recovery.observe_after
 }
 
-// at judges samples (o's probe's, End in [from, last], ordered by End)
+// At judges samples (o's probe's, End in [from, last], ordered by End)
 // as they stand at last. Windows that end after last are judged on what
 // they hold so far, so a tentative instant can still move.
-func (j judge) at(samples []probes.Sample, last time.Time) judgement {
-	var out judgement
+func (j Judge) At(samples []probes.Sample, last time.Time) Judgement {
+	var out Judgement
 	n := len(samples)
 	// first returns the index of the first sample known at or after t.
 	first := func(t time.Time) int {
@@ -64,13 +64,13 @@ func (j judge) at(samples []probes.Sample, last time.Time) judgement {
 	// range of its samples.
 	held := func(t time.Time) (ok bool, lo, hi int) {
 		lo = first(t)
-		end := t.Add(j.hold)
+		end := t.Add(j.Hold)
 		hi = sort.Search(n, func(i int) bool { return samples[i].End().After(end) })
-		return j.o.figure(samples[lo:hi]).Held, lo, hi
+		return j.O.Figure(samples[lo:hi]).Held, lo, hi
 	}
-	L := j.lastEvent
-	if L.Before(j.from) {
-		L = j.from
+	L := j.LastEvent
+	if L.Before(j.From) {
+		L = j.From
 	}
 	// The last window starting at or before L that broke: -1 is the
 	// window at from, -2 none.
@@ -82,7 +82,7 @@ func (j judge) at(samples []probes.Sample, last time.Time) judgement {
 		}
 	}
 	if lb == -2 {
-		if ok, _, _ := held(j.from); !ok {
+		if ok, _, _ := held(j.From); !ok {
 			lb = -1
 		}
 	}
@@ -90,7 +90,7 @@ func (j judge) at(samples []probes.Sample, last time.Time) judgement {
 	// whose own window holds.
 	ri := -1
 	if lb == -2 {
-		out.At = j.from
+		out.At = j.From
 	} else {
 		for k := lb + 1; k < n; k++ {
 			if samples[k].OK {
@@ -109,9 +109,9 @@ func (j judge) at(samples []probes.Sample, last time.Time) judgement {
 	if L.After(E) {
 		E = L
 	}
-	out.ConfirmEnd = E.Add(j.hold)
-	watchEnd := out.ConfirmEnd.Add(j.watch)
-	out.GapFrom, out.GapTo = gapIn(samples, out.At, minTime(last, watchEnd), j.hold)
+	out.ConfirmEnd = E.Add(j.Hold)
+	watchEnd := out.ConfirmEnd.Add(j.Watch)
+	out.GapFrom, out.GapTo = gapIn(samples, out.At, minTime(last, watchEnd), j.Hold)
 	if last.Before(out.ConfirmEnd) {
 		return out
 	}
@@ -120,7 +120,7 @@ func (j judge) at(samples []probes.Sample, last time.Time) judgement {
 	// judged once it is complete.
 	for i := first(E.Add(time.Nanosecond)); i < n; i++ {
 		t := samples[i].End()
-		if t.After(E.Add(j.watch)) || t.Add(j.hold).After(last) {
+		if t.After(E.Add(j.Watch)) || t.Add(j.Hold).After(last) {
 			break
 		}
 		if ok, lo, hi := held(t); !ok {
@@ -135,9 +135,9 @@ func (j judge) at(samples []probes.Sample, last time.Time) judgement {
 
 // firstBad is the end of the first sample of a broken window that failed
 // or missed the latency objective: where the breach shows.
-func (j judge) firstBad(in []probes.Sample) time.Time {
+func (j Judge) firstBad(in []probes.Sample) time.Time {
 	for _, s := range in {
-		if !s.OK || (j.o.percentile > 0 && s.Latency >= j.o.latencyMax) {
+		if !s.OK || (j.O.Percentile > 0 && s.Latency >= j.O.LatencyMax) {
 			return s.End()
 		}
 	}
@@ -148,7 +148,7 @@ func (j judge) firstBad(in []probes.Sample) time.Time {
 // sample known in it.
 func gapIn(samples []probes.Sample, from, to time.Time, hold time.Duration) (time.Time, time.Time) {
 	prev := from
-	for _, s := range between(samples, from, to) {
+	for _, s := range Between(samples, from, to) {
 		if s.End().Sub(prev) > hold {
 			return prev, s.End()
 		}

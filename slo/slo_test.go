@@ -1,4 +1,4 @@
-package experiments
+package slo
 
 import (
 	"testing"
@@ -51,25 +51,25 @@ func TestPercentile(t *testing.T) {
 func TestFigure(t *testing.T) {
 	tests := []struct {
 		name     string
-		o        objective
+		o        Objective
 		pattern  string
 		lat      time.Duration
 		wantAv   float64
 		wantHeld bool
 	}{
-		{"no samples never hold", objective{availability: 99}, "", time.Millisecond, 0, false},
-		{"all ok", objective{availability: 99}, "..........", time.Millisecond, 100, true},
-		{"one in ten fails 99%", objective{availability: 99}, ".........x", time.Millisecond, 90, false},
-		{"one in ten fails 90%", objective{availability: 90}, ".........x", time.Millisecond, 90, true},
-		{"latency under", objective{percentile: 99, latencyMax: 300 * time.Millisecond}, ".....", 100 * time.Millisecond, 100, true},
-		{"latency over", objective{percentile: 99, latencyMax: 300 * time.Millisecond}, ".....", 310 * time.Millisecond, 100, false},
-		{"latency equal is a breach", objective{percentile: 99, latencyMax: 300 * time.Millisecond}, ".....", 300 * time.Millisecond, 100, false},
-		{"latency only, every sample failed", objective{percentile: 99, latencyMax: time.Second}, "xxxx", time.Millisecond, 0, false},
-		{"both, availability breaks", objective{availability: 100, percentile: 50, latencyMax: time.Second}, "..x..", time.Millisecond, 80, false},
+		{"no samples never hold", Objective{Availability: 99}, "", time.Millisecond, 0, false},
+		{"all ok", Objective{Availability: 99}, "..........", time.Millisecond, 100, true},
+		{"one in ten fails 99%", Objective{Availability: 99}, ".........x", time.Millisecond, 90, false},
+		{"one in ten fails 90%", Objective{Availability: 90}, ".........x", time.Millisecond, 90, true},
+		{"latency under", Objective{Percentile: 99, LatencyMax: 300 * time.Millisecond}, ".....", 100 * time.Millisecond, 100, true},
+		{"latency over", Objective{Percentile: 99, LatencyMax: 300 * time.Millisecond}, ".....", 310 * time.Millisecond, 100, false},
+		{"latency equal is a breach", Objective{Percentile: 99, LatencyMax: 300 * time.Millisecond}, ".....", 300 * time.Millisecond, 100, false},
+		{"latency only, every sample failed", Objective{Percentile: 99, LatencyMax: time.Second}, "xxxx", time.Millisecond, 0, false},
+		{"both, availability breaks", Objective{Availability: 100, Percentile: 50, LatencyMax: time.Second}, "..x..", time.Millisecond, 80, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := tt.o.figure(series(tt.pattern, 100*time.Millisecond, tt.lat))
+			f := tt.o.Figure(series(tt.pattern, 100*time.Millisecond, tt.lat))
 			if f.Availability != tt.wantAv || f.Held != tt.wantHeld {
 				t.Errorf("figure = availability %v held %v, want %v %v", f.Availability, f.Held, tt.wantAv, tt.wantHeld)
 			}
@@ -111,7 +111,7 @@ func TestJudge(t *testing.T) {
 		{"relapse after the watch is not looked at", "xx..........xx..", -1, 300 * time.Millisecond, 300 * time.Millisecond, 2, true, -1, true, -1},
 		{"gap without samples", "xx..      ......", -1, 300 * time.Millisecond, time.Second, 2, true, -1, true, 3},
 	}
-	o := objective{name: "s", probe: "p", availability: 100, window: time.Second}
+	o := Objective{Name: "s", Probe: "p", Availability: 100, Window: time.Second}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := series(tt.pattern, step, lat)
@@ -120,8 +120,8 @@ func TestJudge(t *testing.T) {
 			if tt.lastEvent >= 0 {
 				L = t0.Add(time.Duration(tt.lastEvent) * step)
 			}
-			j := judge{o: o, from: t0, lastEvent: L, hold: tt.hold, watch: tt.watch}
-			got := j.at(s, last)
+			j := Judge{O: o, From: t0, LastEvent: L, Hold: tt.hold, Watch: tt.watch}
+			got := j.At(s, last)
 			switch tt.at {
 			case none:
 				if !got.At.IsZero() {
@@ -164,38 +164,38 @@ func TestJudge(t *testing.T) {
 func TestJudgeNeverConfirmsBeforeTheLastFault(t *testing.T) {
 	s := series("........................................", 100*time.Millisecond, time.Millisecond)
 	L := t0.Add(2 * time.Second)
-	j := judge{o: objective{probe: "p", availability: 100}, from: t0, lastEvent: L, hold: 500 * time.Millisecond}
+	j := Judge{O: Objective{Probe: "p", Availability: 100}, From: t0, LastEvent: L, Hold: 500 * time.Millisecond}
 	for i := range s {
-		got := j.at(s[:i+1], s[i].End())
-		if want := !s[i].End().Before(L.Add(j.hold)); got.Confirmed != want {
+		got := j.At(s[:i+1], s[i].End())
+		if want := !s[i].End().Before(L.Add(j.Hold)); got.Confirmed != want {
 			t.Fatalf("at +%v: confirmed = %v, want %v", s[i].End().Sub(t0), got.Confirmed, want)
 		}
 	}
 }
 
 func TestBreachDuring(t *testing.T) {
-	o := objective{probe: "p", availability: 50, window: 300 * time.Millisecond}
+	o := Objective{Probe: "p", Availability: 50, Window: 300 * time.Millisecond}
 	s := series("....xxx...", 100*time.Millisecond, 0)
-	at, ok := o.breachDuring(s, t0, s[len(s)-1].End())
+	at, ok := o.BreachDuring(s, t0, s[len(s)-1].End())
 	// Windows are closed at both ends: the one ending at sample 5 holds
 	// samples 2..5 (two ok of four, held); the one ending at 6 holds 3..6.
 	if !ok || !at.Equal(s[6].End()) {
 		t.Fatalf("breach = %v %v, want at sample 6", at.Sub(t0), ok)
 	}
-	if _, ok := o.breachDuring(series("..........", 100*time.Millisecond, 0), t0, t0.Add(time.Second)); ok {
+	if _, ok := o.BreachDuring(series("..........", 100*time.Millisecond, 0), t0, t0.Add(time.Second)); ok {
 		t.Fatal("breach reported on an all-ok series")
 	}
 	// The window ending at the first sample judged reaches back before
 	// from: one failure among ok samples is not a breach of 50%.
 	s = series("...x......", 100*time.Millisecond, 0)
-	if at, ok := o.breachDuring(s, s[3].End(), s[9].End()); ok {
+	if at, ok := o.BreachDuring(s, s[3].End(), s[9].End()); ok {
 		t.Fatalf("breach at %v: the window was cut at from", at.Sub(t0))
 	}
 }
 
 func TestErrorRatio(t *testing.T) {
 	s := series("..xx", 100*time.Millisecond, 0)
-	r, n := errorRatio(s, t0, t0.Add(time.Second))
+	r, n := ErrorRatio(s, t0, t0.Add(time.Second))
 	if r != 50 || n != 4 {
 		t.Fatalf("errorRatio = %v over %d, want 50 over 4", r, n)
 	}
