@@ -23,9 +23,9 @@ import (
 	"time"
 
 	"github.com/shirou/gopsutil/v3/disk"
-	"golang.org/x/sys/unix"
 
 	"github.com/chaosctl/chaosctl/plugins"
+	"github.com/chaosctl/chaosctl/plugins/fill"
 )
 
 // FilePrefix starts the name of every fill file: anything else is never
@@ -66,7 +66,7 @@ func (*Fault) Describe(context.Context) (plugins.Descriptor, error) {
 				{Name: "size", Type: plugins.TypeString, Doc: "bytes to allocate instead, e.g. \"512MiB\", \"2GB\", \"4096\""},
 				{Name: "method", Type: plugins.TypeString, Default: "auto", Enum: []string{"auto", "fallocate", "write"},
 					Doc: "auto: fallocate, writing zeros where it is unsupported"},
-				AllowOwnParam,
+				fill.AllowOwnParam,
 			},
 			Selector: []plugins.Param{
 				{Name: "path", Type: plugins.TypeString, Required: true, Doc: "an existing directory on the filesystem to fill; the file goes there"},
@@ -135,7 +135,7 @@ func (f *Fault) Targets(ctx context.Context, _ string, params plugins.Params, se
 	if !st.IsDir() {
 		return nil, &plugins.ValidationError{Field: "target.path", Msg: dir + " is not a directory"}
 	}
-	if err := RefuseOwnFilesystem(dir, params, "target.path"); err != nil {
+	if err := fill.RefuseOwnFilesystem(dir, params, "target.path"); err != nil {
 		return nil, err
 	}
 	u, err := f.measure(ctx, dir)
@@ -167,12 +167,6 @@ type revertData struct {
 	Bytes uint64 `json:"bytes"`
 }
 
-// Need is how many bytes bring u to pct used, as df and gopsutil count it
-// (used / (used + available)).
-func Need(u *disk.UsageStat, pct float64) int64 {
-	return int64(math.Ceil(pct/100*float64(u.Used+u.Free))) - int64(u.Used)
-}
-
 // fillPath is a new fill file name in dir, marked as ours by FilePrefix.
 func fillPath(dir string) string {
 	var id [6]byte
@@ -191,7 +185,7 @@ func (*Fault) Prepare(_ context.Context, req plugins.InjectRequest) ([]byte, err
 // elsewhere than Targets.
 func (f *Fault) Inject(ctx context.Context, req plugins.InjectRequest) ([]byte, error) {
 	dir := req.Target.ID
-	if err := RefuseOwnFilesystem(dir, req.Params, "target.path"); err != nil {
+	if err := fill.RefuseOwnFilesystem(dir, req.Params, "target.path"); err != nil {
 		return nil, err
 	}
 	u, err := f.measure(ctx, dir)
@@ -212,7 +206,7 @@ func (f *Fault) Inject(ctx context.Context, req plugins.InjectRequest) ([]byte, 
 		if !ok {
 			return nil, fmt.Errorf("%w: percent: want float, got %T", plugins.ErrInvalidParams, req.Params["percent"])
 		}
-		if want = Need(u, pct); want <= 0 {
+		if want = fill.Need(u, pct); want <= 0 {
 			return nil, fmt.Errorf("%s is already %.1f%% full, at or above %g%%", dir, u.UsedPercent, pct)
 		}
 	}
@@ -235,7 +229,7 @@ func (f *Fault) Inject(ctx context.Context, req plugins.InjectRequest) ([]byte, 
 		return nil, fmt.Errorf("create fill file: %w", err)
 	}
 	method, _ := req.Params["method"].(string)
-	err = Allocate(ctx, fh, want, method)
+	err = fill.Allocate(ctx, fh, want, method)
 	if cerr := fh.Close(); err == nil {
 		err = cerr
 	}
@@ -244,33 +238,6 @@ func (f *Fault) Inject(ctx context.Context, req plugins.InjectRequest) ([]byte, 
 		return nil, fmt.Errorf("fill %s with %d bytes: %w", path, want, err)
 	}
 	return json.Marshal(revertData{Path: path, Bytes: uint64(want)})
-}
-
-// allocate gives fh n bytes of real blocks.
-// Allocate makes fh take n bytes: fallocate, or writing zeros where the
-// filesystem does not support it (method "auto"); "fallocate" or "write"
-// force one way. Other plugins that fill a filesystem (the docker plugin's
-// fill of a container's path) use it too.
-func Allocate(ctx context.Context, fh *os.File, n int64, method string) error {
-	if method != "write" {
-		err := unix.Fallocate(int(fh.Fd()), 0, 0, n)
-		if err == nil || method == "fallocate" || !errors.Is(err, unix.EOPNOTSUPP) {
-			return err
-		}
-	}
-	buf := make([]byte, 1<<20)
-	for done := int64(0); done < n; {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		chunk := min(int64(len(buf)), n-done)
-		w, err := fh.Write(buf[:chunk])
-		done += int64(w)
-		if err != nil {
-			return err
-		}
-	}
-	return fh.Sync()
 }
 
 // Revert deletes the fill file and waits (up to 5s) for the space to come

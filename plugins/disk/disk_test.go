@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/chaosctl/chaosctl/plugins"
+	"github.com/chaosctl/chaosctl/plugins/fill"
 )
 
 // tmpfs mounts a fresh tmpfs of size (e.g. "16m") for the test. Where
@@ -119,7 +120,7 @@ func TestRefusesUnmeasurableFilesystem(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			f := &Fault{usage: u}
-			_, err := f.Targets(context.Background(), "fill", plugins.Params{AllowOwnFilesystem: true}, plugins.Params{"path": t.TempDir()})
+			_, err := f.Targets(context.Background(), "fill", plugins.Params{fill.AllowOwnFilesystem: true}, plugins.Params{"path": t.TempDir()})
 			if !errors.Is(err, ErrUnmeasurable) {
 				t.Fatalf("got %v, want ErrUnmeasurable", err)
 			}
@@ -133,8 +134,8 @@ func TestNeed(t *testing.T) {
 		pct  float64
 		want int64
 	}{{50, 200}, {30, 0}, {10, -200}, {100, 700}} {
-		if got := Need(u, tc.pct); got != tc.want {
-			t.Errorf("Need(%v) = %d, want %d", tc.pct, got, tc.want)
+		if got := fill.Need(u, tc.pct); got != tc.want {
+			t.Errorf("fill.Need(%v) = %d, want %d", tc.pct, got, tc.want)
 		}
 	}
 }
@@ -189,7 +190,7 @@ func BenchmarkFill1GiB(b *testing.B) {
 			f := New()
 			ctx := context.Background()
 			// /tmp may be on /, which a fill refuses unless told.
-			ts, err := f.Targets(ctx, "fill", plugins.Params{AllowOwnFilesystem: true}, plugins.Params{"path": dir})
+			ts, err := f.Targets(ctx, "fill", plugins.Params{fill.AllowOwnFilesystem: true}, plugins.Params{"path": dir})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -197,7 +198,7 @@ func BenchmarkFill1GiB(b *testing.B) {
 			for range b.N {
 				before, _ := disk.Usage(dir)
 				start := time.Now()
-				rd, err := f.Inject(ctx, plugins.InjectRequest{Action: "fill", Params: plugins.Params{"size": "1GiB", "method": method, AllowOwnFilesystem: true}, Target: ts[0]})
+				rd, err := f.Inject(ctx, plugins.InjectRequest{Action: "fill", Params: plugins.Params{"size": "1GiB", "method": method, fill.AllowOwnFilesystem: true}, Target: ts[0]})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/chaosctl/chaosctl/plugins"
+	"github.com/chaosctl/chaosctl/plugins/fill"
 )
 
 // refused checks that err is the refusal of dir on field, in exactly the
@@ -26,7 +27,7 @@ func refused(t *testing.T, step string, err error, want string) {
 	}
 }
 
-func fill(ctx context.Context, f *Fault, dir string, params plugins.Params) ([]byte, error) {
+func fillIn(ctx context.Context, f *Fault, dir string, params plugins.Params) ([]byte, error) {
 	return f.Inject(ctx, plugins.InjectRequest{Action: "fill", Params: params, Target: plugins.Target{Kind: "path", ID: dir, Name: dir}})
 }
 
@@ -55,17 +56,17 @@ func TestRefusesChaosctlsFilesystem(t *testing.T) {
 	sel, params := plugins.Params{"path": dir}, plugins.Params{"size": "1MiB"}
 	_, err := f.Targets(ctx, "fill", params, sel)
 	refused(t, "Targets", err, want)
-	_, err = fill(ctx, f, dir, params)
+	_, err = fillIn(ctx, f, dir, params)
 	refused(t, "Inject", err, want)
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 		t.Fatalf("a refused fill left %d files", len(ents))
 	}
 
-	params[AllowOwnFilesystem] = true
+	params[fill.AllowOwnFilesystem] = true
 	if _, err := f.Targets(ctx, "fill", params, sel); err != nil {
 		t.Fatalf("Targets with allow_own_filesystem: %v", err)
 	}
-	rd, err := fill(ctx, f, dir, params)
+	rd, err := fillIn(ctx, f, dir, params)
 	if err != nil {
 		t.Fatalf("Inject with allow_own_filesystem: %v", err)
 	}
@@ -78,42 +79,11 @@ func TestRefusesChaosctlsFilesystem(t *testing.T) {
 	if _, err := f.Targets(ctx, "fill", params, plugins.Params{"path": other}); err != nil {
 		t.Fatalf("Targets on another tmpfs: %v", err)
 	}
-	rd, err = fill(ctx, f, other, params)
+	rd, err = fillIn(ctx, f, other, params)
 	if err != nil {
 		t.Fatalf("Inject on another tmpfs: %v", err)
 	}
 	if err := f.Revert(ctx, "fill", rd); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// TestRefusesTheRootFilesystem: / is refused even when chaosctl protects
-// nothing, without a mount.
-func TestRefusesTheRootFilesystem(t *testing.T) {
-	t.Setenv(plugins.ProtectedPathsEnv, "")
-	var st unix.Stat_t
-	if err := unix.Stat("/", &st); err != nil {
-		t.Fatal(err)
-	}
-	want := fmt.Sprintf("/ is on the root filesystem (%s): refusing to fill it; allow_own_filesystem = true overrides", describeDevice(st.Dev))
-	_, err := New().Targets(context.Background(), "fill", plugins.Params{"percent": 50.0}, plugins.Params{"path": "/"})
-	refused(t, "Targets", err, want)
-}
-
-// TestRefusesAnyDirectoryOfAProtectedFilesystem: the comparison is by
-// device, so a directory beside a protected one is refused too (two
-// directories of the test's temporary directory, whatever it is on).
-func TestRefusesAnyDirectoryOfAProtectedFilesystem(t *testing.T) {
-	t.Setenv(plugins.ProtectedPathsEnv, "")
-	journals := t.TempDir()
-	plugins.ProtectPaths(journals)
-	dir := t.TempDir()
-	var st unix.Stat_t
-	if err := unix.Stat(dir, &st); err != nil {
-		t.Fatal(err)
-	}
-	want := fmt.Sprintf("%s is on the filesystem of %s, which holds chaosctl's store, ledgers or journals (%s): refusing to fill it; allow_own_filesystem = true overrides",
-		dir, journals, describeDevice(st.Dev))
-	_, err := New().Targets(context.Background(), "fill", plugins.Params{"size": "4KiB"}, plugins.Params{"path": dir})
-	refused(t, "Targets", err, want)
 }

@@ -17,7 +17,7 @@ import (
 	gdisk "github.com/shirou/gopsutil/v3/disk"
 
 	"github.com/chaosctl/chaosctl/plugins"
-	diskfault "github.com/chaosctl/chaosctl/plugins/disk"
+	"github.com/chaosctl/chaosctl/plugins/fill"
 )
 
 // fill creates disk pressure inside a container: it writes one file into a
@@ -39,7 +39,7 @@ var fillAction = &action{
 			{Name: "path", Type: plugins.TypeString, Required: true, Doc: "absolute directory inside the container, e.g. a volume's mount point"},
 			{Name: "percent", Type: plugins.TypeFloat, Min: new(1.0), Max: new(100.0), Doc: "fill until the filesystem is this percent used (default 100)"},
 			{Name: "bytes", Type: plugins.TypeInt, Min: new(1.0), Doc: "write exactly this many bytes instead"},
-			diskfault.AllowOwnParam,
+			fill.AllowOwnParam,
 		},
 	},
 	onlyRunning: true,
@@ -72,7 +72,7 @@ var fillAction = &action{
 		}
 		// A volume or bind mount is a host directory: it may be on the
 		// filesystem chaosctl keeps its store, ledgers and journals on.
-		if err := diskfault.RefuseOwnFilesystem(dir, params, "params.path"); err != nil {
+		if err := fill.RefuseOwnFilesystem(dir, params, "params.path"); err != nil {
 			return fmt.Errorf("path %s of %s: %w", cpath, c.Name, err)
 		}
 		if rd.Fill == nil || rd.Fill.ContainerPath != cpath {
@@ -263,7 +263,7 @@ func fillTo(ctx context.Context, file string, goal fillGoal) (int64, error) {
 		if err != nil {
 			return 0, fmt.Errorf("measure %s: %w", filepath.Dir(file), err)
 		}
-		if want = diskfault.Need(u, goal.Percent); want <= 0 {
+		if want = fill.Need(u, goal.Percent); want <= 0 {
 			return 0, nil // already that full
 		}
 		want = min(want, int64(u.Free))
@@ -273,7 +273,7 @@ func fillTo(ctx context.Context, file string, goal fillGoal) (int64, error) {
 		return 0, err
 	}
 	defer f.Close()
-	if err := diskfault.Allocate(ctx, f, want, "auto"); err != nil {
+	if err := fill.Allocate(ctx, f, want, "auto"); err != nil {
 		return 0, fmt.Errorf("allocate %d bytes: %w", want, err)
 	}
 	return want, nil
