@@ -70,7 +70,7 @@ func (*Fault) Describe(context.Context) (plugins.Descriptor, error) {
 	return plugins.Descriptor{
 		Name: "latency", Version: "1",
 		Doc: "Delay, shape, black-hole or reset network traffic: netem in a container's network namespace, " +
-			"or toxics on a chaosctl proxy. Whether the kernel has netem is checked at start; asking for it without is a preflight error.",
+			"or toxics on a chaosctl proxy, which can also abort, delay or rewrite HTTP/1.1 requests. Whether the kernel has netem is checked at start; asking for it without is a preflight error.",
 		Actions: append([]plugins.Action{
 			{
 				Name: "delay", Reversible: true, Selector: selector(),
