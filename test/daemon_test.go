@@ -247,6 +247,10 @@ var faultKinds = []faultKind{
 				func(*testing.T) bool { return toxics() == 0 }
 		},
 	},
+	networkKind("loss", "params.percent = 30.0"),
+	networkKind("block", "params.cidrs = [\"10.0.0.0/8\"]"),
+	networkKind("dns", ""),
+	networkKind("bandwidth", "params.rate = \"1mbit\""),
 }
 
 // procsWith lists the pids whose command line holds all of words.

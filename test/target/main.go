@@ -158,6 +158,31 @@ func serve(ctx context.Context, addr, pidfile, data string, healthWrite bool, st
 		}
 		fmt.Fprintln(w, `{"api":"ok"}`)
 	})
+	// /net?resolve=NAME looks NAME up; /net?fetch=URL GETs URL. Each tries
+	// once, for 2s: the network fault tests see the network from inside.
+	mux.HandleFunc("/net", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if name := r.URL.Query().Get("resolve"); name != "" {
+			addrs, err := net.DefaultResolver.LookupHost(ctx, name)
+			if err != nil {
+				http.Error(w, "resolve: "+err.Error(), http.StatusBadGateway)
+				return
+			}
+			fmt.Fprintln(w, addrs)
+			return
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.URL.Query().Get("fetch"), nil)
+		if err == nil {
+			var resp *http.Response
+			if resp, err = http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+				fmt.Fprintln(w, resp.Status)
+				return
+			}
+		}
+		http.Error(w, "fetch: "+err.Error(), http.StatusBadGateway)
+	})
 	l, err := listenRetry(ctx, addr)
 	if err != nil {
 		return err
