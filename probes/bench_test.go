@@ -112,32 +112,19 @@ const (
 //	ok%       share of attempts that passed
 //	p99-µs    99th percentile attempt latency
 //
-// It runs the prober as built (sync) and, for comparison in the same run,
-// with net/http's own transport and client on every attempt (net-http),
-// as the prober did before.
-//
 // Run it with: go test -run '^$' -bench 100At10Hz -benchtime 1x -count 3 ./probes/
 func BenchmarkHTTPProbe100At10Hz(b *testing.B) {
 	url := "http://" + startBenchServer(b) + "/health"
-	build := func(b *testing.B, stdTransport bool) []Prober {
-		ps := make([]Prober, benchProbers)
-		for i := range ps {
-			p, err := (&HTTPSpec{URL: url, JSONPath: "$.status", JSONEquals: "up"}).Build(fmt.Sprintf("p%d", i))
-			if err != nil {
-				b.Fatal(err)
-			}
-			if stdTransport {
-				hp := p.(*httpProber)
-				hp.wire = nil
-				hp.client.Transport = hp.tr.std
-			}
-			ps[i] = p
-			b.Cleanup(func() { _ = p.(io.Closer).Close() })
+	ps := make([]Prober, benchProbers)
+	for i := range ps {
+		p, err := (&HTTPSpec{URL: url, JSONPath: "$.status", JSONEquals: "up"}).Build(fmt.Sprintf("p%d", i))
+		if err != nil {
+			b.Fatal(err)
 		}
-		return ps
+		ps[i] = p
+		b.Cleanup(func() { _ = p.(io.Closer).Close() })
 	}
-	b.Run("net-http", func(b *testing.B) { runAt10Hz(b, build(b, true)) })
-	b.Run("sync", func(b *testing.B) { runAt10Hz(b, build(b, false)) })
+	runAt10Hz(b, ps)
 }
 
 // BenchmarkNoopProbe100At10Hz is the same schedule with probers that do
