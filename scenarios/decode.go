@@ -48,7 +48,7 @@ func Parse(ctx context.Context, path string, data []byte, cat plugins.Catalog) (
 		}
 		return nil, ErrorList{e}
 	}
-	d := &decoder{r: newReport(doc), present: map[string]bool{}, skip: map[string]bool{}}
+	d := &decoder{r: newReport(doc), present: make(map[string]bool, len(doc.Index)), skip: map[string]bool{}}
 	d.dec = &stricttoml.Decoder{Doc: doc, Report: d.report, TextFromString: true, Custom: d.custom, Present: d.present}
 
 	s := &Scenario{}
@@ -59,7 +59,7 @@ func Parse(ctx context.Context, path string, data []byte, cat plugins.Catalog) (
 		return nil, err
 	}
 	sum := sha256.Sum256(data)
-	s.Path, s.Hash, s.Pos = path, hex.EncodeToString(sum[:]), toIndex(doc.Index)
+	s.Path, s.Hash, s.Pos = path, hex.EncodeToString(sum[:]), doc.Index
 	return s, nil
 }
 
@@ -172,9 +172,17 @@ func (d *decoder) custom(p toml.Primitive, dst reflect.Value, path string) bool 
 // index, so one probe's "url" would hide an unknown "url" in a probe of
 // another kind.
 func (d *decoder) probes(p toml.Primitive, fv reflect.Value, path string) {
-	elems, ok := d.dec.Array(p, probesType, path)
-	if !ok {
-		return
+	// One decode of the array gives every probe's keys as primitives.
+	var tables []map[string]toml.Primitive
+	elems, ok := []toml.Primitive(nil), true
+	if err := d.dec.MD.PrimitiveDecode(p, &tables); err != nil {
+		tables = nil
+		elems, ok = d.dec.Array(p, probesType, path)
+		if !ok {
+			return
+		}
+	} else {
+		elems = make([]toml.Primitive, len(tables))
 	}
 	out := make([]Probe, len(elems))
 	failed := false
@@ -186,8 +194,10 @@ func (d *decoder) probes(p toml.Primitive, fv reflect.Value, path string) {
 	}
 	for i, e := range elems {
 		ep := indexPath(path, i)
-		m, ok := d.dec.Table(e, probeType, ep)
-		if !ok {
+		var m map[string]toml.Primitive
+		if tables != nil {
+			m = tables[i]
+		} else if m, ok = d.dec.Table(e, probeType, ep); !ok {
 			continue
 		}
 		rest := d.dec.Take(m, reflect.ValueOf(&out[i]).Elem(), ep)

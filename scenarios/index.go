@@ -8,26 +8,7 @@ import (
 
 // KeyIndex maps every key path of a TOML document ("api.listen",
 // "fault[0].params.signal") to where it stands.
-func KeyIndex(data []byte) Index { return toIndex(stricttoml.BuildIndex(data)) }
-
-func toIndex(ix stricttoml.Index) Index {
-	out := make(Index, len(ix))
-	for k, p := range ix {
-		out[k] = Position(p)
-	}
-	return out
-}
-
-// Lookup returns where field stands or, when it is not in the file, where
-// its nearest enclosing table starts; 1:1 when nothing encloses it.
-func (ix Index) Lookup(field string) Position {
-	for f := field; f != ""; f = parentPath(f) {
-		if p, ok := ix[f]; ok {
-			return p
-		}
-	}
-	return Position{Line: 1, Col: 1}
-}
+func KeyIndex(data []byte) Index { return stricttoml.BuildIndex(data) }
 
 // The path syntax is stricttoml's: "fault[0].params.signal".
 func joinKey(path, part string) string    { return stricttoml.Join(path, part) }

@@ -5,6 +5,7 @@
 package scenarios
 
 import (
+	"github.com/chaosctl/chaosctl/internal/stricttoml"
 	"github.com/chaosctl/chaosctl/plugins"
 	"github.com/chaosctl/chaosctl/probes"
 )
@@ -178,10 +179,8 @@ var StepKinds = map[string][]string{
 type Duration = probes.Duration
 
 // Position is a 1-based line and column in a scenario file.
-type Position struct {
-	Line, Col int
-}
+type Position = stricttoml.Position
 
 // Index maps a key path such as "fault[0].params.signal" or "probe[1].url"
-// to where it stands in the file.
-type Index map[string]Position
+// to where it stands in the file; Lookup finds a key or its nearest table.
+type Index = stricttoml.Index

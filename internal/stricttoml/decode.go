@@ -26,7 +26,11 @@ type Doc struct {
 // an *Error at the position BurntSushi gives.
 func Parse(file string, data []byte) (*Doc, error) {
 	d := &Doc{File: file}
+	// The index needs only the text: build it beside BurntSushi's parse.
+	ix := make(chan Index, 1)
+	go func() { ix <- BuildIndex(data) }()
 	md, err := toml.Decode(string(data), &d.Top)
+	d.MD, d.Index = md, <-ix
 	if err != nil {
 		e := &Error{File: file, Line: 1, Col: 1, Msg: err.Error(), err: err}
 		var pe toml.ParseError
@@ -36,7 +40,6 @@ func Parse(file string, data []byte) (*Doc, error) {
 		}
 		return nil, e
 	}
-	d.MD, d.Index = md, BuildIndex(data)
 	return d, nil
 }
 
@@ -107,6 +110,8 @@ type Decoder struct {
 	Custom func(p toml.Primitive, dst reflect.Value, path string) bool
 	// Present is every key path found in the file and matched to a field.
 	Present map[string]bool
+
+	whole map[string]bool // paths decoded whole into a type that holds any table
 }
 
 // Struct decodes the TOML table p into the struct dst points to.
@@ -118,11 +123,11 @@ func (d *Decoder) Struct(p toml.Primitive, dst any, path string) {
 // reported as a *TypeError wanting a table of want's type.
 func (d *Decoder) Table(p toml.Primitive, want reflect.Type, path string) (map[string]toml.Primitive, bool) {
 	var m map[string]toml.Primitive
-	if raw := d.Raw(p); !isTable(raw) {
+	if err := d.MD.PrimitiveDecode(p, &m); err != nil || m == nil {
+		raw := d.Raw(p)
 		d.Report(path, &TypeError{Type: want, Value: raw, Want: want, Got: raw})
 		return nil, false
 	}
-	_ = d.MD.PrimitiveDecode(p, &m) // a table always decodes into this
 	return m, true
 }
 
@@ -130,13 +135,11 @@ func (d *Decoder) Table(p toml.Primitive, want reflect.Type, path string) (map[s
 // is reported as a *TypeError wanting want.
 func (d *Decoder) Array(p toml.Primitive, want reflect.Type, path string) ([]toml.Primitive, bool) {
 	var elems []toml.Primitive
-	switch raw := d.Raw(p); raw.(type) {
-	case []any, []map[string]any:
-	default:
+	if err := d.MD.PrimitiveDecode(p, &elems); err != nil {
+		raw := d.Raw(p)
 		d.Report(path, &TypeError{Type: want, Value: raw, Want: want, Got: raw})
 		return nil, false
 	}
-	_ = d.MD.PrimitiveDecode(p, &elems)
 	return elems, true
 }
 
@@ -220,23 +223,57 @@ func (d *Decoder) Value(p toml.Primitive, dst reflect.Value, path string) {
 	}
 }
 
+// leaf has BurntSushi decode p into dst whole. Only when that fails (or
+// when a text field would be given a number) is the TOML value looked at,
+// to tell a type mismatch from a value BurntSushi refused.
 func (d *Decoder) leaf(p toml.Primitive, dst reflect.Value, path string) {
-	raw := d.Raw(p)
-	if want, got, ok := d.fits(dst.Type(), raw); !ok {
-		d.Report(path, &TypeError{Type: dst.Type(), Value: raw, Want: want, Got: got})
-		return
+	t := dst.Type()
+	if d.TextFromString && isText(t) {
+		if raw := d.Raw(p); !isString(raw) {
+			d.Report(path, &TypeError{Type: t, Value: raw, Want: t, Got: raw})
+			return
+		}
 	}
 	err := d.MD.PrimitiveDecode(p, dst.Addr().Interface())
 	if err == nil {
+		if holdsAny(t) {
+			// BurntSushi leaves the keys under an any undecoded.
+			if d.whole == nil {
+				d.whole = map[string]bool{}
+			}
+			d.whole[path] = true
+		}
 		return
 	}
-	dst.Set(reflect.Zero(dst.Type()))
+	dst.Set(reflect.Zero(t))
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
 		d.Report(path, &ValueError{Msg: pe.Message})
 		return
 	}
+	raw := d.Raw(p)
+	if want, got, ok := d.fits(t, raw); !ok {
+		d.Report(path, &TypeError{Type: t, Value: raw, Want: want, Got: got})
+		return
+	}
 	d.Report(path, &ValueError{Msg: strings.TrimPrefix(err.Error(), "toml: ")})
+}
+
+// holdsAny reports whether a value of type t can hold an any, under which
+// BurntSushi puts a table without marking its keys decoded.
+func holdsAny(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Interface:
+		return true
+	case reflect.Map, reflect.Slice, reflect.Array, reflect.Pointer:
+		return holdsAny(t.Elem())
+	}
+	return false
+}
+
+func isString(raw any) bool {
+	_, ok := raw.(string)
+	return ok
 }
 
 var durationType = reflect.TypeFor[time.Duration]()
@@ -314,13 +351,15 @@ func (d *Decoder) fits(t reflect.Type, raw any) (reflect.Type, any, bool) {
 	return nil, nil, true
 }
 
-// Undecoded reports as unknown every key BurntSushi saw that no field
-// took (the keys under values decoded whole, such as a table given to an
-// any), unless skip says its path or one of its parents is accounted for.
+// Undecoded reports as unknown every key BurntSushi saw that no field took:
+// in practice the keys under a key that was itself reported, which skip
+// should then say is accounted for (skip is asked about the key's path and
+// each of its parents). Keys under a value decoded whole into an any are
+// the value's, not unknown.
 func (d *Decoder) Undecoded(skip func(path string) bool) {
 	for _, key := range d.MD.Undecoded() {
 		for _, p := range d.Index.Expand(key) {
-			if under(p, skip) {
+			if under(p, skip) || under(p, func(p string) bool { return d.whole[p] }) {
 				continue
 			}
 			d.Report(p, &UnknownKeyError{Key: key[len(key)-1]})

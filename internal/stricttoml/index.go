@@ -1,6 +1,7 @@
 package stricttoml
 
 import (
+	"bytes"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -12,7 +13,8 @@ import (
 // numbered. data should already have parsed; on text that is not TOML the
 // index is simply left incomplete.
 func BuildIndex(data []byte) Index {
-	s := &scanner{data: data, line: 1, ix: Index{}, arrays: map[string]int{}}
+	// About one key a line: sized up front, the map never grows.
+	s := &scanner{data: data, line: 1, ix: make(Index, bytes.Count(data, []byte("\n"))+1), arrays: map[string]int{}}
 	cur := ""
 	for {
 		s.skipSpace(true)
