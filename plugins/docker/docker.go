@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/chaosctl/chaosctl/plugins"
@@ -294,28 +293,10 @@ func (f *Fault) Close() error { return f.engine.Close() }
 
 // Shared parameter helpers.
 
-var signals = []string{"SIGKILL", "SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGABRT", "SIGSEGV", "SIGUSR1", "SIGUSR2"}
-
-func normSignal(s string) string {
-	s = strings.ToUpper(s)
-	if !strings.HasPrefix(s, "SIG") {
-		s = "SIG" + s
-	}
-	return s
-}
-
 func signalParam(params plugins.Params) (string, error) {
 	s, _ := params["signal"].(string)
-	if s == "" {
-		return "SIGKILL", nil
-	}
-	n := normSignal(s)
-	for _, x := range signals {
-		if x == n {
-			return n, nil
-		}
-	}
-	return "", &plugins.ValidationError{Field: "params.signal", Msg: fmt.Sprintf("unsupported signal %q (one of %s)", s, strings.Join(signals, ", "))}
+	name, _, err := plugins.ParseSignal(s)
+	return name, err
 }
 
 func validateSignal(params plugins.Params) []error {
@@ -338,4 +319,4 @@ func durationParam(params plugins.Params, key string, def time.Duration) (time.D
 	return d, nil
 }
 
-var signalSchema = plugins.Param{Name: "signal", Type: plugins.TypeString, Default: "SIGKILL", Doc: "signal to send (" + strings.Join(signals, ", ") + ")"}
+var signalSchema = plugins.SignalParam

@@ -33,8 +33,6 @@ var (
 // New returns the process fault.
 func New() *Fault { return &Fault{} }
 
-var signals = []string{"SIGKILL", "SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"}
-
 var selector = []plugins.Param{
 	{Name: "name", Type: plugins.TypeString, Doc: "exact process name (comm), e.g. \"nginx\""},
 	{Name: "cmdline", Type: plugins.TypeString, Doc: "regular expression over the full command line"},
@@ -52,7 +50,7 @@ func (*Fault) Describe(context.Context) (plugins.Descriptor, error) {
 			{
 				Name: "kill", Doc: "send a signal once (a crash when SIGKILL); nothing to revert",
 				Params: []plugins.Param{
-					{Name: "signal", Type: plugins.TypeString, Default: "SIGKILL", Enum: signals, Doc: "signal to send"},
+					plugins.SignalParam,
 				},
 				Selector: selector,
 			},
@@ -91,7 +89,7 @@ func (*Fault) Validate(_ context.Context, action string, params, sel plugins.Par
 	}
 	if s, ok := params["signal"].(string); ok && action == "kill" {
 		if _, err := signalNumber(s); err != nil {
-			errs = append(errs, &plugins.ValidationError{Field: "params.signal", Msg: err.Error()})
+			errs = append(errs, err) // a *plugins.ValidationError on params.signal
 		}
 	}
 	return errors.Join(errs...)
@@ -115,16 +113,8 @@ func checkCmdline(sel plugins.Params) error {
 }
 
 func signalNumber(name string) (syscall.Signal, error) {
-	n := strings.ToUpper(name)
-	if !strings.HasPrefix(n, "SIG") {
-		n = "SIG" + n
-	}
-	for _, s := range signals {
-		if s == n {
-			return unix.SignalNum(n), nil
-		}
-	}
-	return 0, fmt.Errorf("unsupported signal %q (one of %s)", name, strings.Join(signals, ", "))
+	_, num, err := plugins.ParseSignal(name)
+	return num, err
 }
 
 // Targets resolves the selector to running processes. chaosctl itself,
