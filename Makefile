@@ -30,7 +30,7 @@ test-short:
 
 # Benchmarks print figures; they are not pass/fail gates.
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./experiments/ ./probes/ ./daemon/ ./plugins/host/ ./plugins/disk/ ./report/ ./plugins/latency/tcpproxy/
+	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./experiments/ ./probes/ ./daemon/ ./scenarios/ ./plugins/host/ ./plugins/disk/ ./report/ ./plugins/latency/tcpproxy/
 	CHAOSCTL_E2E=1 $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./test/
 
 # Regenerates the plugin contract's Go code (committed, so `make test` needs

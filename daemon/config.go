@@ -12,14 +12,13 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/chaosctl/chaosctl/internal/stricttoml"
 	"github.com/chaosctl/chaosctl/scenarios"
 )
 
@@ -203,47 +202,47 @@ func LoadConfig(path string) (Config, error) {
 		return cfg, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	cfg.Path = path
-	md, err := toml.Decode(string(data), &cfg)
+	doc, err := stricttoml.Parse(path, data)
 	if err != nil {
 		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			key := ""
-			if pe.LastKey != "" {
-				key = pe.LastKey + ": "
+		if errors.As(err, &pe) && pe.LastKey != "" {
+			var e *stricttoml.Error
+			if errors.As(err, &e) {
+				e.Field = pe.LastKey
 			}
-			return cfg, fmt.Errorf("%w: %s:%d:%d: %s%s", ErrConfig, path, max(pe.Position.Line, 1), max(pe.Position.Col, 1), key, pe.Message)
 		}
-		if m := typeErrRe.FindStringSubmatch(err.Error()); m != nil {
-			line, col := keyPos(data, toml.Key(strings.Split(m[1], ".")))
-			return cfg, fmt.Errorf("%w: %s:%d:%d: %s: want %s, got %s", ErrConfig, path, line, col, m[1], m[3], m[2])
-		}
-		return cfg, fmt.Errorf("%w: %s: %w", ErrConfig, path, err)
+		return cfg, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	type posErr struct {
-		line, col int
-		msg       string
-	}
-	var perrs []posErr
-	undecoded := map[string]bool{}
-	for _, k := range md.Undecoded() {
-		line, col := keyPos(data, k)
-		undecoded[strings.Join(k, ".")] = true
-		perrs = append(perrs, posErr{line, col, fmt.Sprintf("%s:%d:%d: %s: unknown key", path, line, col, k.String())})
-	}
-	// BurntSushi matches keys regardless of case; the config's keys are
-	// exact, as a scenario's are.
-	known := configKeys()
-	for _, k := range md.Keys() {
-		name := strings.Join(k, ".")
-		if known[name] || undecoded[name] || !md.IsDefined(k...) {
-			continue
+	var perrs, valueErrs stricttoml.ErrorList
+	unknown := map[string]bool{}
+	dec := &stricttoml.Decoder{Doc: doc, Fold: true, Report: func(key string, err error) {
+		var (
+			uk *stricttoml.UnknownKeyError
+			te *stricttoml.TypeError
+		)
+		switch {
+		case errors.As(err, &uk):
+			// BurntSushi matches keys regardless of case; the config's
+			// keys are exact, as a scenario's are.
+			msg := "unknown key"
+			if uk.Folded != "" {
+				msg = fmt.Sprintf("unknown key: keys are case-sensitive, did you mean %q?", strings.ToLower(key))
+			}
+			unknown[key] = true
+			perrs = append(perrs, doc.At(key, msg))
+		case errors.As(err, &te):
+			valueErrs = append(valueErrs, doc.At(key, fmt.Sprintf("want %s, got %s", burntWant(te.Want), burntGot(te.Got))))
+		default:
+			valueErrs = append(valueErrs, doc.At(key, err.Error()))
 		}
-		line, col := keyPos(data, k)
-		msg := "unknown key (keys are lower case)"
-		if known[strings.ToLower(name)] {
-			msg = fmt.Sprintf("unknown key: keys are case-sensitive, did you mean %q?", strings.ToLower(name))
-		}
-		perrs = append(perrs, posErr{line, col, fmt.Sprintf("%s:%d:%d: %s: %s", path, line, col, name, msg)})
+	}}
+	dec.Fields(doc.Top, reflect.ValueOf(&cfg).Elem(), "")
+	dec.Undecoded(func(key string) bool { return unknown[key] })
+	if len(valueErrs) > 0 {
+		// A value that does not decode stops the load, as it stops
+		// BurntSushi's: report the first.
+		valueErrs.Sort()
+		return cfg, fmt.Errorf("%w: %w", ErrConfig, valueErrs[0])
 	}
 	dir := filepath.Dir(path)
 	abs := func(p *string) {
@@ -258,18 +257,11 @@ func LoadConfig(path string) (Config, error) {
 		abs(p)
 	}
 	for _, e := range cfg.check() {
-		line, col := keyPos(data, toml.Key(strings.Split(e.key, ".")))
-		perrs = append(perrs, posErr{line, col, fmt.Sprintf("%s:%d:%d: %s: %s", path, line, col, e.key, e.msg)})
+		perrs = append(perrs, doc.At(e.key, e.msg))
 	}
-	sort.SliceStable(perrs, func(i, j int) bool {
-		return perrs[i].line < perrs[j].line || perrs[i].line == perrs[j].line && perrs[i].col < perrs[j].col
-	})
-	var errs []error
-	for _, e := range perrs {
-		errs = append(errs, errors.New(e.msg))
-	}
-	if len(errs) > 0 {
-		return cfg, fmt.Errorf("%w:\n%w", ErrConfig, errors.Join(errs...))
+	if len(perrs) > 0 {
+		perrs.Sort()
+		return cfg, fmt.Errorf("%w:\n%w", ErrConfig, perrs)
 	}
 	return cfg, nil
 }
@@ -349,11 +341,31 @@ func (c Config) check() []keyErr {
 	return errs
 }
 
-var typeErrRe = regexp.MustCompile(`last key "([^"]+)"\): incompatible types: TOML value has type (\w+); destination has type (\w+)`)
+// burntWant names a Go type the way BurntSushi's type errors do.
+func burntWant(t reflect.Type) string {
+	switch k := t.Kind(); {
+	case reflect.PointerTo(t).Implements(reflect.TypeFor[encoding.TextUnmarshaler]()):
+		return "primitive (string-like)"
+	case k == reflect.Pointer:
+		return burntWant(t.Elem())
+	case k >= reflect.Int && k <= reflect.Uint64:
+		return "integer"
+	case k == reflect.Float32 || k == reflect.Float64:
+		return "float"
+	case k == reflect.String:
+		return "string"
+	case k == reflect.Bool:
+		return "boolean"
+	case k == reflect.Slice || k == reflect.Array:
+		return "slice"
+	case k == reflect.Map || k == reflect.Struct:
+		return "map"
+	}
+	return t.String()
+}
 
-// keyPos finds where key stands in a TOML file, or the header of its
-// nearest enclosing table; 1:1 when it cannot be found.
-func keyPos(data []byte, key toml.Key) (int, int) {
-	p := scenarios.KeyIndex(data).Lookup(strings.Join(key, "."))
-	return p.Line, p.Col
+// burntGot names the Go type of a TOML value the way BurntSushi's type
+// errors do.
+func burntGot(v any) string {
+	return strings.ReplaceAll(fmt.Sprintf("%T", v), "interface {}", "any")
 }
