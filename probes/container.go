@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/chaosctl/chaosctl/plugins/docker"
+	"github.com/chaosctl/chaosctl/internal/dockerengine"
 )
 
 func init() {
@@ -57,7 +57,7 @@ func (s *ContainerSpec) Build(name string) (Prober, error) {
 	if err := validated(name, s.Validate()); err != nil {
 		return nil, err
 	}
-	p := &containerProber{name: name, spec: *s, engine: docker.Lazy{Connect: docker.Connect}, restartBase: -1}
+	p := &containerProber{name: name, spec: *s, engine: dockerengine.Lazy{Connect: dockerengine.Connect}, restartBase: -1}
 	return p, nil
 }
 
@@ -67,7 +67,7 @@ func (s *ContainerSpec) Build(name string) (Prober, error) {
 type containerProber struct {
 	name   string
 	spec   ContainerSpec
-	engine docker.Lazy
+	engine dockerengine.Lazy
 
 	mu          sync.Mutex
 	watch       *watcher
@@ -82,7 +82,7 @@ func (p *containerProber) Probe(ctx context.Context) Sample {
 	return measure(ctx, p.name, p.attempt)
 }
 
-func (p *containerProber) engineFor(ctx context.Context) (docker.Engine, error) {
+func (p *containerProber) engineFor(ctx context.Context) (dockerengine.Engine, error) {
 	e, err := p.engine.Get(ctx)
 	if err != nil {
 		return nil, err
@@ -102,7 +102,7 @@ func (p *containerProber) attempt(ctx context.Context) (float64, error) {
 	}
 	now := time.Now()
 	c, err := e.Inspect(ctx, p.spec.Container)
-	if errors.Is(err, docker.ErrNotFound) {
+	if errors.Is(err, dockerengine.ErrNotFound) {
 		return 0, fmt.Errorf("container %s not found", p.spec.Container)
 	}
 	if err != nil {
@@ -199,14 +199,14 @@ const (
 	watchHistory = 64
 )
 
-func newWatcher(e docker.Engine, container string) *watcher {
+func newWatcher(e dockerengine.Engine, container string) *watcher {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &watcher{cancel: cancel, used: time.Now()}
 	go w.run(ctx, e, container)
 	return w
 }
 
-func (w *watcher) run(ctx context.Context, e docker.Engine, container string) {
+func (w *watcher) run(ctx context.Context, e dockerengine.Engine, container string) {
 	backoff := 50 * time.Millisecond
 	idle := time.NewTicker(watchIdle / 4)
 	defer idle.Stop()
@@ -254,7 +254,7 @@ func (w *watcher) run(ctx context.Context, e docker.Engine, container string) {
 	}
 }
 
-func (w *watcher) record(ev docker.Event) {
+func (w *watcher) record(ev dockerengine.Event) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	add := func(s []time.Time, t time.Time) []time.Time {

@@ -7,29 +7,29 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chaosctl/chaosctl/plugins/docker"
+	"github.com/chaosctl/chaosctl/internal/dockerengine"
 )
 
 // streams is a fake event source for the watcher's own logic (the real
 // Engine is exercised in test/): each subscription gets the next script,
 // whose events are sent and whose stream then breaks with an error.
 type streams struct {
-	docker.Engine // only Events is called
-	mu            sync.Mutex
-	scripts       [][]docker.Event
-	subs          int
+	dockerengine.Engine // only Events is called
+	mu                  sync.Mutex
+	scripts             [][]dockerengine.Event
+	subs                int
 }
 
-func (s *streams) Events(ctx context.Context, _ ...string) (<-chan docker.Event, <-chan error) {
+func (s *streams) Events(ctx context.Context, _ ...string) (<-chan dockerengine.Event, <-chan error) {
 	s.mu.Lock()
-	var script []docker.Event
+	var script []dockerengine.Event
 	if s.subs < len(s.scripts) {
 		script = s.scripts[s.subs]
 	}
 	s.subs++
 	last := s.subs > len(s.scripts)
 	s.mu.Unlock()
-	evs, errs := make(chan docker.Event), make(chan error, 1)
+	evs, errs := make(chan dockerengine.Event), make(chan error, 1)
 	go func() {
 		for _, ev := range script {
 			select {
@@ -49,7 +49,7 @@ func (s *streams) Events(ctx context.Context, _ ...string) (<-chan docker.Event,
 // and the start seen after re-subscribing are both remembered.
 func TestWatcherResubscribesWhenTheStreamBreaks(t *testing.T) {
 	t0 := time.Now()
-	src := &streams{scripts: [][]docker.Event{
+	src := &streams{scripts: [][]dockerengine.Event{
 		{{Time: t0.Add(10 * time.Millisecond), Action: "die"}},
 		{{Time: t0.Add(20 * time.Millisecond), Action: "health_status: unhealthy"}},
 		{{Time: t0.Add(30 * time.Millisecond), Action: "start"}, {Time: t0.Add(40 * time.Millisecond), Action: "health_status: healthy"}},

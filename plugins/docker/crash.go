@@ -1,32 +1,20 @@
 package docker
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/chaosctl/chaosctl/internal/dockerengine"
 	"github.com/chaosctl/chaosctl/plugins"
 )
 
 // crash signals the container's init process from the host, through the pid
 // the Engine reports. To the Engine this is the process dying on its own, so
 // the container's restart policy applies, as it would for a real crash.
-// OwnPid checks that c's init pid, as the Engine reports it (a host pid),
-// is that container's process as seen from here: chaosctl running in a
-// pid namespace of its own would otherwise signal, fill or delay an
-// unrelated process that happens to have the same number.
-func OwnPid(c Container) error {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", c.Pid))
-	if err != nil || !bytes.Contains(b, []byte(c.ID)) {
-		return fmt.Errorf("pid %d is not container %s's process as seen from here: run chaosctl in the host's pid namespace (docker run --pid=host) to act on containers through their pids", c.Pid, c.Name)
-	}
-	return nil
-}
 
 var crashAction = &action{
 	Action: plugins.Action{
@@ -54,7 +42,7 @@ var crashAction = &action{
 		if again.Pid != c.Pid {
 			return fmt.Errorf("container %s restarted while being selected (pid %d -> %d)", c.Name, c.Pid, again.Pid)
 		}
-		if err := OwnPid(c); err != nil {
+		if err := dockerengine.OwnPid(c); err != nil {
 			return err
 		}
 		rd.Pid, rd.Signal = c.Pid, sig

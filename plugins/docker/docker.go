@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/chaosctl/chaosctl/internal/dockerengine"
 	"github.com/chaosctl/chaosctl/plugins"
 )
 
@@ -94,7 +95,7 @@ func (*Fault) Describe(context.Context) (plugins.Descriptor, error) {
 	}
 	for _, a := range actions {
 		x := a.Action
-		x.Selector = selectorSchema
+		x.Selector = dockerengine.SelectorSchema()
 		d.Actions = append(d.Actions, x)
 	}
 	return d, nil
@@ -106,7 +107,7 @@ func (*Fault) Validate(_ context.Context, name string, params, sel plugins.Param
 	if err != nil {
 		return err
 	}
-	_, errs := parseSelector(sel)
+	errs := dockerengine.CheckSelector(sel)
 	if a.validate != nil {
 		errs = append(errs, a.validate(params)...)
 	}
@@ -123,7 +124,7 @@ func (f *Fault) Targets(ctx context.Context, name string, _ plugins.Params, sel 
 	if err != nil {
 		return nil, err
 	}
-	list, err := selectContainers(ctx, e, sel, a.onlyRunning)
+	list, err := dockerengine.SelectContainers(ctx, e, sel, a.onlyRunning)
 	if err != nil {
 		return nil, err
 	}
@@ -177,8 +178,8 @@ func (f *Fault) Inject(ctx context.Context, req plugins.InjectRequest) ([]byte, 
 	if err != nil {
 		return nil, fmt.Errorf("inspect %s: %w", req.Target, err)
 	}
-	if protected(c, selfContainerID()) != "" {
-		return nil, fmt.Errorf("container %s is protected: %s", c.Name, protected(c, selfContainerID()))
+	if why := dockerengine.Protected(c); why != "" {
+		return nil, fmt.Errorf("container %s is protected: %s", c.Name, why)
 	}
 	if a.onlyRunning && (!c.Running || c.Paused) {
 		return nil, fmt.Errorf("container %s is %s, not running", c.Name, c.State)

@@ -16,6 +16,7 @@ import (
 
 	gdisk "github.com/shirou/gopsutil/v3/disk"
 
+	"github.com/chaosctl/chaosctl/internal/dockerengine"
 	"github.com/chaosctl/chaosctl/plugins"
 	"github.com/chaosctl/chaosctl/plugins/fill"
 )
@@ -183,7 +184,7 @@ type fillData struct {
 func resolve(c Container, cpath string) (string, string, error) {
 	dir, via, err := resolvePath(c, cpath)
 	if err == nil && via == viaRootfs && c.Pid > 0 {
-		if err := OwnPid(c); err != nil {
+		if err := dockerengine.OwnPid(c); err != nil {
 			return "", "", err
 		}
 	}

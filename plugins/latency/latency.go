@@ -21,8 +21,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/chaosctl/chaosctl/internal/dockerengine"
 	"github.com/chaosctl/chaosctl/plugins"
-	"github.com/chaosctl/chaosctl/plugins/docker"
 )
 
 // Modes.
@@ -34,7 +34,7 @@ const (
 
 // Fault implements the "latency" plugin.
 type Fault struct {
-	engine docker.Lazy
+	engine dockerengine.Lazy
 }
 
 var (
@@ -45,10 +45,10 @@ var (
 // New returns the latency fault and starts the netem check.
 func New() *Fault {
 	go func() { _ = NetemSupport() }() // at plugin start; the answer is cached
-	return &Fault{engine: docker.Lazy{Connect: docker.Connect}}
+	return &Fault{engine: dockerengine.Lazy{Connect: dockerengine.Connect}}
 }
 
-func (f *Fault) eng(ctx context.Context) (docker.Engine, error) { return f.engine.Get(ctx) }
+func (f *Fault) eng(ctx context.Context) (dockerengine.Engine, error) { return f.engine.Get(ctx) }
 
 // Close releases the Engine connection.
 func (f *Fault) Close() error { return f.engine.Close() }
@@ -61,7 +61,7 @@ var modeParam = plugins.Param{Name: "mode", Type: plugins.TypeString, Default: M
 	Doc: "netem (kernel qdisc in the container's netns), proxy (toxic on a chaosctl proxy) or auto (netem when the kernel has it and a container is targeted, else proxy)"}
 
 func selector() []plugins.Param {
-	return append(docker.SelectorSchema(), plugins.Param{Name: "proxy", Type: plugins.TypeString,
+	return append(dockerengine.SelectorSchema(), plugins.Param{Name: "proxy", Type: plugins.TypeString,
 		Doc: "proxy mode: control address of a running `chaosctl proxy` (host:port or unix:/path)"})
 }
 
@@ -152,7 +152,7 @@ func mode(action string, params, sel plugins.Params, netemErr error) (string, er
 	}
 	if m == ModeAuto {
 		switch {
-		case docker.SelectsContainers(sel) && netemErr == nil:
+		case dockerengine.SelectsContainers(sel) && netemErr == nil:
 			m = ModeNetem
 		case hasProxy:
 			m = ModeProxy
@@ -166,7 +166,7 @@ func mode(action string, params, sel plugins.Params, netemErr error) (string, er
 			return "", fieldError("target.proxy", "proxy mode needs the control address of a running `chaosctl proxy`")
 		}
 	case ModeNetem:
-		if !docker.SelectsContainers(sel) {
+		if !dockerengine.SelectsContainers(sel) {
 			return "", fieldError("target", "netem mode needs a container selector (name, labels, ...)")
 		}
 		if netemErr != nil {
@@ -188,10 +188,10 @@ func (*Fault) Validate(_ context.Context, action string, params, sel plugins.Par
 	}
 	var errs []error
 	_, hasProxy := sel["proxy"]
-	if docker.SelectsContainers(sel) {
-		errs = append(errs, docker.CheckSelector(sel)...)
+	if dockerengine.SelectsContainers(sel) {
+		errs = append(errs, dockerengine.CheckSelector(sel)...)
 	}
-	if !hasProxy && !docker.SelectsContainers(sel) {
+	if !hasProxy && !dockerengine.SelectsContainers(sel) {
 		errs = append(errs, fieldError("target", "give proxy (a chaosctl proxy's control address) or a container selector"))
 	}
 	m := str(params, "mode", ModeAuto)
@@ -211,12 +211,12 @@ func (*Fault) Validate(_ context.Context, action string, params, sel plugins.Par
 		if len(perrs) == 0 {
 			errs = append(errs, s.Check()...)
 		}
-		if m == ModeProxy || (m == ModeAuto && !docker.SelectsContainers(sel)) {
+		if m == ModeProxy || (m == ModeAuto && !dockerengine.SelectsContainers(sel)) {
 			if s.Loss > 0 || s.Corrupt > 0 {
 				errs = append(errs, fieldError("params.loss", "loss and corrupt need mode = \"netem\": a TCP proxy cannot drop or corrupt segments (use blackhole or reset)"))
 			}
 		}
-		if m == ModeNetem && !docker.SelectsContainers(sel) {
+		if m == ModeNetem && !dockerengine.SelectsContainers(sel) {
 			errs = append(errs, fieldError("target", "netem mode needs a container selector (name, labels, ...)"))
 		}
 	}
@@ -241,7 +241,7 @@ func (f *Fault) Targets(ctx context.Context, action string, params, sel plugins.
 	if err != nil {
 		return nil, err
 	}
-	list, err := docker.Select(ctx, e, sel)
+	list, err := dockerengine.Select(ctx, e, sel)
 	if err != nil {
 		return nil, err
 	}
@@ -333,7 +333,7 @@ func (f *Fault) netemTarget(ctx context.Context, req plugins.InjectRequest) (*ne
 	if !c.Running || c.Pid <= 0 {
 		return nil, fmt.Errorf("container %s is %s, not running", c.Name, c.State)
 	}
-	if err := docker.OwnPid(c); err != nil {
+	if err := dockerengine.OwnPid(c); err != nil {
 		return nil, err
 	}
 	ino, err := netnsInode(c.Pid)

@@ -7,8 +7,8 @@ import (
 	"net"
 	"strings"
 
+	"github.com/chaosctl/chaosctl/internal/dockerengine"
 	"github.com/chaosctl/chaosctl/plugins"
-	"github.com/chaosctl/chaosctl/plugins/docker"
 )
 
 var blockAction = &action{
@@ -86,7 +86,7 @@ func blockPlan(m Match, dir Direction, rej bool, peers []string) plan {
 // containerPeers resolves container names to their addresses on every
 // network they are on. A container that is not running is an error: its
 // addresses are not its to keep.
-func containerPeers(ctx context.Context, e docker.Engine, names []string) ([]*net.IPNet, error) {
+func containerPeers(ctx context.Context, e dockerengine.Engine, names []string) ([]*net.IPNet, error) {
 	var out []*net.IPNet
 	for _, name := range names {
 		c, err := e.Inspect(ctx, name)

@@ -24,13 +24,13 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/chaosctl/chaosctl/internal/dockerengine"
 	"github.com/chaosctl/chaosctl/plugins"
-	"github.com/chaosctl/chaosctl/plugins/docker"
 )
 
 // Fault implements the "network" plugin.
 type Fault struct {
-	engine  docker.Lazy
+	engine  dockerengine.Lazy
 	support support
 	// capEff reads the effective capabilities (tests replace it).
 	capEff func() (uint64, error)
@@ -43,18 +43,18 @@ var (
 
 // New returns the network fault; it connects to the Docker Engine on first use.
 func New() *Fault {
-	return &Fault{engine: docker.Lazy{Connect: docker.Connect}, capEff: effectiveCaps}
+	return &Fault{engine: dockerengine.Lazy{Connect: dockerengine.Connect}, capEff: effectiveCaps}
 }
 
 // NewWithEngine returns the network fault on a given Engine (tests).
-func NewWithEngine(e docker.Engine) *Fault {
-	return &Fault{engine: docker.Lazy{Connect: func(context.Context) (docker.Engine, error) { return e, nil }}, capEff: effectiveCaps}
+func NewWithEngine(e dockerengine.Engine) *Fault {
+	return &Fault{engine: dockerengine.Lazy{Connect: func(context.Context) (dockerengine.Engine, error) { return e, nil }}, capEff: effectiveCaps}
 }
 
 // Close releases the Engine connection.
 func (f *Fault) Close() error { return f.engine.Close() }
 
-func (f *Fault) eng(ctx context.Context) (docker.Engine, error) { return f.engine.Get(ctx) }
+func (f *Fault) eng(ctx context.Context) (dockerengine.Engine, error) { return f.engine.Get(ctx) }
 
 // action is one network action: its schema, its checks, and what it adds.
 type action struct {
@@ -86,7 +86,7 @@ func fieldError(field, msg string) error { return &plugins.ValidationError{Field
 
 // selector is the [fault.target] table: containers, a process, or the host.
 func selector() []plugins.Param {
-	return append(docker.SelectorSchema(),
+	return append(dockerengine.SelectorSchema(),
 		plugins.Param{Name: "host", Type: plugins.TypeBool, Doc: "act in chaosctl's own network namespace (the host's)"},
 		plugins.Param{Name: "pid", Type: plugins.TypeInt, Min: ptr(1), Doc: "act in the network namespace of this process"})
 }
@@ -119,7 +119,7 @@ func checkSelector(sel plugins.Params) []error {
 	host, _ := sel["host"].(bool)
 	_, pid := sel["pid"]
 	n := 0
-	for _, b := range []bool{host, pid, docker.SelectsContainers(sel)} {
+	for _, b := range []bool{host, pid, dockerengine.SelectsContainers(sel)} {
 		if b {
 			n++
 		}
@@ -129,8 +129,8 @@ func checkSelector(sel plugins.Params) []error {
 		return []error{fieldError("target", "give a container selector (name, labels, ...), pid, or host = true")}
 	case n > 1:
 		return []error{fieldError("target", "give only one of a container selector, pid, host")}
-	case docker.SelectsContainers(sel):
-		return docker.CheckSelector(sel)
+	case dockerengine.SelectsContainers(sel):
+		return dockerengine.CheckSelector(sel)
 	case pid:
 		if p, ok := sel["pid"].(int64); !ok || p < 1 {
 			return []error{fieldError("target.pid", "must be a process id >= 1")}
@@ -163,7 +163,7 @@ func (f *Fault) Targets(ctx context.Context, name string, params, sel plugins.Pa
 	if err != nil {
 		return nil, err
 	}
-	list, err := docker.Select(ctx, e, sel)
+	list, err := dockerengine.Select(ctx, e, sel)
 	if err != nil {
 		return nil, err
 	}
@@ -257,7 +257,7 @@ func (f *Fault) resolve(ctx context.Context, t plugins.Target) (nsTarget, error)
 	if !c.Running || c.Pid <= 0 {
 		return nsTarget{}, fieldError("target", fmt.Sprintf("container %s is %s, not running", c.Name, c.State))
 	}
-	if err := docker.OwnPid(c); err != nil {
+	if err := dockerengine.OwnPid(c); err != nil {
 		return nsTarget{}, err
 	}
 	ino, err := netnsInode(nsPathOf(c.Pid))

@@ -13,8 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/chaosctl/chaosctl/internal/dockerengine"
 	"github.com/chaosctl/chaosctl/plugins"
-	"github.com/chaosctl/chaosctl/plugins/docker"
 )
 
 func TestValidateBadInput(t *testing.T) {
@@ -241,7 +241,7 @@ func TestPreflightRefuses(t *testing.T) {
 // not running is an error naming params.containers.
 func TestPeerContainers(t *testing.T) {
 	e := fakeEngine{
-		"db":  {ID: "d1", Name: "db", Running: true, State: "running", Networks: map[string]docker.Endpoint{"n": {NetworkName: "n", IPv4: "172.18.0.3", IPv6: "fd00::3"}}},
+		"db":  {ID: "d1", Name: "db", Running: true, State: "running", Networks: map[string]dockerengine.Endpoint{"n": {NetworkName: "n", IPv4: "172.18.0.3", IPv6: "fd00::3"}}},
 		"old": {ID: "o1", Name: "old", State: "exited"},
 	}
 	got, err := containerPeers(context.Background(), e, []string{"db"})
@@ -254,18 +254,18 @@ func TestPeerContainers(t *testing.T) {
 	assert.ErrorContains(t, err, "params.containers: nope: not found")
 }
 
-type fakeEngine map[string]docker.Container
+type fakeEngine map[string]dockerengine.Container
 
-func (f fakeEngine) Inspect(_ context.Context, id string) (docker.Container, error) {
+func (f fakeEngine) Inspect(_ context.Context, id string) (dockerengine.Container, error) {
 	c, ok := f[id]
 	if !ok {
-		return docker.Container{}, docker.ErrNotFound
+		return dockerengine.Container{}, dockerengine.ErrNotFound
 	}
 	return c, nil
 }
 
-// The rest of docker.Engine is never called here.
-func (fakeEngine) List(context.Context) ([]docker.Container, error) {
+// The rest of dockerengine.Engine is never called here.
+func (fakeEngine) List(context.Context) ([]dockerengine.Container, error) {
 	return nil, errors.ErrUnsupported
 }
 func (fakeEngine) Kill(context.Context, string, string) error           { return errors.ErrUnsupported }
@@ -275,18 +275,18 @@ func (fakeEngine) Restart(context.Context, string, time.Duration) error { return
 func (fakeEngine) Pause(context.Context, string) error                  { return errors.ErrUnsupported }
 func (fakeEngine) Unpause(context.Context, string) error                { return errors.ErrUnsupported }
 func (fakeEngine) Disconnect(context.Context, string, string) error     { return errors.ErrUnsupported }
-func (fakeEngine) Connect(context.Context, string, string, docker.Endpoint) error {
+func (fakeEngine) Connect(context.Context, string, string, dockerengine.Endpoint) error {
 	return errors.ErrUnsupported
 }
-func (fakeEngine) Events(context.Context, ...string) (<-chan docker.Event, <-chan error) {
+func (fakeEngine) Events(context.Context, ...string) (<-chan dockerengine.Event, <-chan error) {
 	return nil, nil
 }
-func (fakeEngine) EventsSince(context.Context, time.Time, ...string) (<-chan docker.Event, <-chan error) {
+func (fakeEngine) EventsSince(context.Context, time.Time, ...string) (<-chan dockerengine.Event, <-chan error) {
 	return nil, nil
 }
 func (fakeEngine) Close() error { return nil }
 
-var _ docker.Engine = fakeEngine(nil)
+var _ dockerengine.Engine = fakeEngine(nil)
 
 func typeName(v any) string { return fmt.Sprintf("%T", v) }
 func typeDump(v any) string { return fmt.Sprintf("%+v", v) }

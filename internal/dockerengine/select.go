@@ -1,4 +1,4 @@
-package docker
+package dockerengine
 
 import (
 	"context"
@@ -274,6 +274,16 @@ func selfContainerID() string {
 	}
 	return ""
 }
+
+// SelectContainers resolves a selector to containers (only running,
+// unpaused ones with onlyRunning), never chaosctl's own or a
+// chaosctl.skip one.
+func SelectContainers(ctx context.Context, e Engine, sel plugins.Params, onlyRunning bool) ([]Container, error) {
+	return selectContainers(ctx, e, sel, onlyRunning)
+}
+
+// Protected says why c may never be a target ("" when it may).
+func Protected(c Container) string { return protected(c, selfContainerID()) }
 
 // SelectorSchema is the container selector (for plugins that target containers).
 func SelectorSchema() []plugins.Param { return append([]plugins.Param(nil), selectorSchema...) }
