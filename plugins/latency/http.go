@@ -21,7 +21,7 @@ func isHTTPAction(action string) bool { return tcpproxy.IsHTTP(action) }
 func httpMatchParams() []plugins.Param {
 	return []plugins.Param{
 		{Name: "mode", Type: plugins.TypeString, Default: ModeProxy, Enum: []string{ModeAuto, ModeProxy}, Doc: "proxy (the only mode: the proxy parses HTTP/1.1 on its route while the fault holds)"},
-		{Name: "percent", Type: plugins.TypeFloat, Default: 100.0, Max: ptr(100), Doc: "percent of the matching requests acted on, in (0, 100]"},
+		{Name: "percent", Type: plugins.TypeFloat, Default: 100.0, Max: new(100.0), Doc: "percent of the matching requests acted on, in (0, 100]"},
 		{Name: "method", Type: plugins.TypeString, Doc: "only requests with this method, e.g. \"GET\""},
 		{Name: "path_prefix", Type: plugins.TypeString, Doc: "only requests whose URL path starts with this, e.g. \"/pay\""},
 		{Name: "path_regex", Type: plugins.TypeString, Doc: "only requests whose URL path matches this RE2 regex"},
@@ -36,7 +36,7 @@ func httpActions() []plugins.Action {
 			Name: tcpproxy.KindHTTPAbort, Reversible: true, Selector: selector(),
 			Doc: "proxy only, HTTP/1.1: answer a percent of the matching requests with status and body, without forwarding them",
 			Params: with(
-				plugins.Param{Name: "status", Type: plugins.TypeInt, Default: int64(503), Min: ptr(100), Max: ptr(599), Doc: "status of the answer, 100-599"},
+				plugins.Param{Name: "status", Type: plugins.TypeInt, Default: int64(503), Min: new(100.0), Max: new(599.0), Doc: "status of the answer, 100-599"},
 				plugins.Param{Name: "body", Type: plugins.TypeString, Doc: "body of the answer (text/plain)"},
 			),
 		},

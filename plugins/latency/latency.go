@@ -53,8 +53,6 @@ func (f *Fault) eng(ctx context.Context) (dockerengine.Engine, error) { return f
 // Close releases the Engine connection.
 func (f *Fault) Close() error { return f.engine.Close() }
 
-func ptr(f float64) *float64 { return &f }
-
 func fieldError(field, msg string) error { return &plugins.ValidationError{Field: field, Msg: msg} }
 
 var modeParam = plugins.Param{Name: "mode", Type: plugins.TypeString, Default: ModeAuto, Enum: []string{ModeAuto, ModeNetem, ModeProxy},
@@ -79,8 +77,8 @@ func (*Fault) Describe(context.Context) (plugins.Descriptor, error) {
 					modeParam,
 					{Name: "delay", Type: plugins.TypeDuration, Doc: "added latency (one way: egress for netem, the chosen direction for the proxy)"},
 					{Name: "jitter", Type: plugins.TypeDuration, Doc: "random variation, +-; at most the delay"},
-					{Name: "loss", Type: plugins.TypeFloat, Min: ptr(0), Max: ptr(100), Doc: "netem only: percent of packets dropped"},
-					{Name: "corrupt", Type: plugins.TypeFloat, Min: ptr(0), Max: ptr(100), Doc: "netem only: percent of packets corrupted"},
+					{Name: "loss", Type: plugins.TypeFloat, Min: new(0.0), Max: new(100.0), Doc: "netem only: percent of packets dropped"},
+					{Name: "corrupt", Type: plugins.TypeFloat, Min: new(0.0), Max: new(100.0), Doc: "netem only: percent of packets corrupted"},
 					{Name: "rate", Type: plugins.TypeString, Doc: "bandwidth cap, tc syntax: \"1mbit\", \"500kbit\", \"2mbps\""},
 					{Name: "direction", Type: plugins.TypeString, Default: "downstream", Enum: []string{"upstream", "downstream", "both"}, Doc: "proxy only: upstream (client to server), downstream (responses) or both"},
 					{Name: "device", Type: plugins.TypeString, Default: "eth0", Doc: "netem only: interface inside the container"},

@@ -33,7 +33,7 @@ var bandwidthAction = &action{
 		Doc: "cap the target's egress on one device with a tbf root qdisc (handle c4a6:) for the fault's duration",
 		Params: []plugins.Param{
 			{Name: "rate", Type: plugins.TypeString, Required: true, Doc: "the cap, tc syntax: \"1mbit\", \"500kbit\", \"2mbps\""},
-			{Name: "burst", Type: plugins.TypeInt, Min: ptr(1), Doc: "bytes sent at line rate before the cap bites (default: 20ms of the rate, at least 8 KiB)"},
+			{Name: "burst", Type: plugins.TypeInt, Min: new(1.0), Doc: "bytes sent at line rate before the cap bites (default: 20ms of the rate, at least 8 KiB)"},
 			{Name: "device", Type: plugins.TypeString, Default: "eth0", Doc: "interface in the target's namespace"},
 		},
 	},

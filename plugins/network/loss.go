@@ -12,7 +12,7 @@ var lossAction = &action{
 		Name: "loss", Reversible: true, Selector: selector(),
 		Doc: "drop a percent of the target's packets (loopback excepted), in a direction, optionally only to or from cidrs and ports",
 		Params: []plugins.Param{
-			{Name: "percent", Type: plugins.TypeFloat, Required: true, Min: ptr(0), Max: ptr(100), Doc: "share of packets dropped, in (0, 100], in steps of 0.01"},
+			{Name: "percent", Type: plugins.TypeFloat, Required: true, Min: new(0.0), Max: new(100.0), Doc: "share of packets dropped, in (0, 100], in steps of 0.01"},
 			directionParam, cidrsParam, portsParam,
 			{Name: "mode", Type: plugins.TypeString, Default: ModeAuto, Enum: []string{ModeAuto, ModeNftables, ModeNetem},
 				Doc: "nftables (a numgen random rule), netem (egress of one device, where the kernel has sch_netem) or auto (netem when it can do exactly what is asked, else nftables)"},

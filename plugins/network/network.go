@@ -88,7 +88,7 @@ func fieldError(field, msg string) error { return &plugins.ValidationError{Field
 func selector() []plugins.Param {
 	return append(dockerengine.SelectorSchema(),
 		plugins.Param{Name: "host", Type: plugins.TypeBool, Doc: "act in chaosctl's own network namespace (the host's)"},
-		plugins.Param{Name: "pid", Type: plugins.TypeInt, Min: ptr(1), Doc: "act in the network namespace of this process"})
+		plugins.Param{Name: "pid", Type: plugins.TypeInt, Min: new(1.0), Doc: "act in the network namespace of this process"})
 }
 
 // Describe lists the actions.
@@ -653,5 +653,3 @@ var directionParam = plugins.Param{Name: "direction", Type: plugins.TypeString, 
 	Doc: "traffic the target receives (ingress), sends (egress) or both"}
 var cidrsParam = plugins.Param{Name: "cidrs", Type: plugins.TypeStrings, Doc: "only traffic to or from these peers (CIDRs or addresses); default all"}
 var portsParam = plugins.Param{Name: "ports", Type: plugins.TypeStrings, Doc: "only TCP/UDP traffic with this port at either end, e.g. [\"5432\"]; default all"}
-
-func ptr(f float64) *float64 { return &f }
