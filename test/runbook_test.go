@@ -95,20 +95,20 @@ func restoreVarsFor(t *testing.T, tg *target) restoreVars {
 	}
 }
 
-// killRestarted stops the service a runbook started (it runs in a session
-// of its own, outside the test's process group).
+// killRestarted stops the service a runbook started. It runs in a session
+// of its own, outside the test's process group, and on a busy machine it
+// may not have written its pidfile yet when the test ends: it is found by
+// the test's own data path on its command line (unique to the test), in a
+// short bounded sweep that also catches one still being exec'd.
 func killRestarted(t *testing.T, tg *target) {
 	t.Cleanup(func() {
-		b, err := os.ReadFile(tg.pidfile)
-		if err != nil {
-			return
-		}
-		var pid int
-		for _, c := range strings.TrimSpace(string(b)) {
-			pid = pid*10 + int(c-'0')
-		}
-		if pid > 1 && pid != tg.cmd.Process.Pid {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
+		for range 5 {
+			for _, pid := range procsWith(bins.target, tg.data) {
+				if pid != tg.cmd.Process.Pid {
+					_ = syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	})
 }
