@@ -299,3 +299,17 @@ func CheckSelector(sel plugins.Params) []error {
 func Select(ctx context.Context, e Engine, sel plugins.Params) ([]Container, error) {
 	return selectContainers(ctx, e, sel, true)
 }
+
+// Targets is Select as fault targets: one "container" target per
+// container, by id and name.
+func Targets(ctx context.Context, e Engine, sel plugins.Params) ([]plugins.Target, error) {
+	list, err := Select(ctx, e, sel)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]plugins.Target, len(list))
+	for i, c := range list {
+		out[i] = plugins.Target{Kind: "container", ID: c.ID, Name: c.Name}
+	}
+	return out, nil
+}

@@ -239,15 +239,7 @@ func (f *Fault) Targets(ctx context.Context, action string, params, sel plugins.
 	if err != nil {
 		return nil, err
 	}
-	list, err := dockerengine.Select(ctx, e, sel)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]plugins.Target, len(list))
-	for i, c := range list {
-		out[i] = plugins.Target{Kind: "container", ID: c.ID, Name: c.Name}
-	}
-	return out, nil
+	return dockerengine.Targets(ctx, e, sel)
 }
 
 // revertData is one injection's undo record.

@@ -45,18 +45,6 @@ func TestNetemSpecCheck(t *testing.T) {
 	assert.Empty(t, NetemSpec{Delay: time.Millisecond}.Check())
 }
 
-func TestParseRate(t *testing.T) {
-	for in, want := range map[string]int64{"1mbit": 125000, "8kbit": 1000, "2mbps": 2000000, "100bps": 100, "1.5Mbit": 187500} {
-		got, err := ParseRate(in)
-		require.NoError(t, err, in)
-		assert.Equal(t, want, got, in)
-	}
-	for _, in := range []string{"", "mbit", "-1mbit", "10", "1bit"} {
-		_, err := ParseRate(in)
-		assert.Error(t, err, in)
-	}
-}
-
 func TestRootQdisc(t *testing.T) {
 	for show, want := range map[string]string{
 		"qdisc noqueue 0: root refcnt 2 \n":                                           "0:",

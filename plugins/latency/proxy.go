@@ -67,7 +67,7 @@ func proxyToxics(action string, params plugins.Params, base string) ([]tcpproxy.
 		out = append(out, tcpproxy.Toxic{ID: base + "-latency", Kind: tcpproxy.KindLatency, Direction: dir, Delay: s.Delay, Jitter: s.Jitter})
 	}
 	if s.Rate != "" {
-		r, err := ParseRate(s.Rate)
+		r, err := plugins.ParseRate(s.Rate)
 		if err != nil {
 			return nil, fieldError("params.rate", err.Error())
 		}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -65,7 +63,7 @@ func tbfParams(p plugins.Params) (tbfSpec, error) {
 	if !ok || r == "" {
 		return tbfSpec{}, fieldError("params.rate", "required: a rate such as \"1mbit\"")
 	}
-	rate, err := ParseRate(r)
+	rate, err := plugins.ParseRate(r)
 	if err != nil {
 		return tbfSpec{}, fieldError("params.rate", err.Error())
 	}
@@ -80,32 +78,6 @@ func tbfParams(p plugins.Params) (tbfSpec, error) {
 	// Queue 100ms of traffic beyond the burst, then drop: a cap, not a buffer.
 	limit := burst + max(rate/10, 16384)
 	return tbfSpec{Rate: uint64(rate), Burst: uint32(burst), Limit: uint32(min(limit, 1<<31))}, nil
-}
-
-// ParseRate reads a tc-style rate ("500kbit", "1mbit", "2mbps", "100bps")
-// and returns bytes per second.
-func ParseRate(s string) (int64, error) {
-	units := []struct {
-		suffix string
-		bytes  float64
-	}{
-		{"gbit", 1e9 / 8}, {"mbit", 1e6 / 8}, {"kbit", 1e3 / 8}, {"bit", 1.0 / 8},
-		{"gbps", 1e9}, {"mbps", 1e6}, {"kbps", 1e3}, {"bps", 1},
-	}
-	l := strings.ToLower(strings.TrimSpace(s))
-	for _, u := range units {
-		if num, ok := strings.CutSuffix(l, u.suffix); ok {
-			v, err := strconv.ParseFloat(num, 64)
-			if err != nil || v <= 0 {
-				break
-			}
-			if b := int64(v * u.bytes); b >= 1 {
-				return b, nil
-			}
-			return 0, fmt.Errorf("rate %q is below 1 byte/s", s)
-		}
-	}
-	return 0, fmt.Errorf("rate %q: want a number and a unit (bit, kbit, mbit, gbit, bps, kbps, mbps, gbps), e.g. \"1mbit\"", s)
 }
 
 // qdiscSpec is the qdisc one injection adds: a tbf, or a netem with loss.

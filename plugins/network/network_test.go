@@ -157,18 +157,6 @@ func TestPlans(t *testing.T) {
 	assert.Equal(t, tbfSpec{Rate: 1e6, Burst: 20000, Limit: 120000}, s)
 }
 
-func TestParseRate(t *testing.T) {
-	for in, want := range map[string]int64{"1mbit": 125000, "8kbit": 1000, "2mbps": 2000000, "100bps": 100} {
-		got, err := ParseRate(in)
-		require.NoError(t, err, in)
-		assert.Equal(t, want, got, in)
-	}
-	for _, in := range []string{"", "mbit", "-1mbit", "10", "1bit"} {
-		_, err := ParseRate(in)
-		assert.Error(t, err, in)
-	}
-}
-
 func TestLossMode(t *testing.T) {
 	withNetem, without := kernel{}, kernel{Netem: ErrNoNetem}
 	for _, tc := range []struct {
