@@ -186,7 +186,7 @@ func TestBadFaultInputNamesFileAndLine(t *testing.T) {
 		}
 		out := strings.ReplaceAll(r.stdout+r.stderr, path, "bad.toml")
 		want := strings.Join([]string{
-			`bad.toml:12:1: fault[0].plugin: unknown plugin "nosuch" (known: disk, docker, latency, process, stress)`,
+			`bad.toml:12:1: fault[0].plugin: unknown plugin "nosuch" (known: disk, docker, latency, network, process, stress)`,
 			`bad.toml:16:1: fault[1].action: unknown action "shred" for plugin "disk" (known: fill)`,
 			`bad.toml:20:8: fault[2].params.percent: want float, got string "half"`,
 			`bad.toml:25:8: fault[3].params.percent: must be at most 100, got 250`,
