@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
 	"regexp"
-	"sort"
 	"strings"
 	"time"
 
@@ -71,25 +68,12 @@ func (s *CmdSpec) Build(name string) (Prober, error) {
 	if s.StdoutRegex != "" {
 		p.stdoutRe = regexp.MustCompile(s.StdoutRegex) // validated above
 	}
-	if len(s.Env) > 0 {
-		keys := make([]string, 0, len(s.Env))
-		for k := range s.Env {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		env := os.Environ()
-		for _, k := range keys {
-			env = append(env, k+"="+s.Env[k]) // later entries win in exec
-		}
-		p.env = env
-	}
 	return p, nil
 }
 
 type cmdProber struct {
 	name     string
 	spec     CmdSpec
-	env      []string // nil: inherit
 	stdoutRe *regexp.Regexp
 }
 
@@ -100,46 +84,27 @@ func (p *cmdProber) Probe(ctx context.Context) Sample {
 }
 
 func (p *cmdProber) attempt(ctx context.Context) (float64, error) {
-	cmd := exec.CommandContext(ctx, p.spec.Command[0], p.spec.Command[1:]...)
-	cmd.Env = p.env
-	cmd.Dir = p.spec.Dir
-	// Its own process group, so that on ctx done the whole tree is killed,
-	// not just the direct child (a shell would leave its children behind).
-	procgroup.Isolate(cmd, cmdWaitDelay)
-	stdout, stderr := &procgroup.Capped{Max: maxOutput}, &procgroup.Capped{Max: 4096}
+	c := procgroup.Command{Argv: p.spec.Command, Env: p.spec.Env, Dir: p.spec.Dir, WaitDelay: cmdWaitDelay, StderrMax: 4096}
 	if p.stdoutRe != nil {
-		cmd.Stdout = stdout
+		c.StdoutMax = maxOutput
 	}
-	cmd.Stderr = stderr
-
-	err := cmd.Run()
-	if cmd.Process != nil {
-		// Leave nothing behind: children still running in the group (a
-		// backgrounded "&" job) are killed too. ESRCH (none left) is fine.
-		_ = procgroup.Kill(cmd)
+	// Its own process group, killed whole on ctx done and after it exits:
+	// a shell's children (a backgrounded "&" job) are not left behind.
+	res, err := procgroup.Run(ctx, c)
+	switch {
+	case errors.Is(err, procgroup.ErrKilled):
+		return float64(res.Code), ctx.Err()
+	case err != nil:
+		return float64(res.Code), err
 	}
-	if cmd.ProcessState == nil { // never started
-		return -1, err
-	}
-	code := cmd.ProcessState.ExitCode() // -1 when killed by a signal
-	if ctx.Err() != nil {
-		return float64(code), ctx.Err()
-	}
-	if code != p.spec.ExpectExit {
-		if code == -1 {
-			return -1, fmt.Errorf("%v%s", cmd.ProcessState, stderr.Tail())
+	if res.Code != p.spec.ExpectExit {
+		if res.Code == -1 {
+			return -1, fmt.Errorf("%s%s", res.State, res.Stderr.Tail())
 		}
-		return float64(code), fmt.Errorf("exit %d, want %d%s", code, p.spec.ExpectExit, stderr.Tail())
+		return float64(res.Code), fmt.Errorf("exit %d, want %d%s", res.Code, p.spec.ExpectExit, res.Stderr.Tail())
 	}
-	// An *exec.ExitError is the exit code judged above; exec.ErrWaitDelay
-	// means a stray child held a pipe open after the command exited: the
-	// command itself answered, and the child was killed with its group.
-	var exitErr *exec.ExitError
-	if err != nil && !errors.As(err, &exitErr) && !errors.Is(err, exec.ErrWaitDelay) {
-		return float64(code), err
+	if p.stdoutRe != nil && !p.stdoutRe.Match(res.Stdout.Bytes()) {
+		return float64(res.Code), fmt.Errorf("stdout does not match %q", p.spec.StdoutRegex)
 	}
-	if p.stdoutRe != nil && !p.stdoutRe.Match(stdout.Bytes()) {
-		return float64(code), fmt.Errorf("stdout does not match %q", p.spec.StdoutRegex)
-	}
-	return float64(code), nil
+	return float64(res.Code), nil
 }

@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
 	"regexp"
-	"sort"
 	"strings"
 	"time"
 
@@ -25,63 +22,38 @@ const (
 
 // runCommand runs the step's argv in its own process group. At the timeout
 // (or when the run is aborted) the whole group is killed, so a shell's
-// children go with it.
+// children go with it; once the step exits, what it started (a service it
+// restarts) keeps running.
 func runCommand(ctx context.Context, st scenarios.Step, _ *env) (outcome, error) {
-	cmd := exec.CommandContext(ctx, st.Command[0], st.Command[1:]...)
-	cmd.Dir = st.Dir
-	if len(st.Env) > 0 {
-		keys := make([]string, 0, len(st.Env))
-		for k := range st.Env {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		cmd.Env = os.Environ()
-		for _, k := range keys {
-			cmd.Env = append(cmd.Env, k+"="+st.Env[k])
-		}
-	}
-	procgroup.Isolate(cmd, waitDelay)
-	stdout, stderr := &procgroup.Capped{Max: maxOutput}, &procgroup.Capped{Max: 64 << 10}
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-
-	err := cmd.Run()
-	out := outcome{output: tail(stdout.Last()+stderr.Last(), 2048)}
-	if cmd.ProcessState == nil {
-		return out, fmt.Errorf("start %s: %w", st.Command[0], unwrapExec(err))
-	}
-	code := cmd.ProcessState.ExitCode()
-	out.detail = fmt.Sprintf("exit %d", code)
-	if ctx.Err() != nil {
-		// Killed with its group by cmd.Cancel.
-		out.detail = cmd.ProcessState.String()
+	res, err := procgroup.Run(ctx, procgroup.Command{
+		Argv: st.Command, Env: st.Env, Dir: st.Dir, WaitDelay: waitDelay,
+		StdoutMax: maxOutput, StderrMax: 64 << 10, KeepChildren: true,
+	})
+	out := outcome{output: tail(res.Stdout.Last()+res.Stderr.Last(), 2048)}
+	switch {
+	case errors.Is(err, procgroup.ErrKilled):
+		out.detail = res.State
 		return out, fmt.Errorf("%s killed with its process group", st.Command[0])
+	case err != nil && res.State == "":
+		return out, err // did not start
 	}
-	if code != *st.ExpectExit {
-		return out, fmt.Errorf("%s: exit %d, want %d%s", st.Command[0], code, *st.ExpectExit, lastLine(stderr.Last()))
+	out.detail = fmt.Sprintf("exit %d", res.Code)
+	if res.Code != *st.ExpectExit {
+		return out, fmt.Errorf("%s: exit %d, want %d%s", st.Command[0], res.Code, *st.ExpectExit, lastLine(res.Stderr.Last()))
 	}
-	var exitErr *exec.ExitError
-	if err != nil && !errors.As(err, &exitErr) && !errors.Is(err, exec.ErrWaitDelay) {
-		return out, fmt.Errorf("%s: %w", st.Command[0], err)
+	if err != nil {
+		return out, err
 	}
 	if st.StdoutRegex != "" {
 		re, err := regexp.Compile(st.StdoutRegex)
 		if err != nil {
 			return out, fmt.Errorf("stdout_regex: %w", err)
 		}
-		if !re.MatchString(stdout.String()) {
+		if !re.MatchString(res.Stdout.String()) {
 			return out, fmt.Errorf("%s: stdout does not match %q", st.Command[0], st.StdoutRegex)
 		}
 	}
 	return out, nil
-}
-
-// unwrapExec drops exec's "exec: " prefix layers for a plainer message.
-func unwrapExec(err error) error {
-	var ee *exec.Error
-	if errors.As(err, &ee) {
-		return ee.Err
-	}
-	return err
 }
 
 // tail is the last n bytes of s, trimmed.
