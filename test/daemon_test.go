@@ -247,10 +247,36 @@ var faultKinds = []faultKind{
 				func(*testing.T) bool { return toxics() == 0 }
 		},
 	},
+	httpProxyKind("abort", "params.percent = 50.0\nparams.status = 503"),
+	httpProxyKind("delay", "params.delay = \"200ms\""),
+	httpProxyKind("header", "params.set_headers.x-chaos = \"1\""),
 	networkKind("loss", "params.percent = 30.0"),
 	networkKind("block", "params.cidrs = [\"10.0.0.0/8\"]"),
 	networkKind("dns", ""),
 	networkKind("bandwidth", "params.rate = \"1mbit\""),
+}
+
+// httpProxyKind is the crash row of one HTTP fault through `chaosctl
+// proxy`: its toxic must be gone from the proxy after the restart.
+func httpProxyKind(action, params string) faultKind {
+	return faultKind{
+		name: "http-" + action,
+		setup: func(t *testing.T) (string, func(*testing.T) bool, func(*testing.T) bool) {
+			tg := startTarget(t, false)
+			control := startChaosProxy(t, freeAddr(t), tg.addr)
+			toxics := func() int {
+				st, err := tcpproxy.NewClient(control).Status(context.Background())
+				if err != nil {
+					return -1
+				}
+				return len(st.Toxics)
+			}
+			fault := fmt.Sprintf("[[fault]]\nname = \"http\"\nplugin = \"latency\"\naction = \"http_%s\"\nduration = \"10m\"\nparams.mode = \"proxy\"\n%s\ntarget.proxy = %q\n", action, params, control)
+			return fault,
+				func(*testing.T) bool { return toxics() > 0 },
+				func(*testing.T) bool { return toxics() == 0 }
+		},
+	}
 }
 
 // procsWith lists the pids whose command line holds all of words.
