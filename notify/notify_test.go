@@ -35,9 +35,9 @@ type fakeReceiver struct {
 }
 
 type recorded struct {
-	at                   time.Time
+	at                  time.Time
 	method, url, bearer string
-	body                 []byte
+	body                []byte
 }
 
 func (f *fakeReceiver) RoundTrip(r *http.Request) (*http.Response, error) {
