@@ -19,6 +19,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/chaosctl/chaosctl/internal/stricttoml"
+	"github.com/chaosctl/chaosctl/notify"
 	"github.com/chaosctl/chaosctl/scenarios"
 )
 
@@ -38,6 +39,9 @@ type Config struct {
 	API             API      `toml:"api"`
 	Defaults        Defaults `toml:"defaults"`
 	Policy          Policy   `toml:"policy"`
+	// Notify is where every run's notifications go (webhooks, Grafana
+	// annotations, Slack); read at start, a change needs a restart.
+	Notify notify.Config `toml:"notify"`
 
 	Path string `toml:"-"` // file it was read from; "" for the defaults
 }
@@ -253,7 +257,7 @@ func LoadConfig(path string) (Config, error) {
 	for i := range cfg.ScenarioDirs {
 		abs(&cfg.ScenarioDirs[i])
 	}
-	for _, p := range []*string{&cfg.PluginDir, &cfg.PluginChecksums, &cfg.Store, &cfg.API.Socket, &cfg.API.TokenFile, &cfg.API.TLSCert, &cfg.API.TLSKey} {
+	for _, p := range []*string{&cfg.PluginDir, &cfg.PluginChecksums, &cfg.Store, &cfg.API.Socket, &cfg.API.TokenFile, &cfg.API.TLSCert, &cfg.API.TLSKey, &cfg.Notify.Grafana.TokenFile} {
 		abs(p)
 	}
 	for _, e := range cfg.check() {
@@ -332,6 +336,9 @@ func (c Config) check() []keyErr {
 	}
 	if c.Policy.MaxTargets < 0 {
 		bad("policy.max_targets", "must be at least 0 (0: no cap beyond the scenario's), got %d", c.Policy.MaxTargets)
+	}
+	for _, e := range c.Notify.Check("notify") {
+		bad(e.Key, "%s", e.Msg)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -47,7 +47,7 @@ func TestLoadConfigGood(t *testing.T) {
 
 // TestLoadConfigBad: every error at once, each with file:line:col.
 func TestLoadConfigBad(t *testing.T) {
-	for _, name := range []string{"bad.toml", "bad-type.toml", "bad-syntax.toml", "bad-listen.toml", "bad-dotted.toml", "bad-case.toml", "bad-policy.toml"} {
+	for _, name := range []string{"bad.toml", "bad-type.toml", "bad-syntax.toml", "bad-listen.toml", "bad-dotted.toml", "bad-case.toml", "bad-policy.toml", "bad-notify.toml", "bad-notify-keys.toml", "bad-notify-type.toml"} {
 		t.Run(name, func(t *testing.T) {
 			file := filepath.Join("testdata", name)
 			_, err := LoadConfig(file)
@@ -75,5 +75,38 @@ func TestLoadConfigBad(t *testing.T) {
 func TestContribConfigLoads(t *testing.T) {
 	if _, err := LoadConfig("../contrib/chaosctl.toml"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLoadConfigNotify: a [notify] section, with the token file taken
+// relative to the config file like every other path.
+func TestLoadConfigNotify(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "chaosctl.toml")
+	body := `[[notify.webhook]]
+url = "http://127.0.0.1:9000/hook"
+events = ["start", "verdict"]
+[[notify.webhook]]
+url = "https://hooks.example/all"
+[notify.grafana]
+url = "http://127.0.0.1:3000"
+token_file = "grafana.token"
+[[notify.slack]]
+url = "https://hooks.slack.example/services/T/B/X"
+`
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := cfg.Notify
+	if len(n.Webhooks) != 2 || n.Webhooks[0].Events[1] != "verdict" || n.Webhooks[1].Events != nil ||
+		n.Grafana.TokenFile != filepath.Join(dir, "grafana.token") || len(n.Slack) != 1 || !n.Enabled() {
+		t.Errorf("notify %+v", n)
+	}
+	if d, _ := LoadConfig(""); d.Notify.Enabled() {
+		t.Errorf("notifications on by default: %+v", d.Notify)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/chaosctl/chaosctl/daemon/store"
 	"github.com/chaosctl/chaosctl/experiments"
 	"github.com/chaosctl/chaosctl/journal"
+	"github.com/chaosctl/chaosctl/notify"
 	"github.com/chaosctl/chaosctl/plugins"
 	"github.com/chaosctl/chaosctl/runbooks"
 	"github.com/chaosctl/chaosctl/scenarios"
@@ -357,10 +358,12 @@ func (d *Daemon) execute(ctx context.Context, r *activeRun, sc *scenarios.Scenar
 		log.Info().Msg(o.capped)
 	}
 	rb := &runbooks.Runner{Log: d.log.With().Str("run_id", r.id).Str("scenario", sc.Name).Logger()}
+	nr := notify.Start(d.cfg.Notify, r.id, sc.Name, notify.Options{Log: d.log})
+	defer nr.Close() // after the run is stored and finished: a slow receiver delays nobody
 	j := experiments.Run(ctx, sc, experiments.Options{
 		Runbook: rb.Restore, RunbookBefore: rb.Before,
 		Log: d.log, Catalog: d.catalog, Ledger: d.store.Ledger(),
-		Observer: func(ev experiments.Event) { r.observe(ev, d.metrics, sc.Name) },
+		Observer: func(ev experiments.Event) { r.observe(ev, d.metrics, sc.Name); nr.Observe(ev) },
 		DryRun:   o.dryRun, RunID: r.id, RevertTimeout: d.cfg.Defaults.RevertTimeout.Duration,
 		LockTargets: d.locks.forRun(r.id), SampleLog: d.sampleLog(r.id, log),
 	})
