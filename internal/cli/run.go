@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
@@ -14,6 +15,7 @@ import (
 	"github.com/chaosctl/chaosctl/experiments"
 	"github.com/chaosctl/chaosctl/journal"
 	"github.com/chaosctl/chaosctl/lifecycle"
+	"github.com/chaosctl/chaosctl/notify"
 	"github.com/chaosctl/chaosctl/plugins"
 	"github.com/chaosctl/chaosctl/runbooks"
 	"github.com/chaosctl/chaosctl/scenarios"
@@ -26,6 +28,32 @@ type runFlags struct {
 	local      bool
 	client     clientFlags
 	plugins    pluginFlags
+	notify     notifyFlags
+}
+
+// notifyFlags are the daemon's [notify] keys for a local run.
+type notifyFlags struct {
+	webhooks, slack           []string
+	grafana, grafanaTokenFile string
+}
+
+// config is the notify.Config the flags name, checked; errors name the flag.
+func (n notifyFlags) config() (notify.Config, error) {
+	var c notify.Config
+	for _, u := range n.webhooks {
+		c.Webhooks = append(c.Webhooks, notify.Webhook{URL: u})
+	}
+	for _, u := range n.slack {
+		c.Slack = append(c.Slack, notify.Slack{URL: u})
+	}
+	c.Grafana = notify.Grafana{URL: n.grafana, TokenFile: n.grafanaTokenFile}
+	var errs []error
+	for _, e := range c.Check("notify") {
+		flag := "--notify-" + strings.Split(strings.TrimPrefix(e.Key, "notify."), "[")[0]
+		flag = strings.NewReplacer(".url", "", ".token_file", "-token-file", ".dashboard_uid", "").Replace(flag)
+		errs = append(errs, fmt.Errorf("%s: %s", flag, e.Msg))
+	}
+	return c, errors.Join(errs...)
 }
 
 func newRunCmd(e *env) *cobra.Command {
@@ -49,10 +77,16 @@ progress, same summary, same exit code, and the journal is also written
 here. --local runs in this process regardless.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := f.notify.config(); err != nil {
+				return withCode(ExitInvalid, err)
+			}
 			if !f.local {
 				if c, ok, err := reachableDaemon(cmd.Context(), f.client); err != nil {
 					return err
 				} else if ok {
+					if nc, _ := f.notify.config(); nc.Enabled() {
+						e.log.Warn().Msg("--notify-* apply to local runs: the daemon sends to its own [notify] (or use --local)")
+					}
 					return runRemote(cmd.Context(), e, c, args[0], f)
 				}
 			}
@@ -65,6 +99,10 @@ here. --local runs in this process regardless.`,
 	cmd.Flags().StringVar(&f.journal, "journal", "", "write the run's journal to this file (default: JOURNAL_DIR/RUN_ID.json)")
 	cmd.Flags().StringVar(&f.journalDir, "journal-dir", defaultJournalDir(), "directory for journals")
 	f.plugins.add(cmd.Flags())
+	cmd.Flags().StringArrayVar(&f.notify.webhooks, "notify-webhook", nil, "POST each event's JSON (README: Notifications) to this URL; repeatable; a local run only (a daemon uses its [notify])")
+	cmd.Flags().StringVar(&f.notify.grafana, "notify-grafana", "", "Grafana base URL: annotate each fault and the verdict (needs --notify-grafana-token-file)")
+	cmd.Flags().StringVar(&f.notify.grafanaTokenFile, "notify-grafana-token-file", "", "file holding the Grafana API token")
+	cmd.Flags().StringArrayVar(&f.notify.slack, "notify-slack", nil, "Slack incoming-webhook URL for the verdict; repeatable")
 	return cmd
 }
 
@@ -123,6 +161,13 @@ func runScenario(ctx context.Context, e *env, file string, f runFlags) error {
 		path = filepath.Join(f.journalDir, runID+".json")
 	}
 	obs, stop := newProgress(e, sc)
+	if !f.dryRun {
+		nc, _ := f.notify.config() // checked in RunE
+		nr := notify.Start(nc, runID, sc.Name, notify.Options{Log: e.log})
+		defer nr.Close() // a bounded drain, after the summary is printed
+		progress := obs
+		obs = func(ev experiments.Event) { progress(ev); nr.Observe(ev) }
+	}
 	log := e.log
 	if e.tty && !e.logLevelSet {
 		// The live line says what info lines would; keep warnings.
