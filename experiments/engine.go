@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"sync"
 	"time"
 
@@ -407,6 +408,7 @@ func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
 	}
 	failures = append(failures, r.figures(steadyStart, fw, time.Now())...)
 	failures = append(failures, rv...)
+	r.checkRates(probers)
 	if r.hasReasons() {
 		return journal.Error, failures
 	}
@@ -417,6 +419,29 @@ func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
 		return journal.Inconclusive, why
 	}
 	return journal.Passed, []string{r.passedReason()}
+}
+
+// checkRates makes the run inconclusive when a probe that aims at a rate
+// (a load probe) sent less than 95% of it: the run did not test the load
+// it claims.
+func (r *run) checkRates(probers []probes.Prober) {
+	for i, p := range r.sc.Probes {
+		rr, ok := probers[i].(probes.RateReporter)
+		if !ok {
+			continue
+		}
+		if got, want := rr.Achieved(); got < 0.95*want {
+			r.addInconclusive(fmt.Sprintf("probe %s: rate not achieved: %s of %s req/s", p.Name, rateText(got), rateText(want)))
+		}
+	}
+}
+
+// rateText is a rate in requests per second, to the request above 10.
+func rateText(v float64) string {
+	if v >= 10 {
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	}
+	return strconv.FormatFloat(v, 'f', 1, 64)
 }
 
 func (r *run) passedReason() string {

@@ -272,7 +272,24 @@ const maxInFlight = 64
 // attempt is done, rather than on a new goroutine per attempt: a fresh
 // goroutine grows its stack again through the whole probe call every time,
 // which was a tenth of the CPU of 100 HTTP probes at 10 Hz.
+//
+// A prober that streams (probes.Streamer, such as a load probe) paces
+// itself: its Stream runs once instead, and every sample it emits is
+// recorded. A stream that ends in error before ctx says so in one failed
+// sample, so the probe's SLOs see it.
 func sample(ctx context.Context, name string, p probes.Prober, interval, timeout time.Duration, rec *recorder) {
+	if st, ok := p.(probes.Streamer); ok {
+		err := st.Stream(ctx, timeout, func(s probes.Sample) {
+			if ctx.Err() == nil {
+				s.Probe = name
+				rec.add(s)
+			}
+		})
+		if err != nil && ctx.Err() == nil {
+			rec.add(probes.Sample{Probe: name, Time: time.Now(), Err: "stream: " + err.Error()})
+		}
+		return
+	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	ticks := make(chan struct{}) // unbuffered: a send succeeds only when a worker is idle
