@@ -101,7 +101,15 @@ func pair(t *testing.T) (a, b testNS) {
 // stay in that namespace after the thread goes back.
 func inNS(t *testing.T, path string, fn func() error) {
 	t.Helper()
-	err := func() error {
+	if err := enterNS(path, fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// enterNS is inNS for goroutines that are not the test's (a resolver's
+// Dial): it returns the error.
+func enterNS(path string, fn func() error) error {
+	return func() error {
 		runtime.LockOSThread()
 		orig, err := netns.Get()
 		if err != nil {
@@ -126,9 +134,6 @@ func inNS(t *testing.T, path string, fn func() error) {
 		runtime.UnlockOSThread()
 		return ferr
 	}()
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 func udpListen(t *testing.T, ns testNS, port int) *net.UDPConn {

@@ -147,7 +147,7 @@ func TestPlans(t *testing.T) {
 
 	ns := nameservers([]byte("# docker\nsearch x\nnameserver 127.0.0.11\nnameserver fe80::1%eth0\noptions ndots:0\nnameserver bogus\n"))
 	require.Len(t, ns, 2)
-	p = dnsPlan(ns, false)
+	p = dnsPlan(ns, false, nil)
 	assert.Equal(t, "drop dns (udp/tcp 53) to 127.0.0.11, fe80::1", p.Summary)
 	require.Len(t, p.Rules, 4)
 	assert.Equal(t, "ip daddr 127.0.0.11/32 udp dport 53 counter drop", p.Rules[0].String())

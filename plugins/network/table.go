@@ -70,6 +70,7 @@ type Rule struct {
 	PortDst bool       // match the destination port (else the source port)
 	NotLo   bool       // skip loopback traffic (a lossy link is not lo)
 	Percent float64    // (0, 100): only that share of the packets, by numgen random; 0 or 100: all
+	QName   string     // with Proto and Port 53: only DNS queries for this name (lowercase, no trailing dot); see dns.go
 	Verdict Verdict
 }
 
@@ -105,6 +106,9 @@ func (r Rule) String() string {
 		} else {
 			b = append(b, "meta l4proto "+p)
 		}
+	}
+	if r.QName != "" {
+		b = append(b, "dns qname "+shortName(r.QName))
 	}
 	if r.Percent > 0 && r.Percent < 100 {
 		b = append(b, fmt.Sprintf("numgen random mod %d < %d", numgenMod, percentTicks(r.Percent)))
@@ -165,6 +169,9 @@ func (r Rule) Exprs() []expr.Any {
 			}
 			ex = append(ex, &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: off, Len: 2})
 			cmp(expr.CmpOpEq, binaryutil.BigEndian.PutUint16(r.Port))
+		}
+		if r.QName != "" {
+			ex = append(ex, qnameExprs(r.Proto, r.QName)...)
 		}
 	}
 	if r.Percent > 0 && r.Percent < 100 {
