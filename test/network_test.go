@@ -329,6 +329,41 @@ func TestNetworkDNSOutage(t *testing.T) {
 	}
 }
 
+// TestNetworkDNSNames: with names, only the listed name fails inside the
+// container (its queries to Docker's embedded DNS are dropped by the
+// match on the DNS question) while another container's name still
+// resolves; after kill -9 and recover both resolve.
+func TestNetworkDNSNames(t *testing.T) {
+	cli, img := needEngine(t)
+	n := makeNetwork(t, cli)
+	a, b, c := "chaosctl-test-a-"+uid(), "chaosctl-test-b-"+uid(), "chaosctl-test-c-"+uid()
+	pid := ctrPid(t, cli, runContainer(t, cli, img, n, a, ctrOpts{IP: n.IP(10)}))
+	runContainer(t, cli, img, n, b, ctrOpts{IP: n.IP(11)})
+	runContainer(t, cli, img, n, c, ctrOpts{IP: n.IP(12)})
+	resolves := func(name, ip string) (bool, string) {
+		ok, out := fromInside(t, n.IP(10), "resolve="+name)
+		return ok && strings.Contains(out, ip), out
+	}
+	for name, ip := range map[string]string{b: n.IP(11), c: n.IP(12)} {
+		if ok, out := resolves(name, ip); !ok {
+			t.Fatalf("before the fault %s does not resolve to %s: %s", name, ip, out)
+		}
+	}
+	active := func() bool { return len(nsTables(t, pid)) > 0 }
+	h := holdFault(t, fmt.Sprintf("[[fault]]\nname = \"dns\"\nplugin = \"network\"\naction = \"dns\"\nduration = \"10m\"\n"+
+		"[fault.params]\nnames = [%q]\n[fault.target]\nname = %q\n", b, a), active)
+	if ok, out := resolves(b, n.IP(11)); ok {
+		t.Errorf("%s resolves though names lists it: %s", b, out)
+	}
+	if ok, out := resolves(c, n.IP(12)); !ok {
+		t.Errorf("%s, not in names, does not resolve during the fault: %s", c, out)
+	}
+	h.crashAndRecover(t, active, func() bool { return len(nsTables(t, pid)) == 0 })
+	if ok, out := resolves(b, n.IP(11)); !ok {
+		t.Errorf("%s does not resolve after recover: %s", b, out)
+	}
+}
+
 // TestNetworkBandwidthCrash: the tbf qdisc outlives kill -9 and recover
 // removes it.
 func TestNetworkBandwidthCrash(t *testing.T) {
