@@ -65,7 +65,7 @@ func (r *Run) grafanaRegion(f journal.Fault) {
 		Tags: r.grafanaTags("fault:" + f.Name), Text: text,
 	}
 	body, tok := mustJSON(a), r.token
-	r.enqueue(item{sink: "grafana", event: EventFault, reqs: func() []request {
+	r.enqueue(r.grafanaLane, item{sink: "grafana", event: EventFault, reqs: func() []request {
 		return []request{{method: http.MethodPost, url: r.annotationsURL(""), body: body, bearer: tok, onOK: func(b []byte) {
 			var p posted
 			if json.Unmarshal(b, &p) == nil && p.ID != 0 {
@@ -94,7 +94,7 @@ func (r *Run) grafanaVerdict(p Payload, started time.Time) {
 		Tags: r.grafanaTags(v), Text: text,
 	})
 	tok := r.token
-	r.enqueue(item{sink: "grafana", event: EventVerdict, reqs: func() []request {
+	r.enqueue(r.grafanaLane, item{sink: "grafana", event: EventVerdict, reqs: func() []request {
 		// Called by the sender once the regions' POSTs are done.
 		var out []request
 		for _, rg := range r.regions {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -83,15 +84,23 @@ type Run struct {
 
 	mu     sync.Mutex // guards closed against Observe after Close
 	closed bool
-	queue  chan item
+	// One lane per receiver, each with its queue and sender, so a receiver
+	// that is down delays nobody else.
+	webhookLanes, slackLanes []*lane
+	grafanaLane              *lane
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	done   chan struct{}
 
-	// The sender's state.
-	regions []region // the Grafana regions posted
-	dropped int
+	regions []region // the Grafana regions posted; the Grafana lane's sender only
+}
+
+// lane is one receiver's queue and the goroutine that sends it.
+type lane struct {
+	sink    string
+	queue   chan item
+	done    chan struct{}
+	dropped int // the sender's, read after done
 }
 
 type faultSent struct{ injected, checked, reverted, failed bool }
@@ -123,8 +132,6 @@ func Start(cfg Config, runID, scenario string, o Options) *Run {
 		cfg: cfg, o: o, runID: runID, scenario: scenario,
 		log:    o.Log.With().Str("run_id", runID).Str("scenario", scenario).Str("component", "notify").Logger(),
 		faults: map[string]*faultSent{},
-		queue:  make(chan item, o.Queue),
-		done:   make(chan struct{}),
 	}
 	if cfg.Grafana.URL != "" {
 		tok, err := ReadToken(cfg.Grafana.TokenFile)
@@ -135,8 +142,29 @@ func Start(cfg Config, runID, scenario string, o Options) *Run {
 		r.token = tok
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
-	go r.send()
+	newLane := func(sink string) *lane {
+		l := &lane{sink: sink, queue: make(chan item, o.Queue), done: make(chan struct{})}
+		go r.send(l)
+		return l
+	}
+	for range cfg.Webhooks {
+		r.webhookLanes = append(r.webhookLanes, newLane("webhook"))
+	}
+	for range cfg.Slack {
+		r.slackLanes = append(r.slackLanes, newLane("slack"))
+	}
+	if r.cfg.Grafana.URL != "" {
+		r.grafanaLane = newLane("grafana")
+	}
 	return r
+}
+
+func (r *Run) lanes() []*lane {
+	out := append(slices.Clone(r.webhookLanes), r.slackLanes...)
+	if r.grafanaLane != nil {
+		out = append(out, r.grafanaLane)
+	}
+	return out
 }
 
 // ReadToken reads a bearer token from file: its first line, trimmed.
@@ -234,41 +262,41 @@ func (r *Run) verdict(ev experiments.Event) {
 }
 
 func (r *Run) webhooks(p Payload) {
-	for _, w := range r.cfg.Webhooks {
+	for i, w := range r.cfg.Webhooks {
 		if !wants(w.Events, eventNames, p.Event) {
 			continue
 		}
 		body := mustJSON(p)
 		u := w.URL
-		r.enqueue(item{sink: "webhook", event: p.Event, reqs: func() []request {
+		r.enqueue(r.webhookLanes[i], item{sink: "webhook", event: p.Event, reqs: func() []request {
 			return []request{{method: http.MethodPost, url: u, body: body}}
 		}})
 	}
 }
 
 func (r *Run) slack(event string, m slackMessage) {
-	for _, s := range r.cfg.Slack {
+	for i, s := range r.cfg.Slack {
 		if !wants(s.Events, []string{EventVerdict}, event) {
 			continue
 		}
 		body := mustJSON(m)
 		u := s.URL
-		r.enqueue(item{sink: "slack", event: event, reqs: func() []request {
+		r.enqueue(r.slackLanes[i], item{sink: "slack", event: event, reqs: func() []request {
 			return []request{{method: http.MethodPost, url: u, body: body}}
 		}})
 	}
 }
 
-func (r *Run) enqueue(it item) {
+func (r *Run) enqueue(l *lane, it item) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
 		return
 	}
 	select {
-	case r.queue <- it:
+	case l.queue <- it:
 	default:
-		r.log.Warn().Str("sink", it.sink).Str("event", it.event).Int("queue", cap(r.queue)).Msg("notification queue full: notification dropped")
+		r.log.Warn().Str("sink", it.sink).Str("event", it.event).Int("queue", cap(l.queue)).Msg("notification queue full: notification dropped")
 	}
 }
 
@@ -281,35 +309,41 @@ func (r *Run) Close() {
 	r.mu.Lock()
 	if !r.closed {
 		r.closed = true
-		close(r.queue)
+		for _, l := range r.lanes() {
+			close(l.queue)
+		}
 	}
 	r.mu.Unlock()
 	t := time.NewTimer(r.o.Drain)
 	defer t.Stop()
-	select {
-	case <-r.done:
-	case <-t.C:
-		r.cancel()
-		<-r.done // every try ends with the context
+	for _, l := range r.lanes() {
+		select {
+		case <-l.done:
+		case <-t.C:
+			r.cancel() // every try and wait ends with the context
+			<-l.done
+		}
 	}
 	r.cancel()
-	if r.dropped > 0 {
-		r.log.Warn().Int("dropped", r.dropped).Dur("drain", r.o.Drain).Msg("notifications still queued at the end of the drain were dropped")
+	for _, l := range r.lanes() {
+		if l.dropped > 0 {
+			r.log.Warn().Str("sink", l.sink).Int("dropped", l.dropped).Dur("drain", r.o.Drain).Msg("notifications still queued at the end of the drain were dropped")
+		}
 	}
 }
 
-// send delivers the queue in order until it is closed and empty, or the
+// send delivers l's queue in order until it is closed and empty, or the
 // drain is over.
-func (r *Run) send() {
-	defer close(r.done)
-	for it := range r.queue {
+func (r *Run) send(l *lane) {
+	defer close(l.done)
+	for it := range l.queue {
 		if r.ctx.Err() != nil {
-			r.dropped++
+			l.dropped++
 			continue
 		}
 		for _, rq := range it.reqs() {
 			if !r.deliver(it, rq) && r.ctx.Err() != nil {
-				r.dropped++
+				l.dropped++
 			}
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -44,7 +45,12 @@ func (f *fakeReceiver) RoundTrip(r *http.Request) (*http.Response, error) {
 	body, _ := io.ReadAll(r.Body)
 	f.mu.Lock()
 	f.reqs = append(f.reqs, recorded{at: time.Now(), method: r.Method, url: r.URL.String(), bearer: r.Header.Get("Authorization"), body: body})
-	n := len(f.reqs)
+	n := 0 // the receiver's own count: lanes run side by side
+	for _, q := range f.reqs {
+		if strings.HasPrefix(q.url, r.URL.Scheme+"://"+r.URL.Host+"/") {
+			n++
+		}
+	}
 	f.mu.Unlock()
 	code := http.StatusOK
 	if f.answer != nil {
@@ -62,6 +68,24 @@ func (f *fakeReceiver) recorded() []recorded {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]recorded(nil), f.reqs...)
+}
+
+// lockedBuffer is a log sink the receivers' lanes may share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -124,7 +148,10 @@ func TestPayloadsGolden(t *testing.T) {
 	}
 	r.Close()
 	var out bytes.Buffer
-	for _, q := range rec.recorded() {
+	// Each receiver in the order it was sent to; receivers by URL.
+	reqs := rec.recorded()
+	sort.SliceStable(reqs, func(i, j int) bool { return redact(reqs[i].url) < redact(reqs[j].url) })
+	for _, q := range reqs {
 		fmt.Fprintf(&out, "%s %s", q.method, q.url)
 		if q.bearer != "" {
 			fmt.Fprintf(&out, " (%s)", q.bearer)
@@ -189,7 +216,7 @@ func TestGrafanaTokenUnreadable(t *testing.T) {
 	rec := &fakeReceiver{}
 	cfg := allSinks(t)
 	cfg.Grafana.TokenFile = filepath.Join(t.TempDir(), "missing")
-	var logs bytes.Buffer
+	var logs lockedBuffer
 	r := Start(cfg, "run-1", "s", Options{Log: zerolog.New(&logs), Client: &http.Client{Transport: rec}})
 	for _, ev := range events() {
 		r.Observe(ev)
@@ -233,7 +260,7 @@ func TestRetryBackoff(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				rec := &fakeReceiver{answer: tc.answer}
-				var logs bytes.Buffer
+				var logs lockedBuffer
 				r := Start(Config{Slack: []Slack{{URL: "http://127.0.0.1:1/x"}}}, "run-1", "s",
 					Options{Log: zerolog.New(&logs), Client: &http.Client{Transport: rec}})
 				for _, ev := range verdictOnly() {
@@ -269,7 +296,7 @@ func TestTryTimeoutAndDrain(t *testing.T) {
 			return 0, r.Context().Err()
 		}
 		rec := &fakeReceiver{answer: hang}
-		var logs bytes.Buffer
+		var logs lockedBuffer
 		cfg := Config{Webhooks: []Webhook{{URL: "http://127.0.0.1:1/x"}}}
 		r := Start(cfg, "run-1", "s", Options{Log: zerolog.New(&logs), Client: &http.Client{Transport: rec}, TryTimeout: time.Second, Drain: 3 * time.Second})
 		for _, ev := range events() {
@@ -296,7 +323,7 @@ func TestQueueFull(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		release := make(chan struct{})
 		rec := &fakeReceiver{answer: func(int, *http.Request) (int, error) { <-release; return 200, nil }}
-		var logs bytes.Buffer
+		var logs lockedBuffer
 		cfg := Config{Webhooks: []Webhook{{URL: "http://127.0.0.1:1/x"}}}
 		r := Start(cfg, "run-1", "s", Options{Log: zerolog.New(&logs), Client: &http.Client{Transport: rec}, Queue: 1})
 		start := time.Now()
