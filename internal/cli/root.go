@@ -145,6 +145,7 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer, opts 
 		newPluginsCmd(e),
 		newPluginCmd(e),
 		newProxyCmd(e),
+		newUICmd(e),
 	)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
