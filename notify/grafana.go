@@ -75,6 +75,27 @@ func (r *Run) grafanaRegion(f journal.Fault) {
 	}})
 }
 
+// grafanaPoint posts, at the verdict, the annotation of a fault that was
+// injected and not reverted: an instantaneous fault such as a kill has no
+// end, so it is a point at its injection, tagged with the verdict.
+func (r *Run) grafanaPoint(f journal.Fault, verdict string) {
+	if r.cfg.Grafana.URL == "" || f.InjectedAt == nil {
+		return
+	}
+	text := fmt.Sprintf("chaosctl: fault %s (%s %s) on %s", f.Name, f.Plugin, f.Action, f.Target)
+	if f.Effect != "" {
+		text += ", effect " + f.Effect
+	}
+	body := mustJSON(annotation{
+		DashboardUID: r.cfg.Grafana.DashboardUID, Time: f.InjectedAt.UnixMilli(),
+		Tags: r.grafanaTags("fault:"+f.Name, "verdict:"+verdict), Text: text,
+	})
+	tok := r.token
+	r.enqueue(r.grafanaLane, item{sink: "grafana", event: EventVerdict, reqs: func() []request {
+		return []request{{method: http.MethodPost, url: r.annotationsURL(""), body: body, bearer: tok}}
+	}})
+}
+
 // grafanaVerdict tags every fault region with the verdict (PATCH, which
 // replaces the tags) and posts a region for the whole run.
 func (r *Run) grafanaVerdict(p Payload, started time.Time) {

@@ -80,6 +80,7 @@ type Run struct {
 	// Observe's state: events arrive in order from one goroutine.
 	started   time.Time
 	faults    map[string]*faultSent
+	order     []string // fault ids, as they first came
 	recovered *time.Duration
 
 	mu     sync.Mutex // guards closed against Observe after Close
@@ -103,7 +104,10 @@ type lane struct {
 	dropped int // the sender's, read after done
 }
 
-type faultSent struct{ injected, checked, reverted, failed bool }
+type faultSent struct {
+	injected, checked, reverted, failed bool
+	last                                journal.Fault
+}
 
 // item is one notification for one receiver. reqs is called by the sender,
 // so a request can depend on the responses to earlier ones (Grafana's
@@ -222,7 +226,9 @@ func (r *Run) fault(ev experiments.Event) {
 	if st == nil {
 		st = &faultSent{}
 		r.faults[f.ID] = st
+		r.order = append(r.order, f.ID)
 	}
+	st.last = f
 	var states []string
 	if f.InjectError != "" && !st.failed {
 		st.failed = true
@@ -258,6 +264,12 @@ func (r *Run) verdict(ev experiments.Event) {
 	p := Payload{Schema: Schema, Event: EventVerdict, Time: ev.Time, RunID: r.runID, Scenario: r.scenario, Verdict: verdictInfo(ev, r.recovered)}
 	r.webhooks(p)
 	r.slack(EventVerdict, slackVerdict(p))
+	for _, id := range r.order {
+		if st := r.faults[id]; st.injected && !st.reverted {
+			// Instantaneous (a kill), or never reverted: a point, not a region.
+			r.grafanaPoint(st.last, p.Verdict.Verdict)
+		}
+	}
 	r.grafanaVerdict(p, r.started)
 }
 
