@@ -461,6 +461,16 @@ func (r *run) preflight(ctx context.Context) ([]plannedFault, []probes.Prober, e
 			return nil, nil, fmt.Errorf("probe %s: %w", p.Name, err)
 		}
 		probers[i] = pr
+		// A probe that can check what its samples depend on (a query its
+		// server must accept) does it now: no sample could ever be ok.
+		if pf, ok := pr.(probes.Preflighter); ok {
+			if err := pf.Preflight(ctx); err != nil {
+				if c, ok := pr.(io.Closer); ok {
+					_ = c.Close() // idle connections only
+				}
+				return nil, nil, fmt.Errorf("probe %s: %w", p.Name, err)
+			}
+		}
 	}
 	var plan []plannedFault
 	total := 0

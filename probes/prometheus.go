@@ -335,7 +335,7 @@ func (e *queryError) Error() string { return "query rejected by prometheus: " + 
 func (p *promProber) query(ctx context.Context) (model.Value, error) {
 	var opts []v1.Option
 	if d, ok := ctx.Deadline(); ok {
-		if left := time.Until(d); left > 0 {
+		if left := queryTimeout(time.Until(d)); left > 0 {
 			opts = append(opts, v1.WithTimeout(left))
 		}
 	}
@@ -355,6 +355,15 @@ func (p *promProber) query(ctx context.Context) (model.Value, error) {
 	}
 	// reason drops the URL and words a timeout or a cancel.
 	return nil, fmt.Errorf("%w: %s", ErrPrometheusUnreachable, reason(ctx, err))
+}
+
+// queryTimeout rounds left down so that the client writes it in a form
+// every Prometheus 2.x parses: "300ms" or "9s", never "9.999s".
+func queryTimeout(left time.Duration) time.Duration {
+	if left >= time.Second {
+		return left.Truncate(time.Second)
+	}
+	return left.Truncate(time.Millisecond)
 }
 
 func (p *promProber) attempt(ctx context.Context) (float64, error) {

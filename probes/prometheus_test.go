@@ -311,3 +311,14 @@ func TestPrometheusValidate(t *testing.T) {
 func pemCert(srv *httptest.Server) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
 }
+
+func TestQueryTimeout(t *testing.T) {
+	for in, want := range map[time.Duration]string{
+		9999995872 * time.Nanosecond: "9s",
+		time.Second:                  "1s",
+		299999 * time.Microsecond:    "299ms",
+		999 * time.Microsecond:       "0s",
+	} {
+		assert.Equal(t, want, queryTimeout(in).String(), in)
+	}
+}
