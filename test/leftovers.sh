@@ -8,8 +8,9 @@ set -euo pipefail
 
 list() {
 	# Processes whose command line names the e2e binaries' directory, a
-	# chaosctl binary, a plugin or the demo target (started by the tests).
-	ps -eo pid=,args= | awk '$2 ~ /chaosctl-e2e-bin-|\/chaosctl-plugin-|\/target( |$)/ {print "process " $2}' | sort -u || true
+	# chaosctl binary, a plugin, the demo target or a Prometheus (started by
+	# the tests).
+	ps -eo pid=,args= | awk '$2 ~ /chaosctl-e2e-bin-|\/chaosctl-plugin-|\/target( |$)|(^|\/)prometheus$/ {print "process " $2}' | sort -u || true
 	if command -v docker >/dev/null 2>&1 && timeout 10 docker info >/dev/null 2>&1; then
 		timeout 10 docker ps -aq --filter label=chaosctl.test | sed 's/^/container /' || true
 		timeout 10 docker volume ls -q --filter label=chaosctl.test | sed 's/^/volume /' || true

@@ -3,6 +3,8 @@
 // mode that restarts it when it dies (like systemd's Restart=always).
 //
 // It is built static (CGO_ENABLED=0) so it also runs in a FROM scratch image.
+// /metrics serves its request counts by path and status code in the
+// Prometheus text format, for the prometheus probe's tests.
 package main
 
 import (
@@ -20,6 +22,9 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 func main() {
@@ -183,11 +188,21 @@ func serve(ctx context.Context, addr, pidfile, data string, healthWrite bool, st
 		}
 		http.Error(w, "fetch: "+err.Error(), http.StatusBadGateway)
 	})
+	reg := prometheus.NewRegistry()
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "http_requests_total",
+		Help: "Requests served, by the path pattern they matched and the status code.",
+	}, []string{"path", "code"})
+	reg.MustRegister(requests)
+	// No `up` of our own: Prometheus records up{job=...} itself at each
+	// scrape (1 when it got an answer, 0 when not), and an exported one
+	// would clash with it.
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	l, err := listenRetry(ctx, addr)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: countRequests(mux, requests), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -199,6 +214,31 @@ func serve(ctx context.Context, addr, pidfile, data string, healthWrite bool, st
 		return err
 	}
 	return ctx.Err()
+}
+
+// countRequests counts each request by the mux pattern it matched ("other"
+// when none) and the status it got.
+func countRequests(mux *http.ServeMux, requests *prometheus.CounterVec) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		mux.ServeHTTP(sw, r)
+		path := r.Pattern
+		if path == "" {
+			path = "other"
+		}
+		requests.WithLabelValues(path, strconv.Itoa(sw.code)).Inc()
+	})
+}
+
+// statusWriter remembers the status code a handler wrote.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
 }
 
 // listenRetry binds addr, retrying briefly while a killed predecessor's
