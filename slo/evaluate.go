@@ -29,7 +29,7 @@ func Evaluate(slo scenarios.SLO, samples Samples, from, to time.Time) journal.SL
 func Judges(sc *scenarios.Scenario, from, lastEvent time.Time) []Judge {
 	js := make([]Judge, len(sc.SLOs))
 	for i, s := range sc.SLOs {
-		js[i] = Judge{O: New(s), From: from, LastEvent: lastEvent, Hold: sc.Recovery.HoldFor.Duration, Watch: sc.Recovery.ObserveAfter.Duration}
+		js[i] = Judge{O: New(s), From: from, LastEvent: lastEvent, Hold: sc.Recovery.HoldFor.Duration, Watch: sc.Recovery.ObserveAfter.Duration}.WithCache()
 	}
 	return js
 }

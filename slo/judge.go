@@ -48,6 +48,32 @@ type Judge struct {
 	LastEvent time.Time     // the last fault event (L)
 	Hold      time.Duration // recovery.hold_for
 	Watch     time.Duration // recovery.observe_after
+
+	// c, when set (Judges sets it), keeps what closed windows said across
+	// the calls of one recovery, so that each call judges only the windows
+	// that are new: a load probe gives a thousand samples a second, and
+	// judging every window again at every poll would cost seconds.
+	c *judgeCache
+}
+
+// judgeCache is what At learnt from windows that are closed: they ended
+// before the last call's instant, so their samples no longer change.
+type judgeCache struct {
+	lbKnown bool
+	lbFrom  bool      // the last broken window up to L is the one at From
+	lbNone  bool      // none broke
+	lbAt    time.Time // else: the end of the sample it starts at
+	// The relapse watch for confirmation end E: windows starting before
+	// relapseFrom held.
+	relapseE    time.Time
+	relapseFrom time.Time
+}
+
+// WithCache is j keeping what closed windows said across calls of At, for
+// one recovery (samples served from the same From, growing).
+func (j Judge) WithCache() Judge {
+	j.c = &judgeCache{}
+	return j
 }
 
 // At judges samples (o's probe's, End in [from, last], ordered by End)
@@ -75,15 +101,30 @@ func (j Judge) At(samples []probes.Sample, last time.Time) Judgement {
 	// The last window starting at or before L that broke: -1 is the
 	// window at from, -2 none.
 	lb := -2
-	for i := first(L.Add(time.Nanosecond)) - 1; i >= 0; i-- {
-		if ok, _, _ := held(samples[i].End()); !ok {
-			lb = i
-			break
+	switch c := j.c; {
+	case c != nil && c.lbKnown && c.lbNone:
+	case c != nil && c.lbKnown && c.lbFrom:
+		lb = -1
+	case c != nil && c.lbKnown:
+		lb = first(c.lbAt)
+	default:
+		for i := first(L.Add(time.Nanosecond)) - 1; i >= 0; i-- {
+			if ok, _, _ := held(samples[i].End()); !ok {
+				lb = i
+				break
+			}
 		}
-	}
-	if lb == -2 {
-		if ok, _, _ := held(j.From); !ok {
-			lb = -1
+		if lb == -2 {
+			if ok, _, _ := held(j.From); !ok {
+				lb = -1
+			}
+		}
+		if c != nil && !last.Before(L.Add(j.Hold)) {
+			// Every window starting up to L is closed: lb is final.
+			c.lbKnown, c.lbNone, c.lbFrom = true, lb == -2, lb == -1
+			if lb >= 0 {
+				c.lbAt = samples[lb].End()
+			}
 		}
 	}
 	// R: from when nothing broke, else the first ok sample after lb
@@ -117,8 +158,12 @@ func (j Judge) At(samples []probes.Sample, last time.Time) Judgement {
 	}
 	out.Confirmed = true
 	// The relapse watch: windows starting after E, up to E+watch, each
-	// judged once it is complete.
-	for i := first(E.Add(time.Nanosecond)); i < n; i++ {
+	// judged once it is complete (and, with a cache, once only).
+	start := first(E.Add(time.Nanosecond))
+	if c := j.c; c != nil && c.relapseE.Equal(E) && !c.relapseFrom.IsZero() {
+		start = max(start, first(c.relapseFrom))
+	}
+	for i := start; i < n; i++ {
 		t := samples[i].End()
 		if t.After(E.Add(j.Watch)) || t.Add(j.Hold).After(last) {
 			break
@@ -127,6 +172,9 @@ func (j Judge) At(samples []probes.Sample, last time.Time) Judgement {
 			out.RelapsedAt = j.firstBad(samples[lo:hi])
 			out.Done = true
 			return out
+		}
+		if c := j.c; c != nil {
+			c.relapseE, c.relapseFrom = E, t.Add(time.Nanosecond)
 		}
 	}
 	out.Done = !last.Before(watchEnd)
