@@ -200,3 +200,27 @@ func TestErrorRatio(t *testing.T) {
 		t.Fatalf("errorRatio = %v over %d, want 50 over 4", r, n)
 	}
 }
+
+// TestJudgeCacheAgrees: a judge that remembers closed windows across polls
+// says, at every poll, what a judge without memory says, on every series
+// of TestJudge's kind, as samples arrive one by one.
+func TestJudgeCacheAgrees(t *testing.T) {
+	o := Objective{Name: "s", Probe: "p", Availability: 100, Window: time.Second}
+	for _, pattern := range []string{"..........", "xxxx........", "xx...x......", ".....xxxxxxxxxx", "..xx.........", "xx..........xx..", "xx..      ......"} {
+		for _, lastEvent := range []int{-1, 3, 8} {
+			s := series(pattern, 100*time.Millisecond, 10*time.Millisecond)
+			L := t0
+			if lastEvent >= 0 {
+				L = t0.Add(time.Duration(lastEvent) * 100 * time.Millisecond)
+			}
+			plain := Judge{O: o, From: t0, LastEvent: L, Hold: 300 * time.Millisecond, Watch: 900 * time.Millisecond}
+			cached := plain.WithCache()
+			for i := range s {
+				last := s[i].End()
+				if got, want := cached.At(s[:i+1], last), plain.At(s[:i+1], last); got != want {
+					t.Fatalf("%q, last event %d, poll %d: cached %+v, plain %+v", pattern, lastEvent, i, got, want)
+				}
+			}
+		}
+	}
+}
