@@ -40,7 +40,7 @@ func (r *run) recovery(ctx context.Context, fw faultWindow) []string {
 	defer tick.Stop()
 	for {
 		now := time.Now().Add(-Settle)
-		st := judgeAll(js, r.rec.window, now)
+		st := judgeAll(js, r.rec.judge, now)
 		if s := st.progress(from, now); s.changed(shown, now) {
 			shown = s
 			r.emit(Event{Kind: EventRecovery, Recovery: &s})
@@ -150,10 +150,12 @@ type gap struct {
 	from, to time.Time
 }
 
-func judgeAll(js []slo.Judge, samples slo.Samples, now time.Time) recoveryStatus {
+// judgeAll judges every SLO's recovery at now; judge runs one judge over
+// its probe's samples, read in place (recorder.judge).
+func judgeAll(js []slo.Judge, judge func(j slo.Judge, now time.Time) slo.Judgement, now time.Time) recoveryStatus {
 	st := recoveryStatus{confirmed: true, done: true}
 	for _, j := range js {
-		jd := j.At(samples(j.O.Probe, j.From, now), now)
+		jd := judge(j, now)
 		if jd.At.IsZero() {
 			st.pending = append(st.pending, j.O.Name)
 			st.confirmed, st.done = false, false

@@ -141,6 +141,20 @@ func (r *recorder) errorRatio(probe string, from, to time.Time) (float64, int) {
 	return 100 * float64(bad) / float64(hi-lo), hi - lo
 }
 
+// judge runs j over its probe's samples known in [j.From, now], read in
+// place under the read lock: no poll of the recovery phase copies them.
+func (r *recorder) judge(j slo.Judge, now time.Time) slo.Judgement {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	ss := r.byProbe[j.O.Probe]
+	if ss == nil {
+		return j.AtSeq(slo.SliceSeq(nil), now)
+	}
+	sq := packedSeq{ss}
+	lo, hi := slo.Bounds(sq, j.From, now)
+	return j.AtSeq(slo.View{S: sq, Lo: lo, Hi: hi}, now)
+}
+
 // snapshot returns every sample so far, ordered by start time.
 func (r *recorder) snapshot() []probes.Sample {
 	r.mu.RLock()

@@ -80,19 +80,25 @@ func (j Judge) WithCache() Judge {
 // as they stand at last. Windows that end after last are judged on what
 // they hold so far, so a tentative instant can still move.
 func (j Judge) At(samples []probes.Sample, last time.Time) Judgement {
+	return j.AtSeq(SliceSeq(samples), last)
+}
+
+// AtSeq is At over a sequence read in place (the engine's packed samples,
+// through a View), so that no poll copies the samples it judges.
+func (j Judge) AtSeq(samples Seq, last time.Time) Judgement {
 	var out Judgement
-	n := len(samples)
+	n := samples.Len()
 	// first returns the index of the first sample known at or after t.
 	first := func(t time.Time) int {
-		return sort.Search(n, func(i int) bool { return !samples[i].End().Before(t) })
+		return sort.Search(n, func(i int) bool { return !samples.At(i).End().Before(t) })
 	}
 	// held says whether the window starting at t holds, and the index
 	// range of its samples.
 	held := func(t time.Time) (ok bool, lo, hi int) {
 		lo = first(t)
 		end := t.Add(j.Hold)
-		hi = sort.Search(n, func(i int) bool { return samples[i].End().After(end) })
-		return j.O.Figure(samples[lo:hi]).Held, lo, hi
+		hi = sort.Search(n, func(i int) bool { return samples.At(i).End().After(end) })
+		return j.O.FigureSeq(samples, lo, hi, nil).Held, lo, hi
 	}
 	L := j.LastEvent
 	if L.Before(j.From) {
@@ -109,7 +115,7 @@ func (j Judge) At(samples []probes.Sample, last time.Time) Judgement {
 		lb = first(c.lbAt)
 	default:
 		for i := first(L.Add(time.Nanosecond)) - 1; i >= 0; i-- {
-			if ok, _, _ := held(samples[i].End()); !ok {
+			if ok, _, _ := held(samples.At(i).End()); !ok {
 				lb = i
 				break
 			}
@@ -123,7 +129,7 @@ func (j Judge) At(samples []probes.Sample, last time.Time) Judgement {
 			// Every window starting up to L is closed: lb is final.
 			c.lbKnown, c.lbNone, c.lbFrom = true, lb == -2, lb == -1
 			if lb >= 0 {
-				c.lbAt = samples[lb].End()
+				c.lbAt = samples.At(lb).End()
 			}
 		}
 	}
@@ -134,8 +140,8 @@ func (j Judge) At(samples []probes.Sample, last time.Time) Judgement {
 		out.At = j.From
 	} else {
 		for k := lb + 1; k < n; k++ {
-			if samples[k].OK {
-				if ok, _, _ := held(samples[k].End()); ok {
+			if samples.At(k).OK {
+				if ok, _, _ := held(samples.At(k).End()); ok {
 					ri = k
 					break
 				}
@@ -144,7 +150,7 @@ func (j Judge) At(samples []probes.Sample, last time.Time) Judgement {
 		if ri < 0 {
 			return out
 		}
-		out.At = samples[ri].End()
+		out.At = samples.At(ri).End()
 	}
 	E := out.At
 	if L.After(E) {
@@ -164,12 +170,12 @@ func (j Judge) At(samples []probes.Sample, last time.Time) Judgement {
 		start = max(start, first(c.relapseFrom))
 	}
 	for i := start; i < n; i++ {
-		t := samples[i].End()
+		t := samples.At(i).End()
 		if t.After(E.Add(j.Watch)) || t.Add(j.Hold).After(last) {
 			break
 		}
 		if ok, lo, hi := held(t); !ok {
-			out.RelapsedAt = j.firstBad(samples[lo:hi])
+			out.RelapsedAt = j.firstBad(samples, lo, hi)
 			out.Done = true
 			return out
 		}
@@ -181,26 +187,28 @@ func (j Judge) At(samples []probes.Sample, last time.Time) Judgement {
 	return out
 }
 
-// firstBad is the end of the first sample of a broken window that failed
-// or missed the latency objective: where the breach shows.
-func (j Judge) firstBad(in []probes.Sample) time.Time {
-	for _, s := range in {
-		if !s.OK || (j.O.Percentile > 0 && s.Latency >= j.O.LatencyMax) {
+// firstBad is the end of the first sample of a broken window [lo, hi)
+// that failed or missed the latency objective: where the breach shows.
+func (j Judge) firstBad(sq Seq, lo, hi int) time.Time {
+	for i := lo; i < hi; i++ {
+		if s := sq.At(i); !s.OK || (j.O.Percentile > 0 && s.Latency >= j.O.LatencyMax) {
 			return s.End()
 		}
 	}
-	return in[len(in)-1].End()
+	return sq.At(hi - 1).End()
 }
 
 // gapIn finds the first stretch in [from, to] longer than hold without a
 // sample known in it.
-func gapIn(samples []probes.Sample, from, to time.Time, hold time.Duration) (time.Time, time.Time) {
+func gapIn(sq Seq, from, to time.Time, hold time.Duration) (time.Time, time.Time) {
 	prev := from
-	for _, s := range Between(samples, from, to) {
-		if s.End().Sub(prev) > hold {
-			return prev, s.End()
+	lo, hi := Bounds(sq, from, to)
+	for i := lo; i < hi; i++ {
+		end := sq.At(i).End()
+		if end.Sub(prev) > hold {
+			return prev, end
 		}
-		prev = s.End()
+		prev = end
 	}
 	if to.Sub(prev) > hold {
 		return prev, to

@@ -73,6 +73,15 @@ type SliceSeq []probes.Sample
 func (s SliceSeq) Len() int               { return len(s) }
 func (s SliceSeq) At(i int) probes.Sample { return s[i] }
 
+// View is the samples [Lo, Hi) of S, as a Seq of their own.
+type View struct {
+	S      Seq
+	Lo, Hi int
+}
+
+func (v View) Len() int               { return v.Hi - v.Lo }
+func (v View) At(i int) probes.Sample { return v.S.At(v.Lo + i) }
+
 // FigureSeq is Figure over samples [lo, hi) of sq; lat is a buffer to
 // reuse for the latencies (nil: one is allocated).
 func (o Objective) FigureSeq(sq Seq, lo, hi int, lat []time.Duration) journal.SLOFigure {
