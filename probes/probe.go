@@ -30,6 +30,25 @@ type Prober interface {
 	Probe(ctx context.Context) Sample
 }
 
+// Optional abilities of a Prober, found by type assertion.
+
+// Streamer is a Prober that makes its own samples at its own pace rather
+// than one per Probe call: the engine calls Stream once, instead of Probe
+// every interval, and records every sample emit is given until ctx ends.
+// timeout bounds each attempt. Stream returns when ctx ends; emit is not
+// called after it returns.
+type Streamer interface {
+	Prober
+	Stream(ctx context.Context, timeout time.Duration, emit func(Sample)) error
+}
+
+// RateReporter is a prober that aims at a rate and can say what it
+// achieved so far (both per second): a run whose load was not what the
+// scenario asked for proves less than it claims.
+type RateReporter interface {
+	Achieved() (got, want float64)
+}
+
 // Spec is the decoded, kind-specific part of a probe definition.
 type Spec interface {
 	// Validate reports every problem with the spec, each naming its field.
