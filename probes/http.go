@@ -254,11 +254,18 @@ func discard(resp *http.Response) {
 	_ = resp.Body.Close()
 }
 
-func (p *httpProber) statusOK(code int) bool {
-	if len(p.spec.ExpectStatus) == 0 {
+func (p *httpProber) statusOK(code int) bool { return expectStatus(p.spec.ExpectStatus).ok(code) }
+func (p *httpProber) wantStatus() string     { return expectStatus(p.spec.ExpectStatus).String() }
+
+// expectStatus is an HTTP probe's expected status codes (the http and
+// load kinds): any 2xx when empty.
+type expectStatus []int
+
+func (e expectStatus) ok(code int) bool {
+	if len(e) == 0 {
 		return code >= 200 && code <= 299
 	}
-	for _, c := range p.spec.ExpectStatus {
+	for _, c := range e {
 		if c == code {
 			return true
 		}
@@ -266,11 +273,11 @@ func (p *httpProber) statusOK(code int) bool {
 	return false
 }
 
-func (p *httpProber) wantStatus() string {
-	if len(p.spec.ExpectStatus) == 0 {
+func (e expectStatus) String() string {
+	if len(e) == 0 {
 		return "2xx"
 	}
-	return strings.Trim(fmt.Sprint(p.spec.ExpectStatus), "[]")
+	return strings.Trim(fmt.Sprint([]int(e)), "[]")
 }
 
 func (p *httpProber) checkJSON(ctx context.Context, b []byte) error {

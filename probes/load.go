@@ -254,24 +254,8 @@ func (p *loadProber) requestError(msg string) string {
 	return localAddr.ReplaceAllString(msg, "$1 ")
 }
 
-func (p *loadProber) statusOK(code int) bool {
-	if len(p.spec.ExpectStatus) == 0 {
-		return code >= 200 && code <= 299
-	}
-	for _, c := range p.spec.ExpectStatus {
-		if c == code {
-			return true
-		}
-	}
-	return false
-}
-
-func (p *loadProber) wantStatus() string {
-	if len(p.spec.ExpectStatus) == 0 {
-		return "2xx"
-	}
-	return strings.Trim(fmt.Sprint(p.spec.ExpectStatus), "[]")
-}
+func (p *loadProber) statusOK(code int) bool { return expectStatus(p.spec.ExpectStatus).ok(code) }
+func (p *loadProber) wantStatus() string     { return expectStatus(p.spec.ExpectStatus).String() }
 
 // ctxTransport gives every request the stream's context and a timeout:
 // vegeta's requests carry no context, and a request in flight when the
