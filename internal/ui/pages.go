@@ -293,10 +293,23 @@ func (h *Handler) postPreview(w http.ResponseWriter, r *http.Request, s *session
 		h.apiError(w, r, s, fmt.Errorf("dry run %s: %w", res.RunID, err))
 		return
 	}
-	j, err := h.api.Run(r.Context(), res.RunID)
-	if err != nil {
-		h.apiError(w, r, s, err)
-		return
+	// The verdict is streamed before the run is stored: the stored journal
+	// is the one with the resolved targets.
+	var j *journal.Journal
+	for {
+		if j, err = h.api.Run(ctx, res.RunID); err != nil {
+			h.apiError(w, r, s, err)
+			return
+		}
+		if j.Verdict != journal.Running {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			h.apiError(w, r, s, fmt.Errorf("dry run %s: no verdict within %s", res.RunID, previewTimeout))
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 	h.render(w, r, http.StatusOK, "start", s, page{Title: "Start " + si.Name, Data: struct {
 		Info    *daemon.ScenarioInfo

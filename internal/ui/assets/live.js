@@ -18,7 +18,7 @@
     return e;
   }
   function t(s) { return s ? Date.parse(s) : null; }
-  function fmt(ms) { return ms >= 1000 ? (ms / 1000).toFixed(1) + 's' : Math.round(ms) + 'ms'; }
+  function fmt(ms) { return ms >= 1000 ? (ms / 1000).toFixed(1) + 's' : ms < 10 && ms % 1 ? ms.toFixed(1) + 'ms' : Math.round(ms) + 'ms'; }
 
   function reset() {
     st = { probes: {}, order: [], faults: {}, first: null, last: started, recoveredAt: null, deadline: null, samples: 0 };
