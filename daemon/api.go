@@ -79,6 +79,7 @@ func (d *Daemon) Handler(token []byte) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, d.Status()) })
 	mux.HandleFunc("GET /v1/scenarios", d.handleScenarios)
+	mux.HandleFunc("GET /v1/scenarios/{name}", d.handleScenario)
 	mux.HandleFunc("POST /v1/runs", d.handleStart)
 	mux.HandleFunc("GET /v1/runs", d.handleHistory)
 	mux.HandleFunc("GET /v1/runs/{id}", d.handleRun)
@@ -172,6 +173,57 @@ func (d *Daemon) handleScenarios(w http.ResponseWriter, _ *http.Request) {
 		errs = []LoadError{}
 	}
 	writeJSON(w, http.StatusOK, ScenariosResponse{Scenarios: list, Errors: errs})
+}
+
+// ScenarioDetail is GET /v1/scenarios/{name}: a loaded scenario, its
+// file's TOML as the daemon read it, and the incident it replays.
+type ScenarioDetail struct {
+	ScenarioInfo
+	Content    string         `json:"content"`
+	Postmortem PostmortemInfo `json:"postmortem"`
+}
+
+// PostmortemInfo is a scenario's [postmortem] on the wire.
+type PostmortemInfo struct {
+	ID      string `json:"id,omitempty"`
+	URL     string `json:"url,omitempty"`
+	Date    string `json:"date,omitempty"`
+	Summary string `json:"summary,omitempty"`
+}
+
+func (d *Daemon) handleScenario(w http.ResponseWriter, r *http.Request) {
+	sd, err := d.scenarioDetail(r.PathValue("name"))
+	if err != nil {
+		writeErr(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, sd)
+}
+
+// scenarioDetail is one loaded scenario with its file's content (read now: the
+// file as loaded, unless it changed since and the reload is pending).
+func (d *Daemon) scenarioDetail(name string) (ScenarioDetail, error) {
+	list, _ := d.Scenarios()
+	d.mu.Lock()
+	sc, ok := d.scenarios[name]
+	d.mu.Unlock()
+	if !ok {
+		return ScenarioDetail{}, fmt.Errorf("%w: %q", ErrUnknownScenario, name)
+	}
+	sd := ScenarioDetail{Postmortem: PostmortemInfo{ID: sc.Postmortem.ID, URL: sc.Postmortem.URL, Date: sc.Postmortem.Date, Summary: sc.Postmortem.Summary}}
+	for _, si := range list {
+		if si.Name == name {
+			sd.ScenarioInfo = si
+		}
+	}
+	if sc.Path != "" {
+		b, err := os.ReadFile(sc.Path)
+		if err != nil {
+			return ScenarioDetail{}, fmt.Errorf("scenario %s: %w", name, err)
+		}
+		sd.Content = string(b)
+	}
+	return sd, nil
 }
 
 // readBody reads a request's body: 413 when it is larger than maxBody, 408
@@ -452,8 +504,16 @@ func (d *Daemon) Serve(ctx context.Context, ready func()) error {
 			}
 			l = tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 		}
+		tok = bytes.TrimSpace(tok)
+		h, err := d.uiHandler(d.Handler(tok), tok, d.cfg.API.TLSCert != "")
+		if err != nil {
+			l.Close()
+			closeAll()
+			_ = d.shutdown()
+			return err
+		}
 		lns = append(lns, l)
-		servers = append(servers, d.newServer(d.Handler(bytes.TrimSpace(tok))))
+		servers = append(servers, d.newServer(h))
 	}
 	for i, srv := range servers {
 		go func() { _ = srv.Serve(lns[i]) }()

@@ -179,6 +179,14 @@ func (c *Client) Scenarios(ctx context.Context) (ScenariosResponse, error) {
 	return s, c.do(ctx, http.MethodGet, "/v1/scenarios", nil, &s)
 }
 
+// Scenario is one loaded scenario with its TOML and post-mortem
+// (GET /v1/scenarios/{name}).
+func (c *Client) Scenario(ctx context.Context, name string) (ScenarioDetail, error) {
+	var out ScenarioDetail
+	err := c.do(ctx, http.MethodGet, "/v1/scenarios/"+url.PathEscape(name), nil, &out)
+	return out, err
+}
+
 // Start is POST /v1/runs.
 func (c *Client) Start(ctx context.Context, req StartRequest) (StartResponse, error) {
 	var s StartResponse

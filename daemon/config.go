@@ -42,6 +42,8 @@ type Config struct {
 	// Notify is where every run's notifications go (webhooks, Grafana
 	// annotations, Slack); read at start, a change needs a restart.
 	Notify notify.Config `toml:"notify"`
+	// UI serves the dashboard under /ui/ on the TCP listener.
+	UI UI `toml:"ui"`
 
 	Path string `toml:"-"` // file it was read from; "" for the defaults
 }
@@ -61,6 +63,14 @@ type API struct {
 	BodyTimeout       Duration `toml:"body_timeout"`        // a request's body; default 30s, then 408
 	IdleTimeout       Duration `toml:"idle_timeout"`        // a kept-alive connection between requests; default 2m
 	WriteTimeout      Duration `toml:"write_timeout"`       // each write of a response; event streams renew it; default 30s
+}
+
+// UI is the [ui] table: the game-day dashboard served by the daemon
+// itself, under /ui/ on its TCP listener, behind a login form that takes
+// the API's bearer token. It reaches the API through the daemon's own unix
+// socket.
+type UI struct {
+	Enabled bool `toml:"enabled"`
 }
 
 // Policy is what the daemon enforces whatever a scenario says.
@@ -304,6 +314,12 @@ func (c Config) check() []keyErr {
 	}
 	if c.API.TLSCert != "" && c.API.Listen == "" {
 		bad("api.tls_cert", "TLS applies to the TCP listener: set api.listen")
+	}
+	if c.UI.Enabled && c.API.Listen == "" {
+		bad("ui.enabled", "the dashboard is served on the TCP listener (a browser cannot reach a unix socket): set api.listen")
+	}
+	if c.UI.Enabled && c.API.Socket == "" {
+		bad("ui.enabled", "the dashboard reaches the API through the unix socket: set api.socket")
 	}
 	if c.API.MaxConnections < 1 {
 		bad("api.max_connections", "must be at least 1, got %d", c.API.MaxConnections)

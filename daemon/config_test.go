@@ -47,7 +47,7 @@ func TestLoadConfigGood(t *testing.T) {
 
 // TestLoadConfigBad: every error at once, each with file:line:col.
 func TestLoadConfigBad(t *testing.T) {
-	for _, name := range []string{"bad.toml", "bad-type.toml", "bad-syntax.toml", "bad-listen.toml", "bad-dotted.toml", "bad-case.toml", "bad-policy.toml", "bad-notify.toml", "bad-notify-keys.toml", "bad-notify-type.toml"} {
+	for _, name := range []string{"bad.toml", "bad-type.toml", "bad-syntax.toml", "bad-listen.toml", "bad-dotted.toml", "bad-case.toml", "bad-policy.toml", "bad-notify.toml", "bad-notify-keys.toml", "bad-notify-type.toml", "bad-ui.toml", "bad-ui-type.toml"} {
 		t.Run(name, func(t *testing.T) {
 			file := filepath.Join("testdata", name)
 			_, err := LoadConfig(file)

@@ -46,17 +46,20 @@ var (
 type Options struct {
 	Log     zerolog.Logger
 	Catalog plugins.Catalog
+	// UI builds the dashboard served under /ui/ when [ui] enabled is set.
+	UI UIFactory
 }
 
 // Daemon is one running chaosctl daemon.
 type Daemon struct {
-	cfg     Config // as the daemon started; never written after New
-	log     zerolog.Logger
-	store   *store.Store
-	catalog plugins.Catalog
-	metrics *Metrics
-	locks   *targetLocks
-	cron    *cron.Cron
+	cfg       Config // as the daemon started; never written after New
+	log       zerolog.Logger
+	store     *store.Store
+	catalog   plugins.Catalog
+	uiFactory UIFactory
+	metrics   *Metrics
+	locks     *targetLocks
+	cron      *cron.Cron
 
 	runCtx    context.Context // parent of every run; cancelled on shutdown
 	cancelAll context.CancelCauseFunc
@@ -87,7 +90,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	d := &Daemon{
-		cfg: cfg, cur: cfg, log: opts.Log, store: st, catalog: opts.Catalog, metrics: newMetrics(), locks: newTargetLocks(),
+		cfg: cfg, cur: cfg, log: opts.Log, store: st, catalog: opts.Catalog, uiFactory: opts.UI, metrics: newMetrics(), locks: newTargetLocks(),
 		cron: cron.New(cron.WithLocation(time.Local)), runID: experiments.NewRunID,
 		runs: map[string]*activeRun{}, entries: map[string]cron.EntryID{}, entrySpec: map[string]string{},
 	}
