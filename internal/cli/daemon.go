@@ -63,7 +63,7 @@ SIGTERM or SIGINT aborts every run, reverts its faults and exits 0.`,
 				},
 			})
 			defer cat.Close()
-			d, err := daemon.New(ctx, cfg, daemon.Options{Log: log, Catalog: cat})
+			d, err := daemon.New(ctx, cfg, daemon.Options{Log: log, Catalog: cat, UI: daemonUI(log)})
 			if err != nil {
 				return withCode(ExitError, fmt.Errorf("daemon: %w", err))
 			}

@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
+	"github.com/chaosctl/chaosctl/daemon"
 	"github.com/chaosctl/chaosctl/internal/ui"
 )
 
@@ -45,7 +46,7 @@ cookie) and leaves a URL without the token. The link works once, within
 			if err := c.Ping(cmd.Context()); err != nil {
 				return apiErr(err)
 			}
-			h, err := ui.New(ui.Options{API: c, Log: e.log, ReadFile: os.ReadFile})
+			h, err := ui.New(ui.Options{API: c, Log: e.log})
 			if err != nil {
 				return withCode(ExitError, err)
 			}
@@ -80,4 +81,12 @@ func serveUI(ctx context.Context, e *env, h *ui.Handler, l net.Listener, daemonA
 		srv.Close() // event streams still open
 	}
 	return nil
+}
+
+// daemonUI is the dashboard the daemon serves under /ui/ when [ui]
+// enabled is set: behind a login form that takes the API token.
+func daemonUI(log zerolog.Logger) daemon.UIFactory {
+	return func(m daemon.UIMount) (http.Handler, error) {
+		return ui.New(ui.Options{API: m.API, Log: log.With().Str("component", "ui").Logger(), Prefix: m.Prefix, Token: m.Token, Secure: m.Secure})
+	}
 }

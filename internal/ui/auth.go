@@ -26,7 +26,7 @@ func (h *Handler) LoginToken() string {
 
 // LoginURL is base + the login path with a fresh one-time token.
 func (h *Handler) LoginURL(base string) string {
-	return base + "/login?token=" + url.QueryEscape(h.LoginToken())
+	return base + h.prefix + "/login?token=" + url.QueryEscape(h.LoginToken())
 }
 
 func randToken() string {
@@ -53,12 +53,68 @@ func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	h.mu.Unlock()
 	if !valid {
+		if tok == "" && h.token != nil {
+			h.loginForm(w, r, http.StatusOK, "Sign in")
+			return
+		}
 		h.render(w, r, http.StatusForbidden, "login", nil, page{Title: "Link expired"})
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: id, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
-		MaxAge: int(SessionTTL.Seconds())})
-	http.Redirect(w, r, "/", http.StatusSeeOther)
+	h.openSession(w, r, id)
+}
+
+// openSession sets the session cookie and redirects to the dashboard.
+func (h *Handler) openSession(w http.ResponseWriter, r *http.Request, id string) {
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: id, Path: h.prefix + "/", HttpOnly: true, Secure: h.secure,
+		SameSite: http.SameSiteStrictMode, MaxAge: int(SessionTTL.Seconds())})
+	http.Redirect(w, r, h.prefix+"/", http.StatusSeeOther)
+}
+
+// LoginCookie holds the login form's CSRF token before there is a
+// session (a double-submit cookie: the form must carry the same value).
+const LoginCookie = "chaosctl_login"
+
+// loginForm is the sign-in page of a Handler with a Token: a password
+// field for the API token, and a fresh CSRF token in the form and in a
+// short-lived cookie.
+func (h *Handler) loginForm(w http.ResponseWriter, r *http.Request, code int, title string) {
+	c := randToken()
+	http.SetCookie(w, &http.Cookie{Name: LoginCookie, Value: c, Path: h.prefix + "/login", HttpOnly: true, Secure: h.secure,
+		SameSite: http.SameSiteStrictMode, MaxAge: int(LoginTokenTTL.Seconds())})
+	h.render(w, r, code, "login", nil, page{Title: title, NoSession: true, LoginForm: true, CSRF: c})
+}
+
+// postLogin trades the API token, typed into the login form, for a
+// session. The form's CSRF token must match its cookie; a wrong API token
+// is a 403 page and nothing else.
+func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) {
+	if h.token == nil {
+		h.render(w, r, http.StatusNotFound, "login", nil, page{Title: "Not signed in", NoSession: true})
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	form := r.PostFormValue("csrf")
+	c, err := r.Cookie(LoginCookie)
+	bad := err != nil || form == "" || subtle.ConstantTimeCompare([]byte(form), []byte(c.Value)) != 1
+	if o := r.Header.Get("Origin"); o != "" && o != "http://"+r.Host && o != "https://"+r.Host {
+		bad = true
+	}
+	if bad {
+		h.render(w, r, http.StatusForbidden, "error", nil, page{Title: "Forbidden", NoSession: true,
+			Message: "This sign-in did not carry the form's security token (CSRF). Reload the sign-in page and try again."})
+		return
+	}
+	if subtle.ConstantTimeCompare([]byte(r.PostFormValue("token")), h.token) != 1 {
+		h.render(w, r, http.StatusForbidden, "error", nil, page{Title: "Wrong token", NoSession: true,
+			Message: "That is not the daemon's API token."})
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: LoginCookie, Path: h.prefix + "/login", MaxAge: -1})
+	id := randToken()
+	h.mu.Lock()
+	h.sessions[id] = &session{csrf: randToken(), expires: h.now().Add(SessionTTL)}
+	h.mu.Unlock()
+	h.openSession(w, r, id)
 }
 
 // session is the request's session, nil when it has none.
@@ -87,6 +143,10 @@ type sessionHandler func(w http.ResponseWriter, r *http.Request, s *session)
 func (h *Handler) authed(next sessionHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s := h.session(r)
+		if s == nil && h.token != nil {
+			h.loginForm(w, r, http.StatusUnauthorized, "Sign in")
+			return
+		}
 		if s == nil {
 			h.render(w, r, http.StatusUnauthorized, "login", nil, page{Title: "Not signed in", NoSession: true})
 			return

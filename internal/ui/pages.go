@@ -13,8 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/BurntSushi/toml"
-
 	"github.com/chaosctl/chaosctl/daemon"
 	"github.com/chaosctl/chaosctl/daemon/store"
 	"github.com/chaosctl/chaosctl/experiments"
@@ -33,8 +31,10 @@ type page struct {
 	Active    []daemon.RunStatus
 	DaemonErr string
 	NoSession bool
+	LoginForm bool // the sign-in form (a Handler with a Token); CSRF is the form's
 	Message   string
 	Live      bool // load the live run script
+	Prefix    string
 	Data      any
 }
 
@@ -72,6 +72,7 @@ var funcs = template.FuncMap{
 // render writes a page. With a session, it asks the daemon whether it is
 // halted and what runs, for the layout.
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, code int, name string, s *session, p page) {
+	p.Prefix = h.prefix
 	if s != nil {
 		p.CSRF = s.csrf
 		p.Path = r.URL.Path
@@ -135,21 +136,14 @@ func safeURL(s string) bool {
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
-// scenarioFile reads a scenario's file (the API serves neither its TOML
-// nor its post-mortem) and its [postmortem] table.
-func (h *Handler) scenarioFile(path string) (string, postmortem) {
-	if h.readFile == nil || path == "" {
-		return "", postmortem{}
-	}
-	b, err := h.readFile(path)
+// scenarioDetail asks the daemon for a scenario's TOML and post-mortem.
+func (h *Handler) scenarioDetail(ctx context.Context, name string) (string, postmortem, error) {
+	sd, err := h.api.Scenario(ctx, name)
 	if err != nil {
-		return "", postmortem{}
+		return "", postmortem{}, err
 	}
-	var doc struct {
-		Postmortem scenarios.Postmortem `toml:"postmortem"`
-	}
-	_, _ = toml.Decode(string(b), &doc) // the daemon loaded it; keys other than [postmortem] are not ours to check
-	return string(b), postmortem{Postmortem: doc.Postmortem, Link: safeURL(doc.Postmortem.URL)}
+	pm := scenarios.Postmortem{ID: sd.Postmortem.ID, URL: sd.Postmortem.URL, Date: sd.Postmortem.Date, Summary: sd.Postmortem.Summary}
+	return sd.Content, postmortem{Postmortem: pm, Link: safeURL(pm.URL)}, nil
 }
 
 type scenarioRow struct {
@@ -178,7 +172,11 @@ func (h *Handler) pageScenarios(w http.ResponseWriter, r *http.Request, s *sessi
 	slices.SortFunc(list.Scenarios, func(a, b daemon.ScenarioInfo) int { return strings.Compare(a.Name, b.Name) })
 	var rows []scenarioRow
 	for _, si := range list.Scenarios {
-		_, pm := h.scenarioFile(si.File)
+		_, pm, err := h.scenarioDetail(r.Context(), si.Name)
+		if err != nil && !errors.Is(err, daemon.ErrUnknownScenario) { // unloaded since the list: no post-mortem
+			h.apiError(w, r, s, err)
+			return
+		}
 		rows = append(rows, scenarioRow{ScenarioInfo: si, PM: pm, Last: last[si.Name]})
 	}
 	h.render(w, r, http.StatusOK, "scenarios", s, page{Title: "Scenarios", Data: struct {
@@ -238,7 +236,11 @@ func (h *Handler) pageScenario(w http.ResponseWriter, r *http.Request, s *sessio
 		h.apiError(w, r, s, err)
 		return
 	}
-	src, pm := h.scenarioFile(si.File)
+	src, pm, err := h.scenarioDetail(r.Context(), name)
+	if err != nil {
+		h.apiError(w, r, s, err)
+		return
+	}
 	h.render(w, r, http.StatusOK, "scenario", s, page{Title: si.Name, Data: struct {
 		Info  *daemon.ScenarioInfo
 		PM    postmortem
@@ -323,7 +325,7 @@ func (h *Handler) postRun(w http.ResponseWriter, r *http.Request, s *session) {
 		h.apiError(w, r, s, err)
 		return
 	}
-	http.Redirect(w, r, "/runs/"+url.PathEscape(res.RunID), http.StatusSeeOther)
+	http.Redirect(w, r, h.prefix+"/runs/"+url.PathEscape(res.RunID), http.StatusSeeOther)
 }
 
 func (h *Handler) pageLive(w http.ResponseWriter, r *http.Request, s *session) {
@@ -377,7 +379,7 @@ func (h *Handler) postAbort(w http.ResponseWriter, r *http.Request, s *session) 
 		h.apiError(w, r, s, err)
 		return
 	}
-	http.Redirect(w, r, "/runs/"+url.PathEscape(id), http.StatusSeeOther)
+	http.Redirect(w, r, h.prefix+"/runs/"+url.PathEscape(id), http.StatusSeeOther)
 }
 
 // back is where a POST from a page returns: the page's own path, never
@@ -395,7 +397,7 @@ func (h *Handler) postHalt(w http.ResponseWriter, r *http.Request, s *session) {
 		h.apiError(w, r, s, err)
 		return
 	}
-	http.Redirect(w, r, back(r), http.StatusSeeOther)
+	http.Redirect(w, r, h.prefix+back(r), http.StatusSeeOther)
 }
 
 func (h *Handler) postResume(w http.ResponseWriter, r *http.Request, s *session) {
@@ -403,7 +405,7 @@ func (h *Handler) postResume(w http.ResponseWriter, r *http.Request, s *session)
 		h.apiError(w, r, s, err)
 		return
 	}
-	http.Redirect(w, r, back(r), http.StatusSeeOther)
+	http.Redirect(w, r, h.prefix+back(r), http.StatusSeeOther)
 }
 
 // historyFilter is the History page's form.

@@ -33,6 +33,7 @@ import (
 type API interface {
 	Status(ctx context.Context) (daemon.Status, error)
 	Scenarios(ctx context.Context) (daemon.ScenariosResponse, error)
+	Scenario(ctx context.Context, name string) (daemon.ScenarioDetail, error)
 	Start(ctx context.Context, req daemon.StartRequest) (daemon.StartResponse, error)
 	Run(ctx context.Context, id string) (*journal.Journal, error)
 	History(ctx context.Context, limit int, scenario string) ([]store.RunSummary, error)
@@ -67,19 +68,28 @@ type Options struct {
 	Log zerolog.Logger
 	// Now is the clock (tests); nil: time.Now.
 	Now func() time.Time
-	// ReadFile reads a scenario's file, for its TOML and post-mortem,
-	// which the API does not serve; nil: the page says it is unavailable.
-	ReadFile func(path string) ([]byte, error)
+	// Prefix is where the handler is mounted, with the prefix stripped
+	// before it ("/ui" in the daemon); "": at the root (chaosctl ui).
+	// Links, assets, forms, redirects and the cookie's path carry it.
+	Prefix string
+	// Token, when set, is the password of a login form (the daemon's API
+	// bearer token, on its TCP listener); nil: sessions open only with a
+	// one-time login token (LoginToken).
+	Token []byte
+	// Secure marks cookies Secure (the listener is TLS).
+	Secure bool
 }
 
 // Handler is the dashboard.
 type Handler struct {
-	api      API
-	log      zerolog.Logger
-	now      func() time.Time
-	readFile func(string) ([]byte, error)
-	mux      *http.ServeMux
-	pages    map[string]*template.Template
+	api    API
+	log    zerolog.Logger
+	now    func() time.Time
+	prefix string
+	token  []byte
+	secure bool
+	mux    *http.ServeMux
+	pages  map[string]*template.Template
 
 	mu       sync.Mutex
 	logins   map[string]time.Time // one-time token -> expiry
@@ -98,11 +108,14 @@ func New(o Options) (*Handler, error) {
 	if o.API == nil {
 		return nil, errors.New("ui: no API client")
 	}
-	h := &Handler{api: o.API, log: o.Log, now: o.Now, readFile: o.ReadFile, logins: map[string]time.Time{}, sessions: map[string]*session{}}
+	if o.Prefix != "" && (!strings.HasPrefix(o.Prefix, "/") || strings.HasSuffix(o.Prefix, "/")) {
+		return nil, errors.New("ui: prefix must start with / and not end with one")
+	}
+	h := &Handler{api: o.API, log: o.Log, now: o.Now, prefix: o.Prefix, token: o.Token, secure: o.Secure, logins: map[string]time.Time{}, sessions: map[string]*session{}}
 	if h.now == nil {
 		h.now = time.Now
 	}
-	pages, err := parsePages()
+	pages, err := parsePages(o.Prefix)
 	if err != nil {
 		return nil, err
 	}
@@ -111,6 +124,7 @@ func New(o Options) (*Handler, error) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /assets/", http.StripPrefix("/assets/", http.FileServerFS(assets)))
 	mux.HandleFunc("GET /login", h.handleLogin)
+	mux.HandleFunc("POST /login", h.postLogin)
 	mux.HandleFunc("GET /{$}", h.authed(h.pageScenarios))
 	mux.HandleFunc("GET /scenarios/{name}", h.authed(h.pageScenario))
 	mux.HandleFunc("GET /scenarios/{name}/start", h.authed(h.pageStart))
@@ -142,8 +156,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mux.ServeHTTP(w, r)
 }
 
-func parsePages() (map[string]*template.Template, error) {
-	base, err := template.New("layout.tmpl").Funcs(funcs).ParseFS(files, "templates/layout.tmpl")
+func parsePages(prefix string) (map[string]*template.Template, error) {
+	base, err := template.New("layout.tmpl").Funcs(funcs).Funcs(template.FuncMap{"base": func() string { return prefix }}).ParseFS(files, "templates/layout.tmpl")
 	if err != nil {
 		return nil, err
 	}

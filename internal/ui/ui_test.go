@@ -25,7 +25,8 @@ type fakeAPI struct {
 	calls  []string
 	runs   map[string]*journal.Journal
 	list   daemon.ScenariosResponse
-	files  map[string]string
+	files  map[string]string // scenario name -> its TOML
+	pms    map[string]daemon.PostmortemInfo
 }
 
 func (f *fakeAPI) call(s string) { f.mu.Lock(); f.calls = append(f.calls, s); f.mu.Unlock() }
@@ -36,6 +37,14 @@ func (f *fakeAPI) Status(context.Context) (daemon.Status, error) {
 	return daemon.Status{Halted: f.halted, Active: []daemon.RunStatus{}}, nil
 }
 func (f *fakeAPI) Scenarios(context.Context) (daemon.ScenariosResponse, error) { return f.list, nil }
+func (f *fakeAPI) Scenario(_ context.Context, name string) (daemon.ScenarioDetail, error) {
+	for _, si := range f.list.Scenarios {
+		if si.Name == name {
+			return daemon.ScenarioDetail{ScenarioInfo: si, Content: f.files[name], Postmortem: f.pms[name]}, nil
+		}
+	}
+	return daemon.ScenarioDetail{}, &daemon.APIError{Status: http.StatusNotFound, ErrorResponse: daemon.ErrorResponse{Error: "unknown scenario", Code: "unknown_scenario"}}
+}
 func (f *fakeAPI) Start(_ context.Context, req daemon.StartRequest) (daemon.StartResponse, error) {
 	f.call("start " + req.Scenario)
 	return daemon.StartResponse{RunID: "r2", Scenario: req.Scenario}, nil
@@ -79,14 +88,15 @@ func newFake() *fakeAPI {
 			Verdict: journal.Failed, Reasons: []string{"reason " + evil}, Postmortem: journal.Postmortem{ID: "INC-1", URL: "javascript:alert(1)"}}},
 		list: daemon.ScenariosResponse{Scenarios: []daemon.ScenarioInfo{{Name: "crash" + evil, File: "/s/crash.toml", Description: "d " + evil}},
 			Errors: []daemon.LoadError{{File: "/s/bad.toml", Errors: []string{"/s/bad.toml:3:1: name: " + evil}}}},
-		files: map[string]string{"/s/crash.toml": "name = \"x\"\n[postmortem]\nid = \"INC-<b>1</b>\"\nurl = \"javascript:alert(1)\"\nsummary = \"" + `<img src=x onerror=alert(1)>` + "\"\n"},
+		files: map[string]string{"crash" + evil: "name = \"x\"\n[postmortem]\nid = \"INC-<b>1</b>\"\nurl = \"javascript:alert(1)\"\nsummary = \"" + `<img src=x onerror=alert(1)>` + "\"\n"},
+		pms:   map[string]daemon.PostmortemInfo{"crash" + evil: {ID: "INC-<b>1</b>", URL: "javascript:alert(1)", Summary: `<img src=x onerror=alert(1)>`}},
 	}
 }
 
 // client is a browser with a session on a dashboard over f.
 func client(t *testing.T, f *fakeAPI) (*httptest.Server, *Handler, *http.Client) {
 	t.Helper()
-	h, err := New(Options{API: f, ReadFile: func(p string) ([]byte, error) { return []byte(f.files[p]), nil }})
+	h, err := New(Options{API: f})
 	if err != nil {
 		t.Fatal(err)
 	}

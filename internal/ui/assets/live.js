@@ -143,7 +143,19 @@
     $('recovery').textContent = text;
   }
 
+  // The header's entry for this run, kept current from the stream: its
+  // phase, and gone once the run has its verdict.
+  function headerRun(phase) {
+    var links = document.querySelectorAll('a.active-run');
+    for (var i = 0; i < links.length; i++) {
+      var a = links[i];
+      if (a.dataset.run !== root.dataset.run) { continue; }
+      if (phase === null) { a.remove(); } else { a.textContent = '\u25cf ' + a.dataset.scenario + ' (' + phase + ')'; }
+    }
+  }
+
   function onVerdict(ev) {
+    headerRun(null);
     var v = $('verdict');
     v.textContent = ev.verdict;
     v.className = 'verdict v-' + ev.verdict;
@@ -186,6 +198,7 @@
     es.onerror = function () { if (++errors > 5) { es.close(); } };
     on('phase', function (ev) {
       $('phase').textContent = ev.phase;
+      headerRun(ev.phase);
       st.deadline = t(ev.deadline);
     });
     on('sample', function (ev) {
