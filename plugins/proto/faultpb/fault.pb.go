@@ -1171,6 +1171,263 @@ func (x *Violation) GetMessage() string {
 	return ""
 }
 
+type ProbeDescriptor struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Version       string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	Doc           string                 `protobuf:"bytes,3,opt,name=doc,proto3" json:"doc,omitempty"`
+	Kinds         []*ProbeKind           `protobuf:"bytes,4,rep,name=kinds,proto3" json:"kinds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProbeDescriptor) Reset() {
+	*x = ProbeDescriptor{}
+	mi := &file_fault_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProbeDescriptor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProbeDescriptor) ProtoMessage() {}
+
+func (x *ProbeDescriptor) ProtoReflect() protoreflect.Message {
+	mi := &file_fault_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProbeDescriptor.ProtoReflect.Descriptor instead.
+func (*ProbeDescriptor) Descriptor() ([]byte, []int) {
+	return file_fault_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ProbeDescriptor) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ProbeDescriptor) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *ProbeDescriptor) GetDoc() string {
+	if x != nil {
+		return x.Doc
+	}
+	return ""
+}
+
+func (x *ProbeDescriptor) GetKinds() []*ProbeKind {
+	if x != nil {
+		return x.Kinds
+	}
+	return nil
+}
+
+type ProbeKind struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Doc           string                 `protobuf:"bytes,2,opt,name=doc,proto3" json:"doc,omitempty"`
+	Keys          []*Param               `protobuf:"bytes,3,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProbeKind) Reset() {
+	*x = ProbeKind{}
+	mi := &file_fault_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProbeKind) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProbeKind) ProtoMessage() {}
+
+func (x *ProbeKind) ProtoReflect() protoreflect.Message {
+	mi := &file_fault_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProbeKind.ProtoReflect.Descriptor instead.
+func (*ProbeKind) Descriptor() ([]byte, []int) {
+	return file_fault_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ProbeKind) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ProbeKind) GetDoc() string {
+	if x != nil {
+		return x.Doc
+	}
+	return ""
+}
+
+func (x *ProbeKind) GetKeys() []*Param {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+type ProbeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Spec          *MapValue              `protobuf:"bytes,2,opt,name=spec,proto3" json:"spec,omitempty"`
+	Probe         string                 `protobuf:"bytes,3,opt,name=probe,proto3" json:"probe,omitempty"` // the scenario's name for the probe
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProbeRequest) Reset() {
+	*x = ProbeRequest{}
+	mi := &file_fault_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProbeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProbeRequest) ProtoMessage() {}
+
+func (x *ProbeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fault_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProbeRequest.ProtoReflect.Descriptor instead.
+func (*ProbeRequest) Descriptor() ([]byte, []int) {
+	return file_fault_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ProbeRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *ProbeRequest) GetSpec() *MapValue {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+func (x *ProbeRequest) GetProbe() string {
+	if x != nil {
+		return x.Probe
+	}
+	return ""
+}
+
+// SampleResponse is one observation; error says why it is not ok.
+type SampleResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ok            bool                   `protobuf:"varint,1,opt,name=ok,proto3" json:"ok,omitempty"`
+	LatencyNanos  int64                  `protobuf:"varint,2,opt,name=latency_nanos,json=latencyNanos,proto3" json:"latency_nanos,omitempty"`
+	Value         float64                `protobuf:"fixed64,3,opt,name=value,proto3" json:"value,omitempty"`
+	Error         string                 `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SampleResponse) Reset() {
+	*x = SampleResponse{}
+	mi := &file_fault_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SampleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SampleResponse) ProtoMessage() {}
+
+func (x *SampleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fault_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SampleResponse.ProtoReflect.Descriptor instead.
+func (*SampleResponse) Descriptor() ([]byte, []int) {
+	return file_fault_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *SampleResponse) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *SampleResponse) GetLatencyNanos() int64 {
+	if x != nil {
+		return x.LatencyNanos
+	}
+	return 0
+}
+
+func (x *SampleResponse) GetValue() float64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
+func (x *SampleResponse) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 var File_fault_proto protoreflect.FileDescriptor
 
 const file_fault_proto_rawDesc = "" +
@@ -1267,7 +1524,25 @@ const file_fault_proto_rawDesc = "" +
 	"revertData\";\n" +
 	"\tViolation\x12\x14\n" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage2\xc2\x04\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\x87\x01\n" +
+	"\x0fProbeDescriptor\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\tR\aversion\x12\x10\n" +
+	"\x03doc\x18\x03 \x01(\tR\x03doc\x124\n" +
+	"\x05kinds\x18\x04 \x03(\v2\x1e.chaosctl.plugins.v1.ProbeKindR\x05kinds\"a\n" +
+	"\tProbeKind\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
+	"\x03doc\x18\x02 \x01(\tR\x03doc\x12.\n" +
+	"\x04keys\x18\x03 \x03(\v2\x1a.chaosctl.plugins.v1.ParamR\x04keys\"k\n" +
+	"\fProbeRequest\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x121\n" +
+	"\x04spec\x18\x02 \x01(\v2\x1d.chaosctl.plugins.v1.MapValueR\x04spec\x12\x14\n" +
+	"\x05probe\x18\x03 \x01(\tR\x05probe\"q\n" +
+	"\x0eSampleResponse\x12\x0e\n" +
+	"\x02ok\x18\x01 \x01(\bR\x02ok\x12#\n" +
+	"\rlatency_nanos\x18\x02 \x01(\x03R\flatencyNanos\x12\x14\n" +
+	"\x05value\x18\x03 \x01(\x01R\x05value\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error2\xc2\x04\n" +
 	"\x05Fault\x12Q\n" +
 	"\bDescribe\x12$.chaosctl.plugins.v1.DescribeRequest\x1a\x1f.chaosctl.plugins.v1.Descriptor\x12L\n" +
 	"\bValidate\x12$.chaosctl.plugins.v1.ValidateRequest\x1a\x1a.chaosctl.plugins.v1.Empty\x12T\n" +
@@ -1275,7 +1550,11 @@ const file_fault_proto_rawDesc = "" +
 	"\aPrepare\x12\".chaosctl.plugins.v1.InjectRequest\x1a#.chaosctl.plugins.v1.InjectResponse\x12Q\n" +
 	"\x06Inject\x12\".chaosctl.plugins.v1.InjectRequest\x1a#.chaosctl.plugins.v1.InjectResponse\x12H\n" +
 	"\x06Revert\x12\".chaosctl.plugins.v1.RevertRequest\x1a\x1a.chaosctl.plugins.v1.Empty\x12Q\n" +
-	"\x06Status\x12\".chaosctl.plugins.v1.RevertRequest\x1a#.chaosctl.plugins.v1.StatusResponseB4Z2github.com/chaosctl/chaosctl/plugins/proto/faultpbb\x06proto3"
+	"\x06Status\x12\".chaosctl.plugins.v1.RevertRequest\x1a#.chaosctl.plugins.v1.StatusResponse2\xfc\x01\n" +
+	"\x05Probe\x12V\n" +
+	"\bDescribe\x12$.chaosctl.plugins.v1.DescribeRequest\x1a$.chaosctl.plugins.v1.ProbeDescriptor\x12I\n" +
+	"\bValidate\x12!.chaosctl.plugins.v1.ProbeRequest\x1a\x1a.chaosctl.plugins.v1.Empty\x12P\n" +
+	"\x06Sample\x12!.chaosctl.plugins.v1.ProbeRequest\x1a#.chaosctl.plugins.v1.SampleResponseB4Z2github.com/chaosctl/chaosctl/plugins/proto/faultpbb\x06proto3"
 
 var (
 	file_fault_proto_rawDescOnce sync.Once
@@ -1289,7 +1568,7 @@ func file_fault_proto_rawDescGZIP() []byte {
 	return file_fault_proto_rawDescData
 }
 
-var file_fault_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_fault_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_fault_proto_goTypes = []any{
 	(*Empty)(nil),           // 0: chaosctl.plugins.v1.Empty
 	(*DescribeRequest)(nil), // 1: chaosctl.plugins.v1.DescribeRequest
@@ -1309,14 +1588,18 @@ var file_fault_proto_goTypes = []any{
 	(*StatusResponse)(nil),  // 15: chaosctl.plugins.v1.StatusResponse
 	(*ErrorDetail)(nil),     // 16: chaosctl.plugins.v1.ErrorDetail
 	(*Violation)(nil),       // 17: chaosctl.plugins.v1.Violation
-	nil,                     // 18: chaosctl.plugins.v1.MapValue.FieldsEntry
-	nil,                     // 19: chaosctl.plugins.v1.Target.AttrsEntry
+	(*ProbeDescriptor)(nil), // 18: chaosctl.plugins.v1.ProbeDescriptor
+	(*ProbeKind)(nil),       // 19: chaosctl.plugins.v1.ProbeKind
+	(*ProbeRequest)(nil),    // 20: chaosctl.plugins.v1.ProbeRequest
+	(*SampleResponse)(nil),  // 21: chaosctl.plugins.v1.SampleResponse
+	nil,                     // 22: chaosctl.plugins.v1.MapValue.FieldsEntry
+	nil,                     // 23: chaosctl.plugins.v1.Target.AttrsEntry
 }
 var file_fault_proto_depIdxs = []int32{
 	3,  // 0: chaosctl.plugins.v1.Value.list_value:type_name -> chaosctl.plugins.v1.ListValue
 	4,  // 1: chaosctl.plugins.v1.Value.map_value:type_name -> chaosctl.plugins.v1.MapValue
 	2,  // 2: chaosctl.plugins.v1.ListValue.values:type_name -> chaosctl.plugins.v1.Value
-	18, // 3: chaosctl.plugins.v1.MapValue.fields:type_name -> chaosctl.plugins.v1.MapValue.FieldsEntry
+	22, // 3: chaosctl.plugins.v1.MapValue.fields:type_name -> chaosctl.plugins.v1.MapValue.FieldsEntry
 	6,  // 4: chaosctl.plugins.v1.Descriptor.actions:type_name -> chaosctl.plugins.v1.Action
 	7,  // 5: chaosctl.plugins.v1.Action.params:type_name -> chaosctl.plugins.v1.Param
 	7,  // 6: chaosctl.plugins.v1.Action.selector:type_name -> chaosctl.plugins.v1.Param
@@ -1325,31 +1608,40 @@ var file_fault_proto_depIdxs = []int32{
 	4,  // 9: chaosctl.plugins.v1.ValidateRequest.selector:type_name -> chaosctl.plugins.v1.MapValue
 	4,  // 10: chaosctl.plugins.v1.TargetsRequest.params:type_name -> chaosctl.plugins.v1.MapValue
 	4,  // 11: chaosctl.plugins.v1.TargetsRequest.selector:type_name -> chaosctl.plugins.v1.MapValue
-	19, // 12: chaosctl.plugins.v1.Target.attrs:type_name -> chaosctl.plugins.v1.Target.AttrsEntry
+	23, // 12: chaosctl.plugins.v1.Target.attrs:type_name -> chaosctl.plugins.v1.Target.AttrsEntry
 	10, // 13: chaosctl.plugins.v1.TargetsResponse.targets:type_name -> chaosctl.plugins.v1.Target
 	4,  // 14: chaosctl.plugins.v1.InjectRequest.params:type_name -> chaosctl.plugins.v1.MapValue
 	10, // 15: chaosctl.plugins.v1.InjectRequest.target:type_name -> chaosctl.plugins.v1.Target
 	17, // 16: chaosctl.plugins.v1.ErrorDetail.violations:type_name -> chaosctl.plugins.v1.Violation
-	2,  // 17: chaosctl.plugins.v1.MapValue.FieldsEntry.value:type_name -> chaosctl.plugins.v1.Value
-	1,  // 18: chaosctl.plugins.v1.Fault.Describe:input_type -> chaosctl.plugins.v1.DescribeRequest
-	8,  // 19: chaosctl.plugins.v1.Fault.Validate:input_type -> chaosctl.plugins.v1.ValidateRequest
-	9,  // 20: chaosctl.plugins.v1.Fault.Targets:input_type -> chaosctl.plugins.v1.TargetsRequest
-	12, // 21: chaosctl.plugins.v1.Fault.Prepare:input_type -> chaosctl.plugins.v1.InjectRequest
-	12, // 22: chaosctl.plugins.v1.Fault.Inject:input_type -> chaosctl.plugins.v1.InjectRequest
-	14, // 23: chaosctl.plugins.v1.Fault.Revert:input_type -> chaosctl.plugins.v1.RevertRequest
-	14, // 24: chaosctl.plugins.v1.Fault.Status:input_type -> chaosctl.plugins.v1.RevertRequest
-	5,  // 25: chaosctl.plugins.v1.Fault.Describe:output_type -> chaosctl.plugins.v1.Descriptor
-	0,  // 26: chaosctl.plugins.v1.Fault.Validate:output_type -> chaosctl.plugins.v1.Empty
-	11, // 27: chaosctl.plugins.v1.Fault.Targets:output_type -> chaosctl.plugins.v1.TargetsResponse
-	13, // 28: chaosctl.plugins.v1.Fault.Prepare:output_type -> chaosctl.plugins.v1.InjectResponse
-	13, // 29: chaosctl.plugins.v1.Fault.Inject:output_type -> chaosctl.plugins.v1.InjectResponse
-	0,  // 30: chaosctl.plugins.v1.Fault.Revert:output_type -> chaosctl.plugins.v1.Empty
-	15, // 31: chaosctl.plugins.v1.Fault.Status:output_type -> chaosctl.plugins.v1.StatusResponse
-	25, // [25:32] is the sub-list for method output_type
-	18, // [18:25] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	19, // 17: chaosctl.plugins.v1.ProbeDescriptor.kinds:type_name -> chaosctl.plugins.v1.ProbeKind
+	7,  // 18: chaosctl.plugins.v1.ProbeKind.keys:type_name -> chaosctl.plugins.v1.Param
+	4,  // 19: chaosctl.plugins.v1.ProbeRequest.spec:type_name -> chaosctl.plugins.v1.MapValue
+	2,  // 20: chaosctl.plugins.v1.MapValue.FieldsEntry.value:type_name -> chaosctl.plugins.v1.Value
+	1,  // 21: chaosctl.plugins.v1.Fault.Describe:input_type -> chaosctl.plugins.v1.DescribeRequest
+	8,  // 22: chaosctl.plugins.v1.Fault.Validate:input_type -> chaosctl.plugins.v1.ValidateRequest
+	9,  // 23: chaosctl.plugins.v1.Fault.Targets:input_type -> chaosctl.plugins.v1.TargetsRequest
+	12, // 24: chaosctl.plugins.v1.Fault.Prepare:input_type -> chaosctl.plugins.v1.InjectRequest
+	12, // 25: chaosctl.plugins.v1.Fault.Inject:input_type -> chaosctl.plugins.v1.InjectRequest
+	14, // 26: chaosctl.plugins.v1.Fault.Revert:input_type -> chaosctl.plugins.v1.RevertRequest
+	14, // 27: chaosctl.plugins.v1.Fault.Status:input_type -> chaosctl.plugins.v1.RevertRequest
+	1,  // 28: chaosctl.plugins.v1.Probe.Describe:input_type -> chaosctl.plugins.v1.DescribeRequest
+	20, // 29: chaosctl.plugins.v1.Probe.Validate:input_type -> chaosctl.plugins.v1.ProbeRequest
+	20, // 30: chaosctl.plugins.v1.Probe.Sample:input_type -> chaosctl.plugins.v1.ProbeRequest
+	5,  // 31: chaosctl.plugins.v1.Fault.Describe:output_type -> chaosctl.plugins.v1.Descriptor
+	0,  // 32: chaosctl.plugins.v1.Fault.Validate:output_type -> chaosctl.plugins.v1.Empty
+	11, // 33: chaosctl.plugins.v1.Fault.Targets:output_type -> chaosctl.plugins.v1.TargetsResponse
+	13, // 34: chaosctl.plugins.v1.Fault.Prepare:output_type -> chaosctl.plugins.v1.InjectResponse
+	13, // 35: chaosctl.plugins.v1.Fault.Inject:output_type -> chaosctl.plugins.v1.InjectResponse
+	0,  // 36: chaosctl.plugins.v1.Fault.Revert:output_type -> chaosctl.plugins.v1.Empty
+	15, // 37: chaosctl.plugins.v1.Fault.Status:output_type -> chaosctl.plugins.v1.StatusResponse
+	18, // 38: chaosctl.plugins.v1.Probe.Describe:output_type -> chaosctl.plugins.v1.ProbeDescriptor
+	0,  // 39: chaosctl.plugins.v1.Probe.Validate:output_type -> chaosctl.plugins.v1.Empty
+	21, // 40: chaosctl.plugins.v1.Probe.Sample:output_type -> chaosctl.plugins.v1.SampleResponse
+	31, // [31:41] is the sub-list for method output_type
+	21, // [21:31] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_fault_proto_init() }
@@ -1372,9 +1664,9 @@ func file_fault_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fault_proto_rawDesc), len(file_fault_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   24,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   2,
 		},
 		GoTypes:           file_fault_proto_goTypes,
 		DependencyIndexes: file_fault_proto_depIdxs,

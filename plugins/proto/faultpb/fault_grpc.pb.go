@@ -376,3 +376,197 @@ var Fault_ServiceDesc = grpc.ServiceDesc{
 	Streams:  []grpc.StreamDesc{},
 	Metadata: "fault.proto",
 }
+
+const (
+	Probe_Describe_FullMethodName = "/chaosctl.plugins.v1.Probe/Describe"
+	Probe_Validate_FullMethodName = "/chaosctl.plugins.v1.Probe/Validate"
+	Probe_Sample_FullMethodName   = "/chaosctl.plugins.v1.Probe/Sample"
+)
+
+// ProbeClient is the client API for Probe service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// Probe is the probe plugin contract, beside Fault on the same handshake: a
+// plugin process may serve Fault, Probe or both. Each Sample is one
+// observation under the host's deadline (the probe's timeout).
+type ProbeClient interface {
+	// Describe lists the plugin's probe kinds and their keys.
+	Describe(ctx context.Context, in *DescribeRequest, opts ...grpc.CallOption) (*ProbeDescriptor, error)
+	// Validate checks a probe's keys beyond their schema; problems come back
+	// as violations, like Fault.Validate.
+	Validate(ctx context.Context, in *ProbeRequest, opts ...grpc.CallOption) (*Empty, error)
+	// Sample takes one observation.
+	Sample(ctx context.Context, in *ProbeRequest, opts ...grpc.CallOption) (*SampleResponse, error)
+}
+
+type probeClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewProbeClient(cc grpc.ClientConnInterface) ProbeClient {
+	return &probeClient{cc}
+}
+
+func (c *probeClient) Describe(ctx context.Context, in *DescribeRequest, opts ...grpc.CallOption) (*ProbeDescriptor, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ProbeDescriptor)
+	err := c.cc.Invoke(ctx, Probe_Describe_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *probeClient) Validate(ctx context.Context, in *ProbeRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Probe_Validate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *probeClient) Sample(ctx context.Context, in *ProbeRequest, opts ...grpc.CallOption) (*SampleResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SampleResponse)
+	err := c.cc.Invoke(ctx, Probe_Sample_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ProbeServer is the server API for Probe service.
+// All implementations must embed UnimplementedProbeServer
+// for forward compatibility.
+//
+// Probe is the probe plugin contract, beside Fault on the same handshake: a
+// plugin process may serve Fault, Probe or both. Each Sample is one
+// observation under the host's deadline (the probe's timeout).
+type ProbeServer interface {
+	// Describe lists the plugin's probe kinds and their keys.
+	Describe(context.Context, *DescribeRequest) (*ProbeDescriptor, error)
+	// Validate checks a probe's keys beyond their schema; problems come back
+	// as violations, like Fault.Validate.
+	Validate(context.Context, *ProbeRequest) (*Empty, error)
+	// Sample takes one observation.
+	Sample(context.Context, *ProbeRequest) (*SampleResponse, error)
+	mustEmbedUnimplementedProbeServer()
+}
+
+// UnimplementedProbeServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedProbeServer struct{}
+
+func (UnimplementedProbeServer) Describe(context.Context, *DescribeRequest) (*ProbeDescriptor, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Describe not implemented")
+}
+func (UnimplementedProbeServer) Validate(context.Context, *ProbeRequest) (*Empty, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Validate not implemented")
+}
+func (UnimplementedProbeServer) Sample(context.Context, *ProbeRequest) (*SampleResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Sample not implemented")
+}
+func (UnimplementedProbeServer) mustEmbedUnimplementedProbeServer() {}
+func (UnimplementedProbeServer) testEmbeddedByValue()               {}
+
+// UnsafeProbeServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to ProbeServer will
+// result in compilation errors.
+type UnsafeProbeServer interface {
+	mustEmbedUnimplementedProbeServer()
+}
+
+func RegisterProbeServer(s grpc.ServiceRegistrar, srv ProbeServer) {
+	// If the following call pancis, it indicates UnimplementedProbeServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&Probe_ServiceDesc, srv)
+}
+
+func _Probe_Describe_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DescribeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProbeServer).Describe(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Probe_Describe_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProbeServer).Describe(ctx, req.(*DescribeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Probe_Validate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ProbeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProbeServer).Validate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Probe_Validate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProbeServer).Validate(ctx, req.(*ProbeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Probe_Sample_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ProbeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProbeServer).Sample(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Probe_Sample_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProbeServer).Sample(ctx, req.(*ProbeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// Probe_ServiceDesc is the grpc.ServiceDesc for Probe service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var Probe_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "chaosctl.plugins.v1.Probe",
+	HandlerType: (*ProbeServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "Describe",
+			Handler:    _Probe_Describe_Handler,
+		},
+		{
+			MethodName: "Validate",
+			Handler:    _Probe_Validate_Handler,
+		},
+		{
+			MethodName: "Sample",
+			Handler:    _Probe_Sample_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "fault.proto",
+}
