@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/chaosctl/chaosctl/plugins"
 )
 
 // Sample is one observation of a probe.
@@ -71,6 +73,29 @@ type Kind struct {
 	Name    string
 	Doc     string
 	NewSpec func() Spec
+	// Keys, when set, is the schema of a kind whose keys are known only at
+	// load time (a probe plugin's, from its Describe): the scenario decoder
+	// checks the keys against it and hands them to the spec, which must be
+	// a KeysSpec.
+	Keys []plugins.Param
+}
+
+// KeysSpec is the Spec of a kind with Keys: it takes its keys, checked
+// against the schema with defaults filled in, as values.
+type KeysSpec interface {
+	Spec
+	SetKeys(plugins.Params)
+}
+
+// Source extends the registry at load time with kinds found elsewhere: a
+// catalog of probe plugins. Its kind names hold a dot (PLUGIN.KIND) and
+// registered ones never do, so a source can neither shadow nor overwrite a
+// built-in kind. scenarios.Load finds a Source as an optional ability of
+// the fault catalog it is given.
+type Source interface {
+	// ProbeKind resolves a dotted name; an error says why it cannot be
+	// used (no such plugin, refused checksum, no such kind).
+	ProbeKind(ctx context.Context, name string) (Kind, error)
 }
 
 // registry is the single list of probe kinds: validation, docs and --help read it.
@@ -79,6 +104,9 @@ var registry = map[string]Kind{}
 func register(k Kind) {
 	if k.Name == "" || k.NewSpec == nil {
 		panic("probes: kind without name or factory")
+	}
+	if strings.Contains(k.Name, ".") {
+		panic(fmt.Sprintf("probes: kind %q: a dot is kept for plugin kinds (PLUGIN.KIND)", k.Name))
 	}
 	if _, dup := registry[k.Name]; dup {
 		panic(fmt.Sprintf("probes: kind %q registered twice", k.Name))

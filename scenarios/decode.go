@@ -48,7 +48,8 @@ func Parse(ctx context.Context, path string, data []byte, cat plugins.Catalog) (
 		}
 		return nil, ErrorList{e}
 	}
-	d := &decoder{r: newReport(doc), present: make(map[string]bool, len(doc.Index)), skip: map[string]bool{}}
+	d := &decoder{r: newReport(doc), present: make(map[string]bool, len(doc.Index)), skip: map[string]bool{}, ctx: ctx}
+	d.kinds, _ = cat.(probes.Source)
 	d.dec = &stricttoml.Decoder{Doc: doc, Report: d.report, TextFromString: true, Custom: d.custom, Present: d.present}
 
 	s := &Scenario{}
@@ -70,6 +71,8 @@ type decoder struct {
 	r       *report
 	present map[string]bool // key paths found in the file and decoded
 	skip    map[string]bool // probes whose other keys are not checked (kind unknown, spec undecodable)
+	ctx     context.Context
+	kinds   probes.Source // plugin probe kinds (PLUGIN.KIND), when the catalog has them
 }
 
 var (
@@ -203,8 +206,15 @@ func (d *decoder) probes(p toml.Primitive, fv reflect.Value, path string) {
 		rest := d.dec.Take(m, reflect.ValueOf(&out[i]).Elem(), ep)
 		kind := out[i].Kind
 		k, ok := lookupProbeKind(kind)
+		var kerr error
+		if !ok && d.kinds != nil && strings.Contains(kind, ".") {
+			k, kerr = d.kinds.ProbeKind(d.ctx, kind)
+			ok = kerr == nil
+		}
 		switch {
 		case d.r.bad[joinKey(ep, "kind")]:
+		case kerr != nil:
+			d.r.add(joinKey(ep, "kind"), "%v", kerr)
 		case kind == "":
 			d.r.add(joinKey(ep, "kind"), "required (known: %s)", strings.Join(probeKindNames(), ", "))
 		case !ok:
@@ -212,6 +222,16 @@ func (d *decoder) probes(p toml.Primitive, fv reflect.Value, path string) {
 		}
 		if !ok {
 			d.skip[ep] = true
+			continue
+		}
+		if ks, isKeys := k.NewSpec().(probes.KeysSpec); isKeys {
+			// A plugin kind: its keys are checked against its Describe.
+			vals := plugins.Params{}
+			for key, p := range rest {
+				vals[key] = d.dec.Doc.Raw(p)
+			}
+			ks.SetKeys(d.checkParams(k.Keys, vals, ep, fmt.Sprintf("key for probe kind %q", kind)))
+			out[i].Spec = ks
 			continue
 		}
 		s, failed0 := k.NewSpec(), failed
