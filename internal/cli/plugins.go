@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -41,14 +42,14 @@ func newPluginsCmd(e *env) *cobra.Command {
 	var pf pluginFlags
 	cmd := &cobra.Command{
 		Use:   "plugins",
-		Short: "List fault plugins, built-in and third-party, with their actions and parameters",
+		Short: "List fault plugins, built-in and third-party, with their actions and parameters, and probe plugins with their kinds",
 		Long: "plugins starts every plugin (a third-party one only when its sha256 is in the checksums\n" +
 			"file) and prints what it describes: actions, parameters and target selector keys.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cat := pf.catalog(e)
 			defer cat.Close()
-			list := cat.List(cmd.Context())
+			list := append(cat.List(cmd.Context()), cat.ListProbes(cmd.Context())...)
 			if e.output == "json" {
 				return json.NewEncoder(e.stdout).Encode(list)
 			}
@@ -74,6 +75,8 @@ func pluginsTable(list []host.Info) string {
 		b.WriteString(")")
 		if in.Descriptor != nil {
 			fmt.Fprintf(&b, " v%s: %s\n", in.Descriptor.Version, in.Descriptor.Doc)
+		} else if in.Probe != nil {
+			fmt.Fprintf(&b, " v%s: %s\n", in.Probe.Version, in.Probe.Doc)
 		} else {
 			b.WriteString("\n")
 		}
@@ -82,6 +85,17 @@ func pluginsTable(list []host.Info) string {
 			continue
 		}
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+		if in.Probe != nil {
+			fmt.Fprintln(tw, "  PROBE KIND\tKEY\tTYPE\tDEFAULT\tDOC")
+			for _, k := range in.Probe.Kinds {
+				fmt.Fprintf(tw, "  %s.%s\t\t\t\t%s\n", in.Name, k.Name, k.Doc)
+				for _, p := range k.Keys {
+					paramRow(tw, "", p)
+				}
+			}
+			tw.Flush()
+			continue
+		}
 		fmt.Fprintln(tw, "  ACTION\tKEY\tTYPE\tDEFAULT\tDOC")
 		for _, a := range in.Descriptor.Actions {
 			rev := ""
@@ -89,33 +103,35 @@ func pluginsTable(list []host.Info) string {
 				rev = " (reverted)"
 			}
 			fmt.Fprintf(tw, "  %s\t\t\t\t%s%s\n", a.Name, a.Doc, rev)
-			row := func(kind string, p plugins.Param) {
-				def := ""
-				if p.Default != nil {
-					def = fmt.Sprint(p.Default)
-				}
-				doc := p.Doc
-				if p.Required {
-					doc = "required; " + doc
-				}
-				if p.Min != nil || p.Max != nil {
-					doc += " [" + bound(p.Min) + ".." + bound(p.Max) + "]"
-				}
-				if len(p.Enum) > 0 {
-					doc += " {" + strings.Join(p.Enum, ", ") + "}"
-				}
-				fmt.Fprintf(tw, "  \t%s.%s\t%s\t%s\t%s\n", kind, p.Name, p.Type, def, doc)
-			}
 			for _, p := range a.Params {
-				row("params", p)
+				paramRow(tw, "params.", p)
 			}
 			for _, p := range a.Selector {
-				row("target", p)
+				paramRow(tw, "target.", p)
 			}
 		}
 		tw.Flush()
 	}
 	return b.String()
+}
+
+// paramRow writes one key of an action or a probe kind.
+func paramRow(w io.Writer, prefix string, p plugins.Param) {
+	def := ""
+	if p.Default != nil {
+		def = fmt.Sprint(p.Default)
+	}
+	doc := p.Doc
+	if p.Required {
+		doc = "required; " + doc
+	}
+	if p.Min != nil || p.Max != nil {
+		doc += " [" + bound(p.Min) + ".." + bound(p.Max) + "]"
+	}
+	if len(p.Enum) > 0 {
+		doc += " {" + strings.Join(p.Enum, ", ") + "}"
+	}
+	fmt.Fprintf(w, "  \t%s%s\t%s\t%s\t%s\n", prefix, p.Name, p.Type, def, doc)
 }
 
 func bound(f *float64) string {

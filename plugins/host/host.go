@@ -304,7 +304,9 @@ type Info struct {
 	Path       string              `json:"path,omitempty"`
 	SHA256     string              `json:"sha256,omitempty"`
 	Descriptor *plugins.Descriptor `json:"descriptor,omitempty"`
-	Error      string              `json:"error,omitempty"` // why it cannot be used
+	// Probe is a probe plugin's description (Source "external probe").
+	Probe *plugins.ProbeDescriptor `json:"probe,omitempty"`
+	Error string                   `json:"error,omitempty"` // why it cannot be used
 }
 
 // List launches every plugin and asks it to describe itself. A plugin that

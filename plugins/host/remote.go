@@ -32,12 +32,18 @@ type Remote struct {
 	path   string
 	args   []string
 	sha256 string // third-party plugins: the verified sum
+	probe  bool   // a probe plugin: dispense the probe contract
 
-	mu     sync.Mutex
-	cur    *proc
-	desc   *plugins.Descriptor
-	active []*injection
-	closed bool
+	mu    sync.Mutex
+	cur   *proc
+	desc  *plugins.Descriptor
+	pdesc *plugins.ProbeDescriptor
+	// crashes counts the processes that died unasked; lastCrash says how
+	// the last one did. Probe samples report each crash once.
+	crashes   int
+	lastCrash string
+	active    []*injection
+	closed    bool
 }
 
 var (
@@ -51,6 +57,7 @@ type proc struct {
 	client *goplugin.Client
 	cmd    *exec.Cmd
 	fault  plugins.Fault
+	probe  plugins.ProbePlugin // for a probe plugin, instead of fault
 	pid    int
 	killed bool // by us: not a crash (guarded by Remote.mu)
 }
@@ -94,7 +101,7 @@ func (r *Remote) launch(ctx context.Context) (*proc, error) {
 	cmd.Env = pluginEnv(sockDir)
 	cfg := &goplugin.ClientConfig{
 		HandshakeConfig:  plugins.Handshake,
-		Plugins:          plugins.PluginMap(nil),
+		Plugins:          plugins.HostPluginMap(),
 		Cmd:              cmd,
 		SkipHostEnv:      true, // cmd.Env is it, with the socket directory
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
@@ -118,17 +125,26 @@ func (r *Remote) launch(ctx context.Context) (*proc, error) {
 		}
 		return nil, fmt.Errorf("start %s: %w", r.path, err)
 	}
-	raw, err := rpc.Dispense(plugins.PluginName)
+	contract := plugins.PluginName
+	if r.probe {
+		contract = plugins.ProbePluginName
+	}
+	raw, err := rpc.Dispense(contract)
 	if err != nil {
 		c.Kill()
 		return nil, fmt.Errorf("start %s: %w", r.path, err)
 	}
-	f, ok := raw.(plugins.Fault)
+	p := &proc{client: c, cmd: cmd}
+	var ok bool
+	if r.probe {
+		p.probe, ok = raw.(plugins.ProbePlugin)
+	} else {
+		p.fault, ok = raw.(plugins.Fault)
+	}
 	if !ok {
 		c.Kill()
-		return nil, fmt.Errorf("start %s: plugin serves %T, not a fault", r.path, raw)
+		return nil, fmt.Errorf("start %s: plugin serves %T, not a %s", r.path, raw, contract)
 	}
-	p := &proc{client: c, cmd: cmd, fault: f}
 	if cmd.Process != nil {
 		p.pid = cmd.Process.Pid
 	}
@@ -156,6 +172,10 @@ func (r *Remote) watch(p *proc) {
 	if st := p.cmd.ProcessState; st != nil {
 		how = st.String()
 	}
+	r.mu.Lock()
+	r.crashes++
+	r.lastCrash = fmt.Sprintf("pid %d, %s", p.pid, how)
+	r.mu.Unlock()
 	r.log.Warn().Int("pid", p.pid).Str("exit", how).Int("faults_in_effect", len(active)).Msg("plugin process died")
 	if r.cat.cfg.OnCrash != nil {
 		r.cat.cfg.OnCrash(r.name)
