@@ -29,6 +29,7 @@ var bins struct {
 	target   string
 	touch    string // the example third-party plugin
 	liar     string // a third-party plugin that lies (test/liar)
+	probe    string // the example third-party probe plugin
 }
 
 func TestMain(m *testing.M) {
@@ -42,9 +43,10 @@ func TestMain(m *testing.M) {
 	bins.target = filepath.Join(dir, "target")
 	bins.touch = filepath.Join(dir, "chaosctl-plugin-touch")
 	bins.liar = filepath.Join(dir, "chaosctl-plugin-liar")
+	bins.probe = filepath.Join(dir, "chaosctl-probe-file")
 	_, here, _, _ := runtime.Caller(0)
 	root := filepath.Dir(filepath.Dir(here))
-	for pkg, out := range map[string]string{"./cmd/chaosctl": bins.chaosctl, "./test/target": bins.target, "./plugins/example": bins.touch, "./test/liar": bins.liar} {
+	for pkg, out := range map[string]string{"./cmd/chaosctl": bins.chaosctl, "./test/target": bins.target, "./plugins/example": bins.touch, "./test/liar": bins.liar, "./plugins/example/probe": bins.probe} {
 		cmd := exec.Command("go", "build", "-o", out, pkg)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
