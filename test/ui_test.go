@@ -3,7 +3,9 @@ package test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -26,19 +28,7 @@ import (
 // -artifacts) or $CHAOSCTL_UI_SHOTS; CHAOSCTL_UI_DOCS=1 refreshes
 // docs/ui-live-run.png. Under CHAOSCTL_E2E=1 a missing Chromium fails.
 func TestUIGameDay(t *testing.T) {
-	bin := ""
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			bin = p
-			break
-		}
-	}
-	if bin == "" {
-		if os.Getenv("CHAOSCTL_E2E") == "1" {
-			t.Fatal("headless Chromium not found, and CHAOSCTL_E2E=1 needs it: apt-get install chromium")
-		}
-		t.Skip("headless Chromium not found: apt-get install chromium enables this test")
-	}
+	bin := chromium(t)
 	shots := os.Getenv("CHAOSCTL_UI_SHOTS")
 	if shots == "" {
 		shots = t.ArtifactDir()
@@ -279,4 +269,86 @@ func startUI(t *testing.T, d *daemonProc) string {
 		t.Fatal("chaosctl ui printed no URL")
 	}
 	return ""
+}
+
+// chromium is the headless browser's path; without one the test is
+// skipped, or fails under CHAOSCTL_E2E=1.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CHAOSCTL_E2E") == "1" {
+		t.Fatal("headless Chromium not found, and CHAOSCTL_E2E=1 needs it: apt-get install chromium")
+	}
+	t.Skip("headless Chromium not found: apt-get install chromium enables this test")
+	return ""
+}
+
+// TestUIDaemonLogin: the dashboard the daemon serves itself ([ui] enabled)
+// under /ui/ on its TCP listener: a wrong API token is refused, the right
+// one opens the scenarios page and a scenario's TOML.
+func TestUIDaemonLogin(t *testing.T) {
+	bin := chromium(t)
+	tg := startTarget(t, true)
+	d := newDaemonDir(t)
+	src, err := os.ReadFile("../scenarios/examples/process-crash.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := strings.NewReplacer("127.0.0.1:18080", tg.addr, "/tmp/chaosctl-demo/target.pid", tg.pidfile).Replace(string(src))
+	if err := os.WriteFile(filepath.Join(d.scenarios, "process-crash.toml"), []byte(sc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	tokenFile := filepath.Join(d.dir, "token")
+	if err := os.WriteFile(tokenFile, []byte("game-day-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(d.dir, "chaosctl.toml")
+	cfg, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = []byte(strings.Replace(string(cfg), "[api]\n", fmt.Sprintf("[api]\nlisten = %q\ntoken_file = %q\n", addr, tokenFile), 1) + "[ui]\nenabled = true\n")
+	if err := os.WriteFile(cfgPath, cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.start(t)
+
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(filepath.Join(t.TempDir(), "profile")))...)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(alloc)
+	defer cancelBrowser()
+	ctx, cancel := context.WithTimeout(bctx, time.Minute)
+	defer cancel()
+	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			html, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("body")))
+			t.Fatalf("%s: %v\npage:\n%s", what, err, html)
+		}
+	}
+	base := "http://" + addr + "/ui/"
+	run("wrong token", chromedp.Navigate(base), chromedp.WaitVisible(chromedp.CSS("#token")),
+		chromedp.SendKeys(chromedp.CSS("#token"), "guess"), chromedp.Click(chromedp.CSS("#sign-in")),
+		chromedp.WaitVisible(chromedp.CSS("#message")))
+	if title, _ := chromedp.Run(ctx, chromedp.Title()); !strings.HasPrefix(title, "Wrong token") {
+		t.Errorf("after a wrong token: page %q", title)
+	}
+	run("sign in", chromedp.Navigate(base), chromedp.WaitVisible(chromedp.CSS("#token")),
+		chromedp.SendKeys(chromedp.CSS("#token"), "game-day-token"), chromedp.Click(chromedp.CSS("#sign-in")),
+		chromedp.WaitVisible(chromedp.CSS("#scenarios")))
+	run("scenario page", chromedp.Click(chromedp.CSS("a.scenario-name")), chromedp.WaitVisible(chromedp.CSS("#toml")))
+	if toml, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#toml"))); !strings.Contains(toml, tg.addr) {
+		t.Errorf("scenario TOML from the API: %q", toml)
+	}
 }
