@@ -196,6 +196,18 @@ func runScenario(ctx context.Context, e *env, file string, f runFlags) error {
 		ledger = led
 	}
 	rb := &runbooks.Runner{Log: log.With().Str("run_id", runID).Str("scenario", sc.Name).Logger()}
+	// Every sample streams to a log beside the journal, so that a long run
+	// (a load probe at 1000 req/s) keeps a thinned journal and the log has
+	// them all. A run whose journal keeps every sample removes its log.
+	logPath := strings.TrimSuffix(path, ".json") + ".samples.jsonl"
+	var sink experiments.SampleSink
+	if !f.dryRun {
+		sl, err := journal.CreateSampleLog(logPath)
+		if err != nil {
+			return withCode(ExitError, err)
+		}
+		sink = sl
+	}
 	j := experiments.Run(ctx, sc, experiments.Options{
 		Log:           log,
 		Catalog:       cat,
@@ -205,8 +217,12 @@ func runScenario(ctx context.Context, e *env, file string, f runFlags) error {
 		RunID:         runID,
 		Runbook:       rb.Restore,
 		RunbookBefore: rb.Before,
+		SampleLog:     sink,
 	})
 	stop()
+	if sink != nil && j.SampleLog == "" {
+		_ = os.Remove(logPath) // the journal has every sample
+	}
 	if err := journal.Write(path, j); err != nil {
 		printResult(e, j, "")
 		return withCode(ExitError, err)
