@@ -56,14 +56,8 @@ func (s *HTTPSpec) Validate() []FieldError {
 	add := func(field, format string, args ...any) {
 		errs = append(errs, FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
-	if s.URL == "" {
-		add("url", "required")
-	} else if u, err := url.Parse(s.URL); err != nil {
-		add("url", "not a URL: %v", errors.Unwrap(err))
-	} else if u.Scheme != "http" && u.Scheme != "https" {
-		add("url", "scheme must be http or https, not %q", u.Scheme)
-	} else if u.Host == "" {
-		add("url", "no host in %q", s.URL)
+	if msg := checkHTTPURL(s.URL, "required"); msg != "" {
+		add("url", "%s", msg)
 	}
 	if s.Method != "" && !httpMethods[strings.ToUpper(s.Method)] {
 		add("method", "unknown method %q (want GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS or TRACE)", s.Method)
@@ -256,6 +250,24 @@ func discard(resp *http.Response) {
 
 func (p *httpProber) statusOK(code int) bool { return expectStatus(p.spec.ExpectStatus).ok(code) }
 func (p *httpProber) wantStatus() string     { return expectStatus(p.spec.ExpectStatus).String() }
+
+// checkHTTPURL is what is wrong with an absolute http(s) URL key, or "";
+// missing is the message for an empty one.
+func checkHTTPURL(raw, missing string) string {
+	if raw == "" {
+		return missing
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("not a URL: %v", errors.Unwrap(err))
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Sprintf("scheme must be http or https, not %q", u.Scheme)
+	case u.Host == "":
+		return fmt.Sprintf("no host in %q", raw)
+	}
+	return ""
+}
 
 // expectStatus is an HTTP probe's expected status codes (the http and
 // load kinds): any 2xx when empty.

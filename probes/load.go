@@ -3,12 +3,10 @@ package probes
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -53,14 +51,8 @@ func (s *LoadSpec) Validate() []FieldError {
 	add := func(field, format string, args ...any) {
 		errs = append(errs, FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
-	if s.URL == "" {
-		add("url", "required")
-	} else if u, err := url.Parse(s.URL); err != nil {
-		add("url", "not a URL: %v", errors.Unwrap(err))
-	} else if u.Scheme != "http" && u.Scheme != "https" {
-		add("url", "scheme must be http or https, not %q", u.Scheme)
-	} else if u.Host == "" {
-		add("url", "no host in %q", s.URL)
+	if msg := checkHTTPURL(s.URL, "required"); msg != "" {
+		add("url", "%s", msg)
 	}
 	switch {
 	case s.Rate == 0:

@@ -116,15 +116,9 @@ func (s *PrometheusSpec) Validate() []FieldError {
 		errs = append(errs, FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
 	https := false
-	if s.URL == "" {
-		add("url", "required (the Prometheus server, such as \"http://127.0.0.1:9090\")")
-	} else if u, err := url.Parse(s.URL); err != nil {
-		add("url", "not a URL: %v", errors.Unwrap(err))
-	} else if u.Scheme != "http" && u.Scheme != "https" {
-		add("url", "scheme must be http or https, not %q", u.Scheme)
-	} else if u.Host == "" {
-		add("url", "no host in %q", s.URL)
-	} else if u.RawQuery != "" || u.Fragment != "" {
+	if msg := checkHTTPURL(s.URL, "required (the Prometheus server, such as \"http://127.0.0.1:9090\")"); msg != "" {
+		add("url", "%s", msg)
+	} else if u, _ := url.Parse(s.URL); u.RawQuery != "" || u.Fragment != "" {
 		add("url", "the server's address only, without ?query or #fragment: the probe adds /api/v1/query")
 	} else {
 		https = u.Scheme == "https"

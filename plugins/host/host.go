@@ -124,7 +124,10 @@ func (c *Catalog) Names() []string {
 }
 
 // externals are the NAMEs of chaosctl-plugin-NAME files in Dir.
-func (c *Catalog) externals() []string {
+func (c *Catalog) externals() []string { return c.named(ExternalPrefix) }
+
+// named is the NAMEs of the PREFIX-NAME files in Dir, in directory order.
+func (c *Catalog) named(prefix string) []string {
 	if c.cfg.Dir == "" {
 		return nil
 	}
@@ -134,8 +137,7 @@ func (c *Catalog) externals() []string {
 	}
 	var out []string
 	for _, e := range ents {
-		n, ok := strings.CutPrefix(e.Name(), ExternalPrefix)
-		if ok && n != "" && !e.IsDir() {
+		if n, ok := strings.CutPrefix(e.Name(), prefix); ok && n != "" && !e.IsDir() {
 			out = append(out, n)
 		}
 	}

@@ -27,19 +27,7 @@ var _ probes.Source = (*Catalog)(nil)
 
 // probeNames are the NAMEs of chaosctl-probe-NAME files in Dir, sorted.
 func (c *Catalog) probeNames() []string {
-	if c.cfg.Dir == "" {
-		return nil
-	}
-	ents, err := os.ReadDir(c.cfg.Dir)
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, e := range ents {
-		if n, ok := strings.CutPrefix(e.Name(), ProbePrefix); ok && n != "" && !e.IsDir() {
-			out = append(out, n)
-		}
-	}
+	out := c.named(ProbePrefix)
 	sort.Strings(out)
 	return out
 }
