@@ -96,6 +96,11 @@ type Journal struct {
 	SamplesTotal     int           `json:"samples_total,omitempty"`
 	SampleResolution time.Duration `json:"sample_resolution_ns,omitempty"`
 	SampleLog        string        `json:"sample_log,omitempty"`
+
+	// Load is each load probe's requests per interval (see LoadSeries):
+	// counts and latency percentiles that a thinned journal's samples no
+	// longer give. Empty without a load probe.
+	Load []LoadSeries `json:"load,omitempty"`
 }
 
 // Postmortem is the incident the run replays.
