@@ -227,6 +227,7 @@ func (r *run) finish(v journal.Verdict, reasons []string) {
 	r.j.EndedAt = now
 	r.j.Samples = js.samples
 	r.j.SamplesTotal, r.j.SampleResolution, r.j.SampleLog = js.total, js.resolution, js.log
+	r.j.Load = js.load
 	if r.j.Samples == nil {
 		r.j.Samples = []probes.Sample{}
 	}

@@ -26,6 +26,9 @@ type recorder struct {
 	sinkMu  sync.Mutex // Record and Close; disk writes never hold up windows
 	sink    SampleSink
 	sinkErr error // the sink's first error; it gets no samples after one
+	// streams are the probes that stream (a load probe): the journal
+	// keeps their requests aggregated per interval as well.
+	streams map[string]bool
 }
 
 // SampleSink is where a run streams its samples as they are recorded: the
@@ -66,6 +69,48 @@ func (r *recorder) add(s probes.Sample) {
 	if r.notify != nil {
 		r.notify(s)
 	}
+}
+
+// streaming marks probe as one that streams its samples.
+func (r *recorder) streaming(probe string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.streams == nil {
+		r.streams = map[string]bool{}
+	}
+	r.streams[probe] = true
+}
+
+// loadSeries is each streaming probe's samples aggregated per interval
+// from started, in intervals as wide as a run to now needs, read in
+// place (in End order, as they are kept), sorted by probe name.
+func (r *recorder) loadSeries(started, now time.Time) []journal.LoadSeries {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if len(r.streams) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(r.streams))
+	for name := range r.streams {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	width := journal.LoadIntervalWidth(started, now)
+	out := make([]journal.LoadSeries, 0, len(names))
+	for _, name := range names {
+		agg := journal.NewLoadAggregator(name, started, width)
+		if ss := r.byProbe[name]; ss != nil {
+			b := 0
+			for i := range ss.len() {
+				for b+1 < len(ss.blockFirst) && ss.blockFirst[b+1] <= i {
+					b++
+				}
+				agg.Add(ss.sample(i, b))
+			}
+		}
+		out = append(out, agg.Series())
+	}
+	return out
 }
 
 // window returns a copy of probe's samples known in [from, to].
@@ -212,12 +257,13 @@ const (
 )
 
 // journalSamples are the samples a journal carries, and, when thinned,
-// what says so.
+// what says so; and the streaming probes' per-interval aggregates.
 type journalSamples struct {
 	samples    []probes.Sample
 	total      int
 	resolution time.Duration
 	log        string
+	load       []journal.LoadSeries
 }
 
 // forJournal is what the journal of a run started at started keeps of the
@@ -226,8 +272,9 @@ func (r *recorder) forJournal(started, now time.Time) journalSamples {
 	r.mu.RLock()
 	n := r.n
 	r.mu.RUnlock()
+	load := r.loadSeries(started, now)
 	if r.sink == nil || n <= maxJournalSamples {
-		return journalSamples{samples: r.snapshot()}
+		return journalSamples{samples: r.snapshot(), load: load}
 	}
 	first, last := r.span()
 	from, to := started, now
@@ -240,7 +287,7 @@ func (r *recorder) forJournal(started, now time.Time) journalSamples {
 	width := ThinWidth(from, to, journalPoints)
 	return journalSamples{
 		samples: r.thinned(journal.NewThinner(from, width, 2*journalPoints)),
-		total:   n, resolution: width, log: r.sink.Path(),
+		total:   n, resolution: width, log: r.sink.Path(), load: load,
 	}
 }
 
@@ -293,6 +340,7 @@ const maxInFlight = 64
 // sample, so the probe's SLOs see it.
 func sample(ctx context.Context, name string, p probes.Prober, interval, timeout time.Duration, rec *recorder) {
 	if st, ok := p.(probes.Streamer); ok {
+		rec.streaming(name)
 		err := st.Stream(ctx, timeout, func(s probes.Sample) {
 			if ctx.Err() == nil {
 				s.Probe = name
