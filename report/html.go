@@ -38,12 +38,13 @@ type htmlData struct {
 	Charts   []htmlChart
 	Phases   []string
 	Steps    []stepRow
+	Load     []loadView
 }
 
 // renderHTML writes one self-contained page: inline CSS and SVG, no
 // scripts, no external assets, so it can be mailed or attached as is.
 func renderHTML(w io.Writer, j *journal.Journal) error {
-	d := htmlData{J: j, Headline: headline(j), Finished: finished(j), Recovery: recoveryText(j.Recovery), Phases: sloPhases}
+	d := htmlData{J: j, Headline: headline(j), Finished: finished(j), Recovery: recoveryText(j.Recovery), Phases: sloPhases, Load: loadViews(j)}
 	if !j.EndedAt.IsZero() {
 		d.Duration = ms(j.EndedAt.Sub(j.StartedAt))
 	}

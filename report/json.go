@@ -25,6 +25,8 @@ type jsonReport struct {
 	Faults     []journal.Fault     `json:"faults"`
 	Runbook    *journal.Runbook    `json:"runbook,omitempty"`
 	Samples    int                 `json:"samples"`
+	// Load is each load probe's requests per interval, as the journal has it.
+	Load []journal.LoadSeries `json:"load,omitempty"`
 }
 
 func renderJSON(w io.Writer, j *journal.Journal) error {
@@ -34,5 +36,6 @@ func renderJSON(w io.Writer, j *journal.Journal) error {
 		RunID: j.RunID, Scenario: j.Scenario, Postmortem: j.Postmortem, StartedAt: j.StartedAt, EndedAt: j.EndedAt,
 		Verdict: j.Verdict, Finished: finished(j), Headline: headline(j), Reasons: j.Reasons,
 		Recovery: j.Recovery, SLOs: j.SLOs, Faults: j.Faults, Runbook: j.Runbook, Samples: len(j.Samples),
+		Load: j.Load,
 	})
 }

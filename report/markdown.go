@@ -59,6 +59,21 @@ func renderMarkdown(w io.Writer, j *journal.Journal) error {
 			fmt.Fprintf(&b, " %s |\n", yesNo(s.Held))
 		}
 	}
+	if views := loadViews(j); len(views) > 0 {
+		b.WriteString("\n### Load\n\n| Probe | Requests | OK | Failed | Interval | Least ok interval | Highest p99 |\n|---|---|---|---|---|---|---|\n")
+		for _, v := range views {
+			fmt.Fprintf(&b, "| %s | %d | %d | %s | %s | %s | %s |\n", cellText(v.Probe), v.Requests, v.OK, v.Failed, v.Interval, cellText(v.Worst), cellText(v.Slowest))
+		}
+		for _, v := range views {
+			// GitHub shows a <details> folded; the table needs the blank lines.
+			fmt.Fprintf(&b, "\n<details><summary>%s: requests per %s interval (from the run's start)</summary>\n\n", text(v.Probe), v.Interval)
+			b.WriteString("| Interval | Requests | OK | Failed | p50 | p90 | p99 | Max |\n|---|---|---|---|---|---|---|---|\n")
+			for _, r := range v.Rows {
+				fmt.Fprintf(&b, "| %s | %d | %d | %d | %s | %s | %s | %s |\n", r.At, r.Requests, r.OK, r.Fail, r.P50, r.P90, r.P99, r.Max)
+			}
+			b.WriteString("\n</details>\n")
+		}
+	}
 	if len(j.Faults) > 0 {
 		b.WriteString("\n### Faults\n\n| Fault | Action | Target | Outcome |\n|---|---|---|---|\n")
 		for _, f := range j.Faults {

@@ -15,7 +15,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
-var fixtures = []string{"passed", "failed", "interrupted", "relapsed", "inconclusive"}
+var fixtures = []string{"passed", "failed", "interrupted", "relapsed", "inconclusive", "load"}
 
 var ext = map[string]string{"html": "html", "md": "md", "junit": "xml", "json": "json"}
 
