@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,6 +19,9 @@ import (
 const (
 	loadBenchRate   = 1000
 	loadBenchWindow = 3 * time.Second
+	// wrk at loadBenchRate: wrkConns connections, each waiting
+	// wrkConns*1000/rate ms (delay()) before each request.
+	wrkConns = 50
 )
 
 // startDemoTarget builds test/target and serves it on loopback.
@@ -55,23 +59,35 @@ func startDemoTarget(b *testing.B) string {
 }
 
 // BenchmarkLoadProbe1000 streams a load probe at 1000 req/s against the
-// demo target (its own process) for 3 s per iteration and reports:
+// demo target (its own process) for 3 s per iteration, then runs wrk
+// (Debian's) against the same target at the same rate for as long, and
+// prints both side by side. The probe's figures are metrics:
 //
 //	req/s     requests answered per second (target 1000)
 //	cpu%      the probing process's user+sys CPU over the window, in
 //	          percent of one core (target: under 50)
 //	ok%       share of requests that passed
-//	p50-µs, p90-µs, p99-µs  request latency percentiles
+//	p50-µs, p90-µs, p99-µs, max-µs  request latency percentiles
 //
-// then runs wrk (Debian's; installed here if missing) against the same
-// target with as many connections as the probe opened, for the same
-// window, and prints its figures as the reference. wrk has no fixed rate
-// (that is wrk2, not in Debian): it sends as fast as it can, so its rate is
-// its ceiling on this machine and its latencies are under that heavier
-// load; its CPU is its own process's.
+// and wrk's are the same with a wrk- prefix. wrk has no fixed-rate flag
+// (that is wrk2, not in Debian); its Lua delay() hook holds each request
+// of a connection back a number of milliseconds, so wrkConns connections
+// that each wait wrkConns*1000/rate ms send at about the rate. A
+// connection's period is that wait plus the request's latency and the
+// timer's slack, so a 1 s calibration run measures what they add and the
+// measured run waits that much less (a fraction of a millisecond on
+// average: the script alternates whole milliseconds). The first wait of
+// each connection is staggered over one period, so that requests go evenly
+// spread rather than wrkConns at once. wrk's CPU is its own process's.
+// Without wrk installed the benchmark says so and fails under
+// CHAOSCTL_E2E=1 (apt-get install -y wrk); else it reports the probe alone.
 //
 // Run it with: go test -run '^$' -bench Load -benchtime 1x ./probes/
 func BenchmarkLoadProbe1000(b *testing.B) {
+	wrk, wrkErr := exec.LookPath("wrk")
+	if wrkErr != nil && os.Getenv("CHAOSCTL_E2E") == "1" {
+		b.Fatalf("wrk is not installed (apt-get install -y wrk): this benchmark prints the load probe beside wrk at the same rate: %v", wrkErr)
+	}
 	addr := startDemoTarget(b)
 	url := "http://" + addr + "/healthz"
 	pr, err := (&LoadSpec{URL: url, Rate: loadBenchRate}).Build("load")
@@ -114,51 +130,132 @@ func BenchmarkLoadProbe1000(b *testing.B) {
 		b.Fatal("no samples")
 	}
 	slices.Sort(lat)
-	pct := func(q float64) float64 { return float64(lat[int(q*float64(len(lat)-1))].Microseconds()) }
-	rate := float64(n) / wall.Seconds()
-	b.ReportMetric(rate, "req/s")
-	b.ReportMetric(100*cpu.Seconds()/wall.Seconds(), "cpu%")
+	pct := func(q float64) time.Duration { return lat[int(q*float64(len(lat)-1))] }
+	probe := loadFigures{
+		rate: float64(n) / wall.Seconds(), cpu: 100 * cpu.Seconds() / wall.Seconds(),
+		p50: pct(0.5), p90: pct(0.9), p99: pct(0.99), max: lat[len(lat)-1],
+	}
+	b.ReportMetric(probe.rate, "req/s")
+	b.ReportMetric(probe.cpu, "cpu%")
 	b.ReportMetric(100*float64(ok)/float64(n), "ok%")
-	b.ReportMetric(pct(0.5), "p50-µs")
-	b.ReportMetric(pct(0.9), "p90-µs")
-	b.ReportMetric(pct(0.99), "p99-µs")
+	b.ReportMetric(us(probe.p50), "p50-µs")
+	b.ReportMetric(us(probe.p90), "p90-µs")
+	b.ReportMetric(us(probe.p99), "p99-µs")
+	b.ReportMetric(us(probe.max), "max-µs")
 	b.ReportMetric(0, "ns/op")
-	c := max(conns.Load(), 1)
-	b.Logf("load probe: %.0f req/s (asked %d), %.1f%% of a core, p50 %.0fµs p90 %.0fµs p99 %.0fµs, %d connections",
-		rate, loadBenchRate, 100*cpu.Seconds()/wall.Seconds(), pct(0.5), pct(0.9), pct(0.99), c)
-	wrkReference(b, url, c)
+	rows := [][2]string{{fmt.Sprintf("load probe (vegeta, %d connections)", max(conns.Load(), 1)), probe.String()}}
+	if wrkErr != nil {
+		b.Logf("wrk reference skipped: wrk is not installed (apt-get install -y wrk)")
+	} else {
+		// The period that gives the rate with nothing added, then the
+		// wait that gives it once the calibration run measured the rest.
+		period := float64(wrkConns) * 1000 / loadBenchRate
+		cal, err := wrkAtRate(b, wrk, url, period, time.Second)
+		if err != nil {
+			b.Fatalf("wrk (calibration): %v", err)
+		}
+		wait := period
+		if cal.rate > 0 {
+			wait = max(period-(float64(wrkConns)*1000/cal.rate-period), 1)
+		}
+		w, err := wrkAtRate(b, wrk, url, wait, loadBenchWindow)
+		if err != nil {
+			b.Fatalf("wrk: %v", err)
+		}
+		b.ReportMetric(w.rate, "wrk-req/s")
+		b.ReportMetric(w.cpu, "wrk-cpu%")
+		b.ReportMetric(us(w.p50), "wrk-p50-µs")
+		b.ReportMetric(us(w.p90), "wrk-p90-µs")
+		b.ReportMetric(us(w.p99), "wrk-p99-µs")
+		b.ReportMetric(us(w.max), "wrk-max-µs")
+		rows = append(rows, [2]string{fmt.Sprintf("wrk (delay() %.2fms, %d connections, 1 thread)", wait, wrkConns), w.String()})
+	}
+	table := fmt.Sprintf("at %d req/s for %s against the demo target on loopback:\n%-46s %s", loadBenchRate, loadBenchWindow, "", loadFiguresHeader)
+	for _, r := range rows {
+		table += fmt.Sprintf("\n%-46s %s", r[0], r[1])
+	}
+	b.Log(table)
 }
 
+// loadFigures is what one load generator achieved: requests answered per
+// second, its CPU in percent of one core, and latency percentiles.
+type loadFigures struct {
+	rate, cpu          float64
+	p50, p90, p99, max time.Duration
+}
+
+const loadFiguresHeader = "     req/s    cpu%       p50       p90       p99       max"
+
+func (f loadFigures) String() string {
+	d := func(d time.Duration) string { return d.Round(time.Microsecond).String() }
+	return fmt.Sprintf("%10.1f %6.1f%% %9s %9s %9s %9s", f.rate, f.cpu, d(f.p50), d(f.p90), d(f.p99), d(f.max))
+}
+
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+// wrkScript paces wrk: every connection waits wait ms before each
+// request, on average: wrk takes whole milliseconds, so the script carries
+// the fraction over to the next wait. The first waits of the conns
+// connections are spread over one wait. One thread runs it (wrk -t1), so
+// one Lua state sees every connection's calls.
+const wrkScript = `-- written by BenchmarkLoadProbe1000: wrk at a fixed rate
+local conns, wait = %d, %.6f
+local first, carry = 0, 0
+function delay()
+  if first < conns then
+    first = first + 1
+    return math.floor((first - 1) * wait / conns)
+  end
+  carry = carry + wait
+  local ms = math.floor(carry)
+  carry = carry - ms
+  return ms
+end
+`
+
 var (
-	wrkRate = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
-	wrkPct  = regexp.MustCompile(`(?m)^\s+(50|90|99)%\s+(\S+)`)
+	wrkRate    = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	wrkPct     = regexp.MustCompile(`(?m)^\s+(50|90|99)%\s+(\S+)`)
+	wrkLatency = regexp.MustCompile(`(?m)^\s+Latency\s+\S+\s+\S+\s+(\S+)`) // avg, stdev, max
 )
 
-// wrkReference runs wrk against url with conns connections for the
-// benchmark's window and logs its rate, CPU and percentiles.
-func wrkReference(b *testing.B, url string, conns int64) {
-	if _, err := exec.LookPath("wrk"); err != nil {
-		if out, err := exec.Command("apt-get", "install", "-y", "-q", "wrk").CombinedOutput(); err != nil {
-			b.Logf("wrk reference skipped: wrk is not installed and apt-get install wrk failed: %v\n%s", err, out)
-			return
-		}
+// wrkAtRate runs wrk against url for d (whole seconds) with wrkConns
+// connections that each wait wait ms before a request (wrkScript), and
+// parses what it achieved.
+func wrkAtRate(b *testing.B, wrk, url string, wait float64, d time.Duration) (loadFigures, error) {
+	var f loadFigures
+	script := filepath.Join(b.TempDir(), "rate.lua")
+	if err := os.WriteFile(script, fmt.Appendf(nil, wrkScript, wrkConns, wait), 0o644); err != nil {
+		return f, err
 	}
-	cmd := exec.Command("wrk", "-t1", fmt.Sprintf("-c%d", conns), fmt.Sprintf("-d%ds", int(loadBenchWindow.Seconds())), "--latency", url)
+	ctx, cancel := context.WithTimeout(context.Background(), d+30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, wrk, "-t1", fmt.Sprintf("-c%d", wrkConns), fmt.Sprintf("-d%ds", int(d.Seconds())),
+		"--timeout", "1s", "--latency", "-s", script, url)
 	out, err := cmd.Output()
 	if err != nil {
-		b.Logf("wrk reference skipped: %v\n%s", err, out)
-		return
+		return f, fmt.Errorf("%v\n%s", err, out)
 	}
 	st := cmd.ProcessState
-	cpu := st.UserTime() + st.SystemTime()
-	rate := "?"
-	if m := wrkRate.FindSubmatch(out); m != nil {
-		rate = string(m[1])
+	f.cpu = 100 * (st.UserTime() + st.SystemTime()).Seconds() / d.Seconds()
+	m := wrkRate.FindSubmatch(out)
+	if m == nil {
+		return f, fmt.Errorf("no Requests/sec in its output:\n%s", out)
 	}
-	pcts := map[string]string{}
+	f.rate, _ = strconv.ParseFloat(string(m[1]), 64)
+	found := map[string]*time.Duration{"50": &f.p50, "90": &f.p90, "99": &f.p99}
 	for _, m := range wrkPct.FindAllSubmatch(out, -1) {
-		pcts[string(m[1])] = string(m[2])
+		dst, ok := found[string(m[1])]
+		if d, err := time.ParseDuration(string(m[2])); ok && err == nil { // wrk's units: us, ms, s, m
+			*dst = d
+			delete(found, string(m[1]))
+		}
 	}
-	b.Logf("wrk (reference, closed loop at its own top rate, %d connections, 1 thread): %s req/s, %.1f%% of a core, p50 %s p90 %s p99 %s",
-		conns, rate, 100*cpu.Seconds()/loadBenchWindow.Seconds(), pcts["50"], pcts["90"], pcts["99"])
+	if m := wrkLatency.FindSubmatch(out); m != nil {
+		f.max, _ = time.ParseDuration(string(m[1]))
+	}
+	if len(found) > 0 || f.max == 0 {
+		return f, fmt.Errorf("latency percentiles or max missing from its output:\n%s", out)
+	}
+	return f, nil
 }
