@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
+	"github.com/chaosctl/chaosctl/daemon/api"
 	"github.com/chaosctl/chaosctl/daemon/store"
 	"github.com/chaosctl/chaosctl/experiments"
 	"github.com/chaosctl/chaosctl/journal"
@@ -37,42 +38,7 @@ const maxHeaderBytes = 64 << 10
 // keepaliveEvery is how often an idle event stream gets a comment line.
 const keepaliveEvery = 15 * time.Second
 
-// StartRequest is the body of POST /v1/runs: a loaded scenario by name,
-// or a scenario file's content (what `chaosctl run FILE` sends).
-type StartRequest struct {
-	Scenario string `json:"scenario,omitempty"`
-	File     string `json:"file,omitempty"`    // name of the file, for error positions
-	Content  string `json:"content,omitempty"` // the file's TOML
-	DryRun   bool   `json:"dry_run,omitempty"`
-}
-
-// StartResponse is what POST /v1/runs returns (201).
-type StartResponse struct {
-	RunID    string `json:"run_id"`
-	Scenario string `json:"scenario"`
-}
-
-// ErrorResponse is every error's body.
-type ErrorResponse struct {
-	Error string `json:"error"`
-	Code  string `json:"code,omitempty"` // names the sentinel (see wireCodes), so clients can errors.Is
-
-	Errors []string `json:"errors,omitempty"` // file:line:col: field: message, for an invalid scenario
-}
-
-// ScenariosResponse is GET /v1/scenarios.
-type ScenariosResponse struct {
-	Scenarios []ScenarioInfo `json:"scenarios"`
-	Errors    []LoadError    `json:"errors"`
-}
-
-// HaltResponse is POST /v1/halt.
-type HaltResponse struct {
-	Halted  bool     `json:"halted"`
-	Aborted []string `json:"aborted"`
-}
-
-// Handler is the API. token, when not nil, is required as a bearer token
+// Handler is the API, answering in the api package's types. token, when not nil, is required as a bearer token
 // on every request (the TCP listener); the unix socket relies on its file
 // mode instead.
 func (d *Daemon) Handler(token []byte) http.Handler {
@@ -125,41 +91,21 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 func writeErr(w http.ResponseWriter, code int, err error) {
-	resp := ErrorResponse{Error: err.Error()}
-	for c, sentinel := range wireCodes {
-		if errors.Is(err, sentinel) {
-			resp.Code = c
-		}
-	}
-	writeJSON(w, code, resp)
-}
-
-// wireCodes name the daemon's sentinels on the wire.
-var wireCodes = map[string]error{
-	"halted":           ErrHalted,
-	"shutting_down":    ErrShuttingDown,
-	"unknown_scenario": ErrUnknownScenario,
-	"unknown_run":      ErrUnknownRun,
-	"already_running":  ErrAlreadyRunning,
-	"too_many_runs":    ErrTooManyRuns,
-	"run_finished":     ErrRunFinished,
-	"target_busy":      ErrTargetBusy,
-	"run_id_collision": ErrRunIDCollision,
-	"commands_denied":  ErrCommandsForbidden,
+	writeJSON(w, code, api.ErrorResponse{Error: err.Error(), Code: api.Code(err)})
 }
 
 // statusOf maps the daemon's sentinels to HTTP status codes.
 func statusOf(err error) int {
 	switch {
-	case errors.Is(err, ErrUnknownScenario), errors.Is(err, ErrUnknownRun):
+	case errors.Is(err, api.ErrUnknownScenario), errors.Is(err, api.ErrUnknownRun):
 		return http.StatusNotFound
-	case errors.Is(err, ErrHalted), errors.Is(err, ErrAlreadyRunning), errors.Is(err, ErrRunFinished):
+	case errors.Is(err, api.ErrHalted), errors.Is(err, api.ErrAlreadyRunning), errors.Is(err, api.ErrRunFinished):
 		return http.StatusConflict
-	case errors.Is(err, ErrTooManyRuns):
+	case errors.Is(err, api.ErrTooManyRuns):
 		return http.StatusTooManyRequests
-	case errors.Is(err, ErrShuttingDown):
+	case errors.Is(err, api.ErrShuttingDown):
 		return http.StatusServiceUnavailable
-	case errors.Is(err, ErrCommandsForbidden):
+	case errors.Is(err, api.ErrCommandsForbidden):
 		return http.StatusForbidden
 	case errors.Is(err, ErrBadResolution):
 		return http.StatusBadRequest
@@ -170,25 +116,9 @@ func statusOf(err error) int {
 func (d *Daemon) handleScenarios(w http.ResponseWriter, _ *http.Request) {
 	list, errs := d.Scenarios()
 	if errs == nil {
-		errs = []LoadError{}
+		errs = []api.LoadError{}
 	}
-	writeJSON(w, http.StatusOK, ScenariosResponse{Scenarios: list, Errors: errs})
-}
-
-// ScenarioDetail is GET /v1/scenarios/{name}: a loaded scenario, its
-// file's TOML as the daemon read it, and the incident it replays.
-type ScenarioDetail struct {
-	ScenarioInfo
-	Content    string         `json:"content"`
-	Postmortem PostmortemInfo `json:"postmortem"`
-}
-
-// PostmortemInfo is a scenario's [postmortem] on the wire.
-type PostmortemInfo struct {
-	ID      string `json:"id,omitempty"`
-	URL     string `json:"url,omitempty"`
-	Date    string `json:"date,omitempty"`
-	Summary string `json:"summary,omitempty"`
+	writeJSON(w, http.StatusOK, api.ScenariosResponse{Scenarios: list, Errors: errs})
 }
 
 func (d *Daemon) handleScenario(w http.ResponseWriter, r *http.Request) {
@@ -202,15 +132,15 @@ func (d *Daemon) handleScenario(w http.ResponseWriter, r *http.Request) {
 
 // scenarioDetail is one loaded scenario with its file's content (read now: the
 // file as loaded, unless it changed since and the reload is pending).
-func (d *Daemon) scenarioDetail(name string) (ScenarioDetail, error) {
+func (d *Daemon) scenarioDetail(name string) (api.ScenarioDetail, error) {
 	list, _ := d.Scenarios()
 	d.mu.Lock()
 	sc, ok := d.scenarios[name]
 	d.mu.Unlock()
 	if !ok {
-		return ScenarioDetail{}, fmt.Errorf("%w: %q", ErrUnknownScenario, name)
+		return api.ScenarioDetail{}, fmt.Errorf("%w: %q", api.ErrUnknownScenario, name)
 	}
-	sd := ScenarioDetail{Postmortem: PostmortemInfo{ID: sc.Postmortem.ID, URL: sc.Postmortem.URL, Date: sc.Postmortem.Date, Summary: sc.Postmortem.Summary}}
+	sd := api.ScenarioDetail{Postmortem: api.PostmortemInfo{ID: sc.Postmortem.ID, URL: sc.Postmortem.URL, Date: sc.Postmortem.Date, Summary: sc.Postmortem.Summary}}
 	for _, si := range list {
 		if si.Name == name {
 			sd.ScenarioInfo = si
@@ -219,7 +149,7 @@ func (d *Daemon) scenarioDetail(name string) (ScenarioDetail, error) {
 	if sc.Path != "" {
 		b, err := os.ReadFile(sc.Path)
 		if err != nil {
-			return ScenarioDetail{}, fmt.Errorf("scenario %s: %w", name, err)
+			return api.ScenarioDetail{}, fmt.Errorf("scenario %s: %w", name, err)
 		}
 		sd.Content = string(b)
 	}
@@ -259,7 +189,7 @@ func (d *Daemon) handleStart(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, code, err)
 		return
 	}
-	var req StartRequest
+	var req api.StartRequest
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
@@ -289,7 +219,7 @@ func (d *Daemon) handleStart(w http.ResponseWriter, r *http.Request) {
 		}
 		sc, err = scenarios.Parse(r.Context(), name, []byte(req.Content), d.catalog)
 		if err != nil {
-			resp := ErrorResponse{Error: fmt.Sprintf("%s is invalid", name)}
+			resp := api.ErrorResponse{Error: fmt.Sprintf("%s is invalid", name)}
 			var list scenarios.ErrorList
 			if errors.As(err, &list) {
 				for _, e := range list {
@@ -306,8 +236,8 @@ func (d *Daemon) handleStart(w http.ResponseWriter, r *http.Request) {
 		// mode the daemon checks) may run commands, when policy says so.
 		if !d.current().Policy.AllowCommands {
 			if uses := commandUses(sc); len(uses) > 0 {
-				err := fmt.Errorf("%s runs commands: %w; only scenarios in the daemon's scenario directories may", name, ErrCommandsForbidden)
-				writeJSON(w, http.StatusForbidden, ErrorResponse{Error: err.Error(), Code: "commands_denied", Errors: uses})
+				err := fmt.Errorf("%s runs commands: %w; only scenarios in the daemon's scenario directories may", name, api.ErrCommandsForbidden)
+				writeJSON(w, http.StatusForbidden, api.ErrorResponse{Error: err.Error(), Code: api.Code(err), Errors: uses})
 				return
 			}
 		}
@@ -320,7 +250,7 @@ func (d *Daemon) handleStart(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, statusOf(err), err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, StartResponse{RunID: id, Scenario: sc.Name})
+	writeJSON(w, http.StatusCreated, api.StartResponse{RunID: id, Scenario: sc.Name})
 }
 
 func (d *Daemon) handleHistory(w http.ResponseWriter, r *http.Request) {
@@ -443,7 +373,7 @@ func (d *Daemon) handleHalt(w http.ResponseWriter, _ *http.Request) {
 		writeErr(w, http.StatusInternalServerError, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, HaltResponse{Halted: true, Aborted: ids})
+	writeJSON(w, http.StatusOK, api.HaltResponse{Halted: true, Aborted: ids})
 }
 
 func (d *Daemon) handleResume(w http.ResponseWriter, _ *http.Request) {
@@ -451,7 +381,7 @@ func (d *Daemon) handleResume(w http.ResponseWriter, _ *http.Request) {
 		writeErr(w, http.StatusInternalServerError, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, HaltResponse{Halted: false, Aborted: []string{}})
+	writeJSON(w, http.StatusOK, api.HaltResponse{Halted: false, Aborted: []string{}})
 }
 
 // Serve listens (unix socket and, when configured, TCP), schedules and

@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/chaosctl/chaosctl/daemon/api"
 )
 
 // The API's limits are tested against a real daemon on its unix socket
@@ -97,7 +99,7 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 
 // rawPost sends a POST /v1/runs whose headers announce length bytes and
 // whose body is body, then reads the response.
-func rawPost(t *testing.T, c net.Conn, length int, body []byte) (*http.Response, ErrorResponse) {
+func rawPost(t *testing.T, c net.Conn, length int, body []byte) (*http.Response, api.ErrorResponse) {
 	t.Helper()
 	if _, err := fmt.Fprintf(c, "POST /v1/runs HTTP/1.1\r\nHost: chaosctl\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", length); err != nil {
 		t.Fatal(err)
@@ -111,7 +113,7 @@ func rawPost(t *testing.T, c net.Conn, length int, body []byte) (*http.Response,
 		t.Fatalf("no response: %v", err)
 	}
 	defer resp.Body.Close()
-	var er ErrorResponse
+	var er api.ErrorResponse
 	_ = json.NewDecoder(resp.Body).Decode(&er)
 	return resp, er
 }
@@ -186,7 +188,7 @@ func TestEventStreamRenewsItsWriteDeadline(t *testing.T) {
 	cfg.API.WriteTimeout = Duration{Duration: 300 * time.Millisecond}
 	writeScen(t, cfg, "s.toml", render(t, scen{Name: "s", Duration: "1s", PID: v.pid}))
 	td := start(t, cfg)
-	res, err := td.c.Start(context.Background(), StartRequest{Scenario: "s"})
+	res, err := td.c.Start(context.Background(), api.StartRequest{Scenario: "s"})
 	if err != nil {
 		t.Fatal(err)
 	}

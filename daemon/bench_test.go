@@ -16,6 +16,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/chaosctl/chaosctl/daemon/api"
 	"github.com/chaosctl/chaosctl/plugins/builtin"
 )
 
@@ -52,7 +53,7 @@ func benchDaemon(path string) int {
 
 // startBenchDaemon runs the test binary as a daemon with n scheduled
 // scenarios and returns its pid and a client.
-func startBenchDaemon(b *testing.B, n int) (int, *Client, time.Duration) {
+func startBenchDaemon(b *testing.B, n int) (int, *api.Client, time.Duration) {
 	b.Helper()
 	dir := b.TempDir()
 	scen := filepath.Join(dir, "scenarios")
@@ -103,7 +104,7 @@ recover_within = "10s"
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		_ = cmd.Wait()
 	})
-	c, err := NewClient(ClientOptions{Socket: sock})
+	c, err := api.NewClient(api.ClientOptions{Socket: sock})
 	if err != nil {
 		b.Fatal(err)
 	}

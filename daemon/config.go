@@ -18,6 +18,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/chaosctl/chaosctl/daemon/api"
 	"github.com/chaosctl/chaosctl/internal/stricttoml"
 	"github.com/chaosctl/chaosctl/notify"
 	"github.com/chaosctl/chaosctl/scenarios"
@@ -95,34 +96,11 @@ type Defaults struct {
 // loopback reports whether a host:port listens only on this machine.
 func loopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
-	return err == nil && loopbackHost(host)
-}
-
-// loopbackHost reports whether host (a name or an IP, without port) is
-// this machine's loopback.
-func loopbackHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return err == nil && api.Loopback(host)
 }
 
 // Duration is a Go duration string in TOML ("30s").
 type Duration = scenarios.Duration
-
-// DefaultSocket is where the daemon listens and where clients look for it:
-// $CHAOSCTL_SOCKET, else $XDG_RUNTIME_DIR/chaosctl.sock, else
-// /run/chaosctl/chaosctl.sock.
-func DefaultSocket() string {
-	if s := os.Getenv("CHAOSCTL_SOCKET"); s != "" {
-		return s
-	}
-	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
-		return filepath.Join(d, "chaosctl.sock")
-	}
-	return "/run/chaosctl/chaosctl.sock"
-}
 
 // DefaultStore is $XDG_STATE_HOME/chaosctl/chaosctl.db, else
 // ~/.local/state/chaosctl/chaosctl.db.
@@ -144,7 +122,7 @@ func DefaultConfig() Config {
 		Store:        DefaultStore(),
 		LogLevel:     "info",
 		API: API{
-			Socket: DefaultSocket(), SocketMode: "0660",
+			Socket: api.DefaultSocket(), SocketMode: "0660",
 			MaxConnections:    64,
 			ReadHeaderTimeout: Duration{Duration: 10 * time.Second},
 			BodyTimeout:       Duration{Duration: 30 * time.Second},

@@ -14,6 +14,7 @@ import (
 	"github.com/robfig/cron/v3"
 	"github.com/rs/zerolog"
 
+	"github.com/chaosctl/chaosctl/daemon/api"
 	"github.com/chaosctl/chaosctl/daemon/store"
 	"github.com/chaosctl/chaosctl/experiments"
 	"github.com/chaosctl/chaosctl/journal"
@@ -23,19 +24,9 @@ import (
 	"github.com/chaosctl/chaosctl/scenarios"
 )
 
-// Sentinel errors the API maps to status codes.
+// Sentinel errors of the daemon's own; those it answers API requests with
+// are the api package's (api.ErrHalted and the like), named on the wire.
 var (
-	ErrHalted          = errors.New("daemon is halted: no new runs until resumed")
-	ErrShuttingDown    = errors.New("daemon is shutting down")
-	ErrUnknownScenario = errors.New("unknown scenario")
-	ErrUnknownRun      = errors.New("unknown run")
-	ErrAlreadyRunning  = errors.New("a run of this scenario is in progress and its concurrency is forbid")
-	ErrTooManyRuns     = errors.New("max_concurrent_runs reached")
-	ErrRunFinished     = errors.New("run is already finished")
-	ErrRunIDCollision  = errors.New("no unused run id")
-	// ErrCommandsForbidden: an uploaded scenario would run commands and
-	// policy.allow_commands is false.
-	ErrCommandsForbidden = errors.New("uploaded scenarios may not run commands here (policy.allow_commands = false)")
 	// ErrUnsafeScenarioDir: a scenario directory or file others may write.
 	ErrUnsafeScenarioDir = errors.New("scenario directory or file writable by others")
 
@@ -71,7 +62,7 @@ type Daemon struct {
 	mu        sync.Mutex
 	cur       Config // in effect: cfg with the reloadable keys as the last reload set them
 	scenarios map[string]*scenarios.Scenario
-	loadErrs  []LoadError
+	loadErrs  []api.LoadError
 	entries   map[string]cron.EntryID
 	entrySpec map[string]string // the schedule text each entry was made from
 	runs      map[string]*activeRun
@@ -184,13 +175,13 @@ func (d *Daemon) scheduled(name string) {
 	if err != nil {
 		reason := "error"
 		switch {
-		case errors.Is(err, ErrHalted):
+		case errors.Is(err, api.ErrHalted):
 			reason = "halted"
-		case errors.Is(err, ErrAlreadyRunning):
+		case errors.Is(err, api.ErrAlreadyRunning):
 			reason = "already-running"
-		case errors.Is(err, ErrTooManyRuns):
+		case errors.Is(err, api.ErrTooManyRuns):
 			reason = "max-concurrent-runs"
-		case errors.Is(err, ErrShuttingDown):
+		case errors.Is(err, api.ErrShuttingDown):
 			return
 		}
 		d.metrics.ScheduledSkipped.WithLabelValues(name, reason).Inc()
@@ -200,29 +191,17 @@ func (d *Daemon) scheduled(name string) {
 	log.Info().Str("run_id", id).Msg("scheduled run started")
 }
 
-// ScenarioInfo is one loaded scenario as the API lists it.
-type ScenarioInfo struct {
-	Name        string     `json:"name"`
-	File        string     `json:"file"`
-	Description string     `json:"description,omitempty"`
-	Schedule    string     `json:"schedule,omitempty"`
-	Window      string     `json:"window,omitempty"`
-	Concurrency string     `json:"concurrency"`
-	NextRun     *time.Time `json:"next_run,omitempty"`
-	Running     []string   `json:"running"`
-}
-
 // Scenarios lists the loaded scenarios, by name, and the files that failed.
-func (d *Daemon) Scenarios() ([]ScenarioInfo, []LoadError) {
+func (d *Daemon) Scenarios() ([]api.ScenarioInfo, []api.LoadError) {
 	next := map[cron.EntryID]time.Time{}
 	for _, e := range d.cron.Entries() { // one snapshot: Entry(id) copies them all each call
 		next[e.ID] = e.Next
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	out := make([]ScenarioInfo, 0, len(d.scenarios))
+	out := make([]api.ScenarioInfo, 0, len(d.scenarios))
 	for name, sc := range d.scenarios {
-		si := ScenarioInfo{Name: name, File: sc.Path, Description: sc.Description, Schedule: sc.Schedule,
+		si := api.ScenarioInfo{Name: name, File: sc.Path, Description: sc.Description, Schedule: sc.Schedule,
 			Window: sc.Window, Concurrency: sc.Concurrency, Running: []string{}}
 		if id, ok := d.entries[name]; ok {
 			if n := next[id]; !n.IsZero() {
@@ -247,7 +226,7 @@ func (d *Daemon) Scenario(name string) (*scenarios.Scenario, error) {
 	defer d.mu.Unlock()
 	sc, ok := d.scenarios[name]
 	if !ok {
-		return nil, fmt.Errorf("%w %q", ErrUnknownScenario, name)
+		return nil, fmt.Errorf("%w %q", api.ErrUnknownScenario, name)
 	}
 	return sc, nil
 }
@@ -258,11 +237,11 @@ func (d *Daemon) Start(sc *scenarios.Scenario, trigger string, dryRun bool) (str
 	d.mu.Lock()
 	if d.runCtx.Err() != nil {
 		d.mu.Unlock()
-		return "", ErrShuttingDown
+		return "", api.ErrShuttingDown
 	}
 	if d.halted {
 		d.mu.Unlock()
-		return "", ErrHalted
+		return "", api.ErrHalted
 	}
 	var same []*activeRun
 	for _, r := range d.runs {
@@ -278,12 +257,12 @@ func (d *Daemon) Start(sc *scenarios.Scenario, trigger string, dryRun bool) (str
 			replaced = same
 		default:
 			d.mu.Unlock()
-			return "", fmt.Errorf("%w (run %s)", ErrAlreadyRunning, same[0].id)
+			return "", fmt.Errorf("%w (run %s)", api.ErrAlreadyRunning, same[0].id)
 		}
 	}
 	if len(d.runs)-len(replaced) >= d.cur.Defaults.MaxConcurrentRuns {
 		d.mu.Unlock()
-		return "", fmt.Errorf("%w (%d runs in progress)", ErrTooManyRuns, len(d.runs))
+		return "", fmt.Errorf("%w (%d runs in progress)", api.ErrTooManyRuns, len(d.runs))
 	}
 	id, err := d.newRunID()
 	if err != nil {
@@ -339,7 +318,7 @@ func (d *Daemon) newRunID() (string, error) {
 		}
 		d.log.Warn().Str("run_id", id).Msg("run id already taken; making another")
 	}
-	return "", fmt.Errorf("%w after %d tries", ErrRunIDCollision, tries)
+	return "", fmt.Errorf("%w after %d tries", api.ErrRunIDCollision, tries)
 }
 
 // execOpts are the parts of a run Start decided.
@@ -417,7 +396,7 @@ func (d *Daemon) Run(id string) (*journal.Journal, error) {
 	}
 	j, err := d.store.Run(id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("%w %q", ErrUnknownRun, id)
+		return nil, fmt.Errorf("%w %q", api.ErrUnknownRun, id)
 	}
 	return j, err
 }
@@ -437,9 +416,9 @@ func (d *Daemon) Abort(id string) error {
 		return nil
 	}
 	if _, err := d.store.Run(id); err == nil {
-		return fmt.Errorf("%w: %s", ErrRunFinished, id)
+		return fmt.Errorf("%w: %s", api.ErrRunFinished, id)
 	}
-	return fmt.Errorf("%w %q", ErrUnknownRun, id)
+	return fmt.Errorf("%w %q", api.ErrUnknownRun, id)
 }
 
 // Halt is the kill switch: it aborts every run and refuses new ones until
@@ -449,7 +428,7 @@ func (d *Daemon) Halt() ([]string, error) {
 	d.halted = true
 	var ids []string
 	for id, r := range d.runs {
-		r.cancel(ErrHalted)
+		r.cancel(api.ErrHalted)
 		ids = append(ids, id)
 	}
 	d.mu.Unlock()
@@ -469,36 +448,18 @@ func (d *Daemon) Resume() error {
 	return d.store.SetHalted(false)
 }
 
-// Status is the daemon's state.
-type Status struct {
-	Halted       bool        `json:"halted"`
-	Scenarios    int         `json:"scenarios"`
-	InvalidFiles int         `json:"invalid_files"`
-	Active       []RunStatus `json:"active"`
-	Store        string      `json:"store"`
-}
-
-// RunStatus is a run in progress.
-type RunStatus struct {
-	RunID     string    `json:"run_id"`
-	Scenario  string    `json:"scenario"`
-	Trigger   string    `json:"trigger"`
-	Phase     string    `json:"phase"`
-	StartedAt time.Time `json:"started_at"`
-}
-
 // Status reports whether the daemon is halted and what runs.
-func (d *Daemon) Status() Status {
+func (d *Daemon) Status() api.Status {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	st := Status{Halted: d.halted, Scenarios: len(d.scenarios), InvalidFiles: len(d.loadErrs), Active: []RunStatus{}, Store: d.store.Path()}
+	st := api.Status{Halted: d.halted, Scenarios: len(d.scenarios), InvalidFiles: len(d.loadErrs), Active: []api.RunStatus{}, Store: d.store.Path()}
 	for _, r := range d.runs {
 		j := r.snapshot()
 		phase := ""
 		if n := len(j.Phases); n > 0 {
 			phase = j.Phases[n-1].Name
 		}
-		st.Active = append(st.Active, RunStatus{RunID: r.id, Scenario: r.scenario, Trigger: r.trigger, Phase: phase, StartedAt: j.StartedAt})
+		st.Active = append(st.Active, api.RunStatus{RunID: r.id, Scenario: r.scenario, Trigger: r.trigger, Phase: phase, StartedAt: j.StartedAt})
 	}
 	sort.Slice(st.Active, func(i, j int) bool { return st.Active[i].RunID < st.Active[j].RunID })
 	return st
@@ -517,7 +478,7 @@ func (d *Daemon) shutdown() error {
 func (d *Daemon) stopRuns() {
 	<-d.cron.Stop().Done()
 	d.mu.Lock()
-	d.cancelAll(ErrShuttingDown)
+	d.cancelAll(api.ErrShuttingDown)
 	d.mu.Unlock()
 	d.runsWG.Wait()
 	d.loops.Wait()

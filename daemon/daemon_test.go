@@ -20,6 +20,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/chaosctl/chaosctl/daemon/api"
 	"github.com/chaosctl/chaosctl/daemon/store"
 	"github.com/chaosctl/chaosctl/experiments"
 	"github.com/chaosctl/chaosctl/journal"
@@ -129,7 +130,8 @@ type testDaemon struct {
 	d      *Daemon
 	cfg    Config
 	dir    string
-	c      *Client
+	c      *api.Client
+	hc     *http.Client // raw requests through the unix socket
 	cancel context.CancelFunc
 	done   chan error
 	logs   *syncBuffer
@@ -196,10 +198,11 @@ func start(t *testing.T, cfg Config) *testDaemon {
 	case err := <-td.done:
 		t.Fatalf("daemon did not start: %v", err)
 	}
-	td.c, err = NewClient(ClientOptions{Socket: cfg.API.Socket})
+	td.c, err = api.NewClient(api.ClientOptions{Socket: cfg.API.Socket})
 	if err != nil {
 		t.Fatal(err)
 	}
+	td.hc = unixHTTP(cfg.API.Socket)
 	t.Cleanup(func() {
 		td.stop(t)
 		if t.Failed() {
@@ -245,7 +248,7 @@ func (td *testDaemon) wait(t *testing.T, id string) (*journal.Journal, []experim
 }
 
 func apiStatus(err error) int {
-	var ae *APIError
+	var ae *api.APIError
 	if errors.As(err, &ae) {
 		return ae.Status
 	}
@@ -259,7 +262,7 @@ func TestRunByNameStreamsAndStores(t *testing.T) {
 	td := start(t, cfg)
 	ctx := context.Background()
 
-	res, err := td.c.Start(ctx, StartRequest{Scenario: "freeze"})
+	res, err := td.c.Start(ctx, api.StartRequest{Scenario: "freeze"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,14 +318,14 @@ func TestBadRequests(t *testing.T) {
 		t.Errorf("load errors %+v", list.Errors)
 	}
 
-	raw := func(method, path, body string) (int, ErrorResponse) {
+	raw := func(method, path, body string) (int, api.ErrorResponse) {
 		req, _ := http.NewRequest(method, "http://chaosctl"+path, strings.NewReader(body))
-		resp, err := td.c.hc.Do(req)
+		resp, err := td.hc.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		var er ErrorResponse
+		var er api.ErrorResponse
 		b, _ := io.ReadAll(resp.Body)
 		_ = json.Unmarshal(b, &er)
 		return resp.StatusCode, er
@@ -353,8 +356,8 @@ func TestBadRequests(t *testing.T) {
 		})
 	}
 	// Invalid content reports every error with its position.
-	_, err = td.c.Start(ctx, StartRequest{File: "x.toml", Content: "version = 2\nname = \"x\"\nbogus = 1\n"})
-	var ae *APIError
+	_, err = td.c.Start(ctx, api.StartRequest{File: "x.toml", Content: "version = 2\nname = \"x\"\nbogus = 1\n"})
+	var ae *api.APIError
 	if !errors.As(err, &ae) || ae.Status != 400 || !strings.Contains(strings.Join(ae.Errors, "\n"), "x.toml:3:1: bogus: unknown key") {
 		t.Errorf("invalid content: %#v", err)
 	}
@@ -370,7 +373,7 @@ func TestHaltAbortsAndRefuses(t *testing.T) {
 	writeScen(t, cfg, "long.toml", render(t, scen{Name: "long", Duration: "1m", PID: v.pid}))
 	td := start(t, cfg)
 	ctx := context.Background()
-	res, err := td.c.Start(ctx, StartRequest{Scenario: "long"})
+	res, err := td.c.Start(ctx, api.StartRequest{Scenario: "long"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -386,7 +389,7 @@ func TestHaltAbortsAndRefuses(t *testing.T) {
 	if stopped(t, v.pid) {
 		t.Fatal("victim still stopped after halt")
 	}
-	if _, err := td.c.Start(ctx, StartRequest{Scenario: "long"}); apiStatus(err) != http.StatusConflict || !errors.Is(err, ErrHalted) {
+	if _, err := td.c.Start(ctx, api.StartRequest{Scenario: "long"}); apiStatus(err) != http.StatusConflict || !errors.Is(err, api.ErrHalted) {
 		t.Fatalf("start while halted: %v", err)
 	}
 	// The switch survives a restart.
@@ -398,7 +401,7 @@ func TestHaltAbortsAndRefuses(t *testing.T) {
 	if err := td.c.Resume(ctx); err != nil {
 		t.Fatal(err)
 	}
-	res, err = td.c.Start(ctx, StartRequest{Scenario: "long"})
+	res, err = td.c.Start(ctx, api.StartRequest{Scenario: "long"})
 	if err != nil {
 		t.Fatalf("start after resume: %v", err)
 	}
@@ -425,17 +428,17 @@ func TestTargetLockAndConcurrency(t *testing.T) {
 	td := start(t, cfg)
 	ctx := context.Background()
 
-	first, err := td.c.Start(ctx, StartRequest{Scenario: "a"})
+	first, err := td.c.Start(ctx, api.StartRequest{Scenario: "a"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the victim to be paused", 5*time.Second, func() bool { return stopped(t, v.pid) })
 	// forbid: a second run of a is refused.
-	if _, err := td.c.Start(ctx, StartRequest{Scenario: "a"}); apiStatus(err) != http.StatusConflict {
+	if _, err := td.c.Start(ctx, api.StartRequest{Scenario: "a"}); apiStatus(err) != http.StatusConflict {
 		t.Fatalf("second run of a forbid scenario: %v", err)
 	}
 	// Another scenario on the same target fails before injecting anything.
-	second, err := td.c.Start(ctx, StartRequest{Scenario: "b"})
+	second, err := td.c.Start(ctx, api.StartRequest{Scenario: "b"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -447,15 +450,15 @@ func TestTargetLockAndConcurrency(t *testing.T) {
 		t.Errorf("the busy run recorded an intent: %+v", j.Faults[0])
 	}
 	// Global maximum: a and one c fill both slots.
-	cRun, err := td.c.Start(ctx, StartRequest{Scenario: "c"})
+	cRun, err := td.c.Start(ctx, api.StartRequest{Scenario: "c"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := td.c.Start(ctx, StartRequest{Scenario: "b"}); apiStatus(err) != http.StatusTooManyRequests {
+	if _, err := td.c.Start(ctx, api.StartRequest{Scenario: "b"}); apiStatus(err) != http.StatusTooManyRequests {
 		t.Fatalf("third concurrent run: %v", err)
 	}
 	// replace: a new c aborts the old c.
-	cRun2, err := td.c.Start(ctx, StartRequest{Scenario: "c"})
+	cRun2, err := td.c.Start(ctx, api.StartRequest{Scenario: "c"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -544,13 +547,13 @@ func TestMetrics(t *testing.T) {
 	writeScen(t, cfg, "m.toml", render(t, scen{Name: "m", Duration: "100ms", PID: v.pid}))
 	td := start(t, cfg)
 	ctx := context.Background()
-	res, err := td.c.Start(ctx, StartRequest{Scenario: "m"})
+	res, err := td.c.Start(ctx, api.StartRequest{Scenario: "m"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	td.wait(t, res.RunID)
 	td.d.Metrics().PluginRestarts.WithLabelValues("process").Inc()
-	resp, err := td.c.hc.Get("http://chaosctl/metrics")
+	resp, err := td.hc.Get("http://chaosctl/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

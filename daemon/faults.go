@@ -8,45 +8,25 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/chaosctl/chaosctl/daemon/api"
 	"github.com/chaosctl/chaosctl/daemon/store"
-	"github.com/chaosctl/chaosctl/journal"
 )
 
-// UnrevertedFault is one fault the ledger holds as not reverted: its revert
-// failed (the daemon retries it) or its state is unknown.
-type UnrevertedFault struct {
-	RunID   string        `json:"run_id"`
-	State   string        `json:"state"` // revert-failed or unknown
-	Updated time.Time     `json:"updated"`
-	Fault   journal.Fault `json:"fault"`
-}
-
-// FaultsResponse is GET /v1/faults.
-type FaultsResponse struct {
-	Faults []UnrevertedFault `json:"faults"`
-}
-
-// FaultRef names one fault: POST /v1/faults/retry and /v1/faults/forget.
-type FaultRef struct {
-	RunID   string `json:"run_id"`
-	FaultID string `json:"fault_id"`
-}
-
 // Faults lists the unreverted faults.
-func (d *Daemon) Faults() ([]UnrevertedFault, error) {
+func (d *Daemon) Faults() ([]api.UnrevertedFault, error) {
 	es, err := d.store.Unreverted()
 	if err != nil {
 		return nil, err
 	}
-	out := make([]UnrevertedFault, 0, len(es))
+	out := make([]api.UnrevertedFault, 0, len(es))
 	for _, e := range es {
-		out = append(out, UnrevertedFault{RunID: e.RunID, State: string(e.State), Updated: e.Updated, Fault: e.Fault})
+		out = append(out, api.UnrevertedFault{RunID: e.RunID, State: string(e.State), Updated: e.Updated, Fault: e.Fault})
 	}
 	return out, nil
 }
 
 // RetryFaults wakes the retry loop at once, and waits for one pass.
-func (d *Daemon) RetryFaults(ctx context.Context) ([]UnrevertedFault, error) {
+func (d *Daemon) RetryFaults(ctx context.Context) ([]api.UnrevertedFault, error) {
 	d.retryFailed(ctx)
 	return d.Faults()
 }
@@ -54,11 +34,11 @@ func (d *Daemon) RetryFaults(ctx context.Context) ([]UnrevertedFault, error) {
 // ForgetFault clears a fault an operator has dealt with by hand: it is no
 // longer retried, its target is freed, and its run's journal says who
 // cleared it.
-func (d *Daemon) ForgetFault(ctx context.Context, ref FaultRef) (UnrevertedFault, error) {
+func (d *Daemon) ForgetFault(ctx context.Context, ref api.FaultRef) (api.UnrevertedFault, error) {
 	note := fmt.Sprintf("%s: forgotten by an operator (chaosctl faults forget): no longer reverted by chaosctl", time.Now().Format(time.RFC3339))
 	e, err := d.store.Forget(ctx, ref.RunID, ref.FaultID, note)
 	if err != nil {
-		return UnrevertedFault{}, err
+		return api.UnrevertedFault{}, err
 	}
 	d.locks.unquarantine(ref.RunID, e.Fault.Target)
 	if j, err := d.store.Run(ref.RunID); err == nil {
@@ -68,11 +48,11 @@ func (d *Daemon) ForgetFault(ctx context.Context, ref FaultRef) (UnrevertedFault
 			}
 		}
 		if err := d.store.PutRun(j); err != nil {
-			return UnrevertedFault{}, err
+			return api.UnrevertedFault{}, err
 		}
 	}
 	d.log.Warn().Str("run_id", ref.RunID).Str("fault", ref.FaultID).Str("target", e.Fault.Target.String()).Msg("unreverted fault forgotten by an operator")
-	return UnrevertedFault{RunID: e.RunID, State: string(e.State), Updated: e.Updated, Fault: e.Fault}, nil
+	return api.UnrevertedFault{RunID: e.RunID, State: string(e.State), Updated: e.Updated, Fault: e.Fault}, nil
 }
 
 func (d *Daemon) handleFaults(w http.ResponseWriter, _ *http.Request) {
@@ -81,7 +61,7 @@ func (d *Daemon) handleFaults(w http.ResponseWriter, _ *http.Request) {
 		writeErr(w, http.StatusInternalServerError, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, FaultsResponse{Faults: fs})
+	writeJSON(w, http.StatusOK, api.FaultsResponse{Faults: fs})
 }
 
 func (d *Daemon) handleRetryFaults(w http.ResponseWriter, r *http.Request) {
@@ -90,7 +70,7 @@ func (d *Daemon) handleRetryFaults(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusInternalServerError, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, FaultsResponse{Faults: fs})
+	writeJSON(w, http.StatusOK, api.FaultsResponse{Faults: fs})
 }
 
 func (d *Daemon) handleForgetFault(w http.ResponseWriter, r *http.Request) {
@@ -99,7 +79,7 @@ func (d *Daemon) handleForgetFault(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, code, err)
 		return
 	}
-	var ref FaultRef
+	var ref api.FaultRef
 	if err := json.Unmarshal(body, &ref); err != nil || ref.RunID == "" || ref.FaultID == "" {
 		writeErr(w, http.StatusBadRequest, fmt.Errorf("want {\"run_id\": ..., \"fault_id\": ...}: %v", err))
 		return

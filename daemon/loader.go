@@ -11,32 +11,26 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/chaosctl/chaosctl/daemon/api"
 	"github.com/chaosctl/chaosctl/internal/fsperm"
 	"github.com/chaosctl/chaosctl/scenarios"
 )
-
-// LoadError is one scenario file that did not load. The other files keep
-// running and stay scheduled.
-type LoadError struct {
-	File   string   `json:"file"`
-	Errors []string `json:"errors"` // file:line:col: field: message
-}
 
 // loadDirs loads every *.toml file directly in dirs. A missing directory
 // is reported once in the log and skipped. A directory or file that others
 // than its owner may write, or that is owned by someone other than root or
 // the daemon's user, is refused: its scenarios run commands as the daemon.
-func (d *Daemon) loadDirs(ctx context.Context, dirs []string) (map[string]*scenarios.Scenario, []LoadError) {
+func (d *Daemon) loadDirs(ctx context.Context, dirs []string) (map[string]*scenarios.Scenario, []api.LoadError) {
 	out := map[string]*scenarios.Scenario{}
-	var errs []LoadError
+	var errs []api.LoadError
 	for _, dir := range dirs {
 		if err := fsperm.Check(dir); err != nil {
-			errs = append(errs, LoadError{File: dir, Errors: []string{fmt.Sprintf("%v: refusing to load scenario directory %s: %v", ErrUnsafeScenarioDir, dir, err)}})
+			errs = append(errs, api.LoadError{File: dir, Errors: []string{fmt.Sprintf("%v: refusing to load scenario directory %s: %v", ErrUnsafeScenarioDir, dir, err)}})
 			continue
 		}
 		files, err := filepath.Glob(filepath.Join(dir, "*.toml"))
 		if err != nil {
-			errs = append(errs, LoadError{File: dir, Errors: []string{err.Error()}})
+			errs = append(errs, api.LoadError{File: dir, Errors: []string{err.Error()}})
 			continue
 		}
 		if len(files) == 0 {
@@ -47,12 +41,12 @@ func (d *Daemon) loadDirs(ctx context.Context, dirs []string) (map[string]*scena
 		sort.Strings(files)
 		for _, f := range files {
 			if err := fsperm.Check(f); err != nil {
-				errs = append(errs, LoadError{File: f, Errors: []string{fmt.Sprintf("%v: refusing to load scenario file %s: %v", ErrUnsafeScenarioDir, f, err)}})
+				errs = append(errs, api.LoadError{File: f, Errors: []string{fmt.Sprintf("%v: refusing to load scenario file %s: %v", ErrUnsafeScenarioDir, f, err)}})
 				continue
 			}
 			sc, err := scenarios.Load(ctx, f, d.catalog)
 			if err != nil {
-				le := LoadError{File: f}
+				le := api.LoadError{File: f}
 				var list scenarios.ErrorList
 				if errors.As(err, &list) {
 					for _, e := range list {
@@ -69,7 +63,7 @@ func (d *Daemon) loadDirs(ctx context.Context, dirs []string) (map[string]*scena
 				if p, ok := sc.Pos["name"]; ok {
 					line, col = p.Line, p.Col
 				}
-				errs = append(errs, LoadError{File: f, Errors: []string{
+				errs = append(errs, api.LoadError{File: f, Errors: []string{
 					fmt.Sprintf("%s:%d:%d: name: scenario %q is already defined in %s; this file is ignored", f, line, col, sc.Name, prev.Path),
 				}})
 				continue

@@ -2,16 +2,13 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
 
+	"github.com/chaosctl/chaosctl/daemon/api"
 	"github.com/chaosctl/chaosctl/plugins"
 )
-
-// ErrTargetBusy: another run holds one of the targets.
-var ErrTargetBusy = errors.New("target is in use by another run")
 
 // targetLocks makes sure two runs never inject into the same target at
 // once. A run takes all its targets or none, so two runs cannot each hold
@@ -61,9 +58,9 @@ func (l *targetLocks) acquire(runID string, targets []plugins.Target) (func(), e
 		k := lockKey(t)
 		if owner, ok := l.held[k]; ok && owner != runID {
 			if q, ok := strings.CutPrefix(owner, quarantined); ok {
-				return nil, fmt.Errorf("%w: %s is quarantined: run %s could not revert its fault there (see chaosctl faults: the daemon retries the revert)", ErrTargetBusy, t, q)
+				return nil, fmt.Errorf("%w: %s is quarantined: run %s could not revert its fault there (see chaosctl faults: the daemon retries the revert)", api.ErrTargetBusy, t, q)
 			}
-			return nil, fmt.Errorf("%w: %s (run %s)", ErrTargetBusy, t, owner)
+			return nil, fmt.Errorf("%w: %s (run %s)", api.ErrTargetBusy, t, owner)
 		}
 		keys = append(keys, k)
 	}

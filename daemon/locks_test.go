@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chaosctl/chaosctl/daemon/api"
 	"github.com/chaosctl/chaosctl/plugins"
 )
 
@@ -20,7 +21,7 @@ func TestQuarantinedTargetRefusesRuns(t *testing.T) {
 	// Same target under another name: the lock is on kind and id.
 	renamed := plugins.Target{Kind: "container", ID: "abc", Name: "api-renamed"}
 	_, err = l.acquire("r2", []plugins.Target{renamed})
-	if !errors.Is(err, ErrTargetBusy) || !strings.Contains(err.Error(), "quarantined") {
+	if !errors.Is(err, api.ErrTargetBusy) || !strings.Contains(err.Error(), "quarantined") {
 		t.Fatalf("acquire of a quarantined target: %v", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chaosctl/chaosctl/daemon/api"
 	"github.com/chaosctl/chaosctl/journal"
 	"github.com/chaosctl/chaosctl/plugins/builtin"
 	"github.com/chaosctl/chaosctl/scenarios"
@@ -71,7 +72,7 @@ func TestPolicyMaxTargetsCapsEveryRun(t *testing.T) {
 			cfg.Policy.MaxTargets = tc.policy
 			writeScen(t, cfg, "two.toml", twoTargets("two", v1.pid, v2.pid))
 			td := start(t, cfg)
-			res, err := td.c.Start(context.Background(), StartRequest{Scenario: "two"})
+			res, err := td.c.Start(context.Background(), api.StartRequest{Scenario: "two"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -116,9 +117,9 @@ func TestPolicyAllowCommands(t *testing.T) {
 	td := start(t, cfg)
 	ctx := context.Background()
 
-	_, err := td.c.Start(ctx, StartRequest{File: "up.toml", Content: string(withCmd)})
-	var ae *APIError
-	if !errors.As(err, &ae) || ae.Status != http.StatusForbidden || !errors.Is(err, ErrCommandsForbidden) {
+	_, err := td.c.Start(ctx, api.StartRequest{File: "up.toml", Content: string(withCmd)})
+	var ae *api.APIError
+	if !errors.As(err, &ae) || ae.Status != http.StatusForbidden || !errors.Is(err, api.ErrCommandsForbidden) {
 		t.Fatalf("upload with a cmd probe: %v, want 403 ErrCommandsForbidden", err)
 	}
 	if want := "up.toml runs commands: uploaded scenarios may not run commands here (policy.allow_commands = false); only scenarios in the daemon's scenario directories may"; ae.ErrorResponse.Error != want {
@@ -128,7 +129,7 @@ func TestPolicyAllowCommands(t *testing.T) {
 		t.Errorf("errors %q, want %q", ae.Errors, want)
 	}
 	// From the scenario directory, commands run.
-	res, err := td.c.Start(ctx, StartRequest{Scenario: "cmd"})
+	res, err := td.c.Start(ctx, api.StartRequest{Scenario: "cmd"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +141,7 @@ func TestPolicyAllowCommands(t *testing.T) {
 	if noCmd == string(withCmd) {
 		t.Fatal("test scenario did not change")
 	}
-	res, err = td.c.Start(ctx, StartRequest{File: "nocmd.toml", Content: noCmd, DryRun: true})
+	res, err = td.c.Start(ctx, api.StartRequest{File: "nocmd.toml", Content: noCmd, DryRun: true})
 	if err != nil {
 		t.Fatalf("upload without commands: %v", err)
 	}
@@ -149,7 +150,7 @@ func TestPolicyAllowCommands(t *testing.T) {
 	td.d.mu.Lock()
 	td.d.cur.Policy.AllowCommands = true
 	td.d.mu.Unlock()
-	if res, err = td.c.Start(ctx, StartRequest{File: "up.toml", Content: string(withCmd), DryRun: true}); err != nil {
+	if res, err = td.c.Start(ctx, api.StartRequest{File: "up.toml", Content: string(withCmd), DryRun: true}); err != nil {
 		t.Fatalf("upload once commands are allowed: %v", err)
 	}
 	td.wait(t, res.RunID)
@@ -211,7 +212,7 @@ func TestUnsafeScenarioDirIsRefused(t *testing.T) {
 	if len(l.Scenarios) != 1 || l.Scenarios[0].Name != "ok" {
 		t.Errorf("loaded %+v, want only ok", l.Scenarios)
 	}
-	want := []LoadError{
+	want := []api.LoadError{
 		{File: theirs, Errors: []string{"scenario directory or file writable by others: refusing to load scenario file " + theirs + ": " + theirs + " is writable by its group or others (mode -rw-rw-rw-): chmod go-w it"}},
 		{File: open, Errors: []string{"scenario directory or file writable by others: refusing to load scenario directory " + open + ": " + open + " is writable by its group or others (mode -rwxrwxrwx): chmod go-w it"}},
 	}
@@ -240,19 +241,19 @@ func TestRunIDCollision(t *testing.T) {
 		td.d.mu.Unlock()
 	}
 	ids("run-a")
-	first, err := td.c.Start(ctx, StartRequest{Scenario: "s"})
+	first, err := td.c.Start(ctx, api.StartRequest{Scenario: "s"})
 	if err != nil || first.RunID != "run-a" {
 		t.Fatalf("first run %+v %v", first, err)
 	}
 	td.wait(t, first.RunID)
 	ids("run-a", "run-b")
-	second, err := td.c.Start(ctx, StartRequest{Scenario: "s"})
+	second, err := td.c.Start(ctx, api.StartRequest{Scenario: "s"})
 	if err != nil || second.RunID != "run-b" {
 		t.Fatalf("second run %+v %v, want run-b", second, err)
 	}
 	td.wait(t, second.RunID)
 	ids("run-a")
-	if _, err := td.c.Start(ctx, StartRequest{Scenario: "s"}); !errors.Is(err, ErrRunIDCollision) || apiStatus(err) != http.StatusInternalServerError {
+	if _, err := td.c.Start(ctx, api.StartRequest{Scenario: "s"}); !errors.Is(err, api.ErrRunIDCollision) || apiStatus(err) != http.StatusInternalServerError {
 		t.Fatalf("only taken ids: %v, want ErrRunIDCollision", err)
 	}
 	// The first run's journal is intact.

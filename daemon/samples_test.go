@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chaosctl/chaosctl/daemon/api"
 	"github.com/chaosctl/chaosctl/journal"
 	"github.com/chaosctl/chaosctl/probes"
 )
@@ -18,7 +19,7 @@ func TestRunWritesItsSampleLog(t *testing.T) {
 	cfg := testConfig(t)
 	writeScen(t, cfg, "freeze.toml", render(t, scen{Name: "freeze", Duration: "300ms", PID: v.pid}))
 	td := start(t, cfg)
-	res, err := td.c.Start(context.Background(), StartRequest{Scenario: "freeze"})
+	res, err := td.c.Start(context.Background(), api.StartRequest{Scenario: "freeze"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +69,7 @@ func TestGetRunThinsToResolution(t *testing.T) {
 	ctx := context.Background()
 	get := func(q string) (*journal.Journal, error) {
 		var j journal.Journal
-		return &j, td.c.do(ctx, http.MethodGet, "/v1/runs/"+id+q, nil, &j)
+		return &j, td.c.Get(ctx, "/v1/runs/"+id+q, &j)
 	}
 	check := func(j *journal.Journal, width time.Duration) {
 		t.Helper()

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chaosctl/chaosctl/daemon/api"
 )
 
 func freeAddr(t *testing.T) string {
@@ -87,15 +89,15 @@ func TestTCPNeedsToken(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, tf := range []string{"", wrong} {
-				c, err := NewClient(ClientOptions{Addr: addr, TokenFile: tf, CAFile: ca})
+				c, err := api.NewClient(api.ClientOptions{Addr: addr, TokenFile: tf, CAFile: ca})
 				if err != nil {
 					t.Fatal(err)
 				}
 				for _, call := range []func() error{
 					func() error { _, err := c.Halt(ctx); return err },
-					func() error { _, err := c.Start(ctx, StartRequest{Scenario: "s"}); return err },
+					func() error { _, err := c.Start(ctx, api.StartRequest{Scenario: "s"}); return err },
 					func() error { _, err := c.Scenarios(ctx); return err },
-					func() error { return c.do(ctx, http.MethodGet, "/metrics", nil, nil) },
+					func() error { return c.Get(ctx, "/metrics", nil) },
 				} {
 					if err := call(); apiStatus(err) != http.StatusUnauthorized {
 						t.Errorf("token file %q: %v, want 401", tf, err)
@@ -106,7 +108,7 @@ func TestTCPNeedsToken(t *testing.T) {
 			if st, _ := td.c.Status(ctx); st.Halted || len(st.Active) != 0 {
 				t.Fatalf("an unauthenticated request changed state: %+v", st)
 			}
-			c, err := NewClient(ClientOptions{Addr: addr, TokenFile: cfg.API.TokenFile, CAFile: ca})
+			c, err := api.NewClient(api.ClientOptions{Addr: addr, TokenFile: cfg.API.TokenFile, CAFile: ca})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/chaosctl/chaosctl/daemon/api"
 )
 
 // UIPrefix is where the daemon serves the dashboard on its TCP listener.
@@ -19,28 +21,28 @@ var ErrNoUI = errors.New("ui.enabled, but this daemon has no dashboard (Options.
 // any other client), where it is mounted, and the password of its login
 // form (the TCP listener's bearer token).
 type UIMount struct {
-	API    *Client
+	API    *api.Client
 	Prefix string // "/ui": the handler is served under Prefix+"/", with Prefix stripped
 	Token  []byte
 	Secure bool // the listener is TLS: cookies are Secure
 }
 
-// UIFactory builds the dashboard. The daemon cannot import internal/ui
-// (which imports the daemon's client), so the command that runs the
-// daemon passes it in.
+// UIFactory builds the dashboard. The command that runs the daemon passes
+// it in (internal/ui, a client of package api like any other), so the
+// server does not link the dashboard's pages and a test can mount a stub.
 type UIFactory func(UIMount) (http.Handler, error)
 
 // uiHandler is the TCP listener's handler with the dashboard mounted under
 // UIPrefix, when [ui] enabled is set: /ui/ paths authenticate with the
 // dashboard's session cookie, every other path is the API (bearer token).
-func (d *Daemon) uiHandler(api http.Handler, token []byte, secure bool) (http.Handler, error) {
+func (d *Daemon) uiHandler(apiH http.Handler, token []byte, secure bool) (http.Handler, error) {
 	if !d.cfg.UI.Enabled {
-		return api, nil
+		return apiH, nil
 	}
 	if d.uiFactory == nil {
 		return nil, ErrNoUI
 	}
-	c, err := NewClient(ClientOptions{Socket: d.cfg.API.Socket})
+	c, err := api.NewClient(api.ClientOptions{Socket: d.cfg.API.Socket})
 	if err != nil {
 		return nil, fmt.Errorf("ui: %w", err)
 	}
@@ -58,7 +60,7 @@ func (d *Daemon) uiHandler(api http.Handler, token []byte, secure bool) (http.Ha
 		case strings.HasPrefix(p, UIPrefix+"/"):
 			ui.ServeHTTP(w, r)
 		default:
-			api.ServeHTTP(w, r)
+			apiH.ServeHTTP(w, r)
 		}
 	}), nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/chaosctl/chaosctl/daemon/api"
 	"github.com/chaosctl/chaosctl/plugins/builtin"
 )
 
@@ -19,7 +20,7 @@ import (
 type UIDaemon struct {
 	Addr   string // http://127.0.0.1:port
 	Token  string
-	Client *Client // through the unix socket
+	Client *api.Client // through the unix socket
 }
 
 // StartUIDaemon runs a daemon with one scenario, a TCP listener with a
@@ -65,7 +66,7 @@ func StartUIDaemon(t *testing.T, enabled bool, f UIFactory) UIDaemon {
 			t.Logf("daemon log:\n%s", logs)
 		}
 	})
-	c, err := NewClient(ClientOptions{Socket: cfg.API.Socket})
+	c, err := api.NewClient(api.ClientOptions{Socket: cfg.API.Socket})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,8 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/chaosctl/chaosctl/daemon"
 	"github.com/chaosctl/chaosctl/internal/memlimit"
+	"github.com/chaosctl/chaosctl/internal/ui"
 	"github.com/chaosctl/chaosctl/plugins/builtin"
 	"github.com/chaosctl/chaosctl/plugins/host"
 )
@@ -88,38 +89,10 @@ SIGTERM or SIGINT aborts every run, reverts its faults and exits 0.`,
 	return cmd
 }
 
-// clientFlags say where the daemon is, for the commands that talk to it.
-type clientFlags struct {
-	socket, addr, tokenFile, caFile string
-}
-
-func addClientFlags(cmd *cobra.Command, f *clientFlags) {
-	cmd.Flags().StringVar(&f.socket, "socket", "", "daemon's unix socket (default $CHAOSCTL_SOCKET, $XDG_RUNTIME_DIR/chaosctl.sock or /run/chaosctl/chaosctl.sock)")
-	cmd.Flags().StringVar(&f.addr, "addr", os.Getenv("CHAOSCTL_ADDR"), "daemon's TCP address, host:port or https://host:port ($CHAOSCTL_ADDR)")
-	cmd.Flags().StringVar(&f.tokenFile, "token-file", os.Getenv("CHAOSCTL_TOKEN_FILE"), "file holding the API bearer token, for --addr ($CHAOSCTL_TOKEN_FILE)")
-	cmd.Flags().StringVar(&f.caFile, "ca-file", os.Getenv("CHAOSCTL_CA_FILE"), "CA certificate for a daemon with a self-signed TLS certificate ($CHAOSCTL_CA_FILE)")
-}
-
-// explicit reports whether the user named a daemon.
-func (f clientFlags) explicit() bool { return f.socket != "" || f.addr != "" }
-
-func (f clientFlags) client() (*daemon.Client, error) {
-	c, err := daemon.NewClient(daemon.ClientOptions{Socket: f.socket, Addr: f.addr, TokenFile: f.tokenFile, CAFile: f.caFile})
-	if err != nil {
-		return nil, withCode(ExitInvalid, err)
+// daemonUI is the dashboard the daemon serves under /ui/ when [ui]
+// enabled is set: behind a login form that takes the API token.
+func daemonUI(log zerolog.Logger) daemon.UIFactory {
+	return func(m daemon.UIMount) (http.Handler, error) {
+		return ui.New(ui.Options{API: m.API, Log: log.With().Str("component", "ui").Logger(), Prefix: m.Prefix, Token: m.Token, Secure: m.Secure})
 	}
-	return c, nil
-}
-
-// apiErr turns a client error into an exit: 2 for what the request got
-// wrong (unknown run or scenario, bad input), 5 for the rest.
-func apiErr(err error) error {
-	var ae *daemon.APIError
-	if errors.As(err, &ae) && ae.Status >= 400 && ae.Status < 500 && ae.Status != 401 {
-		return withCode(ExitInvalid, err)
-	}
-	if errors.Is(err, daemon.ErrUnreachable) {
-		return withCode(ExitError, fmt.Errorf("%w (start one with `chaosctl daemon`)", err))
-	}
-	return withCode(ExitError, err)
 }

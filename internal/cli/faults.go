@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/chaosctl/chaosctl/daemon"
+	"github.com/chaosctl/chaosctl/daemon/api"
 )
 
 func newFaultsCmd(e *env) *cobra.Command {
@@ -24,7 +24,7 @@ by hand, then "chaosctl faults forget RUN_ID FAULT_ID".
   chaosctl faults retry                retry every failed revert now
   chaosctl faults forget RUN FAULT     stop retrying one, free its target`,
 		Args: cobra.NoArgs,
-	}, func(cmd *cobra.Command, c *daemon.Client, _ []string) error {
+	}, func(cmd *cobra.Command, c *api.Client, _ []string) error {
 		f, err := c.Faults(cmd.Context())
 		if err != nil {
 			return apiErr(err)
@@ -35,7 +35,7 @@ by hand, then "chaosctl faults forget RUN_ID FAULT_ID".
 		Use:   "retry",
 		Short: "Retry every failed revert now",
 		Args:  cobra.NoArgs,
-	}, func(cmd *cobra.Command, c *daemon.Client, _ []string) error {
+	}, func(cmd *cobra.Command, c *api.Client, _ []string) error {
 		f, err := c.RetryFaults(cmd.Context())
 		if err != nil {
 			return apiErr(err)
@@ -46,8 +46,8 @@ by hand, then "chaosctl faults forget RUN_ID FAULT_ID".
 		Use:   "forget RUN_ID FAULT_ID",
 		Short: "Stop retrying a fault you dealt with by hand, and free its target",
 		Args:  cobra.ExactArgs(2),
-	}, func(cmd *cobra.Command, c *daemon.Client, args []string) error {
-		f, err := c.ForgetFault(cmd.Context(), daemon.FaultRef{RunID: args[0], FaultID: args[1]})
+	}, func(cmd *cobra.Command, c *api.Client, args []string) error {
+		f, err := c.ForgetFault(cmd.Context(), api.FaultRef{RunID: args[0], FaultID: args[1]})
 		if err != nil {
 			return apiErr(err)
 		}
@@ -57,7 +57,7 @@ by hand, then "chaosctl faults forget RUN_ID FAULT_ID".
 	return list
 }
 
-func printFaults(e *env, f daemon.FaultsResponse) error {
+func printFaults(e *env, f api.FaultsResponse) error {
 	var b strings.Builder
 	if len(f.Faults) == 0 {
 		b.WriteString("no unreverted faults")

@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/chaosctl/chaosctl/daemon"
+	"github.com/chaosctl/chaosctl/daemon/api"
 	"github.com/chaosctl/chaosctl/journal"
 	"github.com/chaosctl/chaosctl/report"
 )
@@ -38,7 +38,7 @@ that directory whatever the daemon.`,
 			var js []*journal.Journal
 			var trigger map[string]string
 			source := dir
-			var c *daemon.Client
+			var c *api.Client
 			ok, err := false, error(nil)
 			if !cmd.Flags().Changed("journal-dir") {
 				c, ok, err = reachableDaemon(cmd.Context(), cf)
@@ -89,7 +89,7 @@ that directory whatever the daemon.`,
 
 // daemonJournals fetches the daemon's latest runs with their journals, and
 // each run's trigger.
-func daemonJournals(ctx context.Context, c *daemon.Client, limit int, scenario string) ([]*journal.Journal, map[string]string, error) {
+func daemonJournals(ctx context.Context, c *api.Client, limit int, scenario string) ([]*journal.Journal, map[string]string, error) {
 	h, err := c.History(ctx, limit, scenario)
 	if err != nil {
 		return nil, nil, err

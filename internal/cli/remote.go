@@ -9,14 +9,14 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/chaosctl/chaosctl/daemon"
+	"github.com/chaosctl/chaosctl/daemon/api"
 )
 
 // The commands below talk to a running daemon through its API.
 
 // daemonCmd completes cmd with the flags that say where the daemon is and
 // runs run with a client for it.
-func daemonCmd(cmd *cobra.Command, run func(cmd *cobra.Command, c *daemon.Client, args []string) error) *cobra.Command {
+func daemonCmd(cmd *cobra.Command, run func(cmd *cobra.Command, c *api.Client, args []string) error) *cobra.Command {
 	var cf clientFlags
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		c, err := cf.client()
@@ -34,7 +34,7 @@ func newListCmd(e *env) *cobra.Command {
 		Use:   "list",
 		Short: "List the daemon's scenarios, their schedules and the files that failed to load",
 		Args:  cobra.NoArgs,
-	}, func(cmd *cobra.Command, c *daemon.Client, _ []string) error {
+	}, func(cmd *cobra.Command, c *api.Client, _ []string) error {
 		l, err := c.Scenarios(cmd.Context())
 		if err != nil {
 			return apiErr(err)
@@ -73,7 +73,7 @@ func newStatusCmd(e *env) *cobra.Command {
 		Use:   "status [RUN]",
 		Short: "Show the daemon's state, or one run's journal",
 		Args:  cobra.MaximumNArgs(1),
-	}, func(cmd *cobra.Command, c *daemon.Client, args []string) error {
+	}, func(cmd *cobra.Command, c *api.Client, args []string) error {
 		if len(args) == 1 {
 			j, err := c.Run(cmd.Context(), args[0])
 			if err != nil {
@@ -115,7 +115,7 @@ func newAbortCmd(e *env) *cobra.Command {
 		Use:   "abort RUN",
 		Short: "Abort a run in progress; its faults are reverted",
 		Args:  cobra.ExactArgs(1),
-	}, func(cmd *cobra.Command, c *daemon.Client, args []string) error {
+	}, func(cmd *cobra.Command, c *api.Client, args []string) error {
 		if err := c.Abort(cmd.Context(), args[0]); err != nil {
 			return apiErr(err)
 		}
@@ -128,7 +128,7 @@ func newHaltCmd(e *env) *cobra.Command {
 		Use:   "halt",
 		Short: "Kill switch: abort every run and refuse new ones until resume",
 		Args:  cobra.NoArgs,
-	}, func(cmd *cobra.Command, c *daemon.Client, _ []string) error {
+	}, func(cmd *cobra.Command, c *api.Client, _ []string) error {
 		h, err := c.Halt(cmd.Context())
 		if err != nil {
 			return apiErr(err)
@@ -142,11 +142,11 @@ func newResumeCmd(e *env) *cobra.Command {
 		Use:   "resume",
 		Short: "Lift the kill switch: runs may start again",
 		Args:  cobra.NoArgs,
-	}, func(cmd *cobra.Command, c *daemon.Client, _ []string) error {
+	}, func(cmd *cobra.Command, c *api.Client, _ []string) error {
 		if err := c.Resume(cmd.Context()); err != nil {
 			return apiErr(err)
 		}
-		return printRemote(e, daemon.HaltResponse{Aborted: []string{}}, "resumed: runs may start again")
+		return printRemote(e, api.HaltResponse{Aborted: []string{}}, "resumed: runs may start again")
 	})
 }
 

@@ -10,14 +10,14 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/chaosctl/chaosctl/daemon"
+	"github.com/chaosctl/chaosctl/daemon/api"
 	"github.com/chaosctl/chaosctl/experiments"
 	"github.com/chaosctl/chaosctl/journal"
 )
 
 // reachableDaemon finds the daemon `run` should use: the one the flags
 // name (an error if it does not answer) or one on the default socket.
-func reachableDaemon(ctx context.Context, cf clientFlags) (*daemon.Client, bool, error) {
+func reachableDaemon(ctx context.Context, cf clientFlags) (*api.Client, bool, error) {
 	c, err := cf.client()
 	if err != nil {
 		return nil, false, err
@@ -34,14 +34,14 @@ func reachableDaemon(ctx context.Context, cf clientFlags) (*daemon.Client, bool,
 // runRemote runs file in the daemon and renders it exactly as a local run:
 // the same live progress from the same events, the same summary, the same
 // exit code. Ctrl-C aborts the run in the daemon and waits for its revert.
-func runRemote(ctx context.Context, e *env, c *daemon.Client, file string, f runFlags) error {
+func runRemote(ctx context.Context, e *env, c *api.Client, file string, f runFlags) error {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return withCode(ExitInvalid, fmt.Errorf("load scenario: %w", err))
 	}
-	res, err := c.Start(ctx, daemon.StartRequest{File: file, Content: string(data), DryRun: f.dryRun})
+	res, err := c.Start(ctx, api.StartRequest{File: file, Content: string(data), DryRun: f.dryRun})
 	if err != nil {
-		var ae *daemon.APIError
+		var ae *api.APIError
 		if errors.As(err, &ae) && len(ae.Errors) > 0 {
 			for _, m := range ae.Errors {
 				fmt.Fprintln(e.stderr, m)

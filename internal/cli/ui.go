@@ -8,10 +8,9 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
-	"github.com/chaosctl/chaosctl/daemon"
+	"github.com/chaosctl/chaosctl/daemon/api"
 	"github.com/chaosctl/chaosctl/internal/ui"
 )
 
@@ -36,7 +35,7 @@ cookie) and leaves a URL without the token. The link works once, within
 			if err != nil {
 				return withCode(ExitInvalid, fmt.Errorf("--listen %q: %w", listen, err))
 			}
-			if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			if !api.Loopback(host) {
 				return withCode(ExitInvalid, fmt.Errorf("--listen %q: %w", listen, ErrNotLoopback))
 			}
 			c, err := cf.client()
@@ -81,12 +80,4 @@ func serveUI(ctx context.Context, e *env, h *ui.Handler, l net.Listener, daemonA
 		srv.Close() // event streams still open
 	}
 	return nil
-}
-
-// daemonUI is the dashboard the daemon serves under /ui/ when [ui]
-// enabled is set: behind a login form that takes the API token.
-func daemonUI(log zerolog.Logger) daemon.UIFactory {
-	return func(m daemon.UIMount) (http.Handler, error) {
-		return ui.New(ui.Options{API: m.API, Log: log.With().Str("component", "ui").Logger(), Prefix: m.Prefix, Token: m.Token, Secure: m.Secure})
-	}
 }

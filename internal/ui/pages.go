@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/chaosctl/chaosctl/daemon"
+	"github.com/chaosctl/chaosctl/daemon/api"
 	"github.com/chaosctl/chaosctl/daemon/store"
 	"github.com/chaosctl/chaosctl/experiments"
 	"github.com/chaosctl/chaosctl/journal"
@@ -28,7 +28,7 @@ type page struct {
 	Path      string // the page's own path, where HALT and resume come back to
 	CSRF      string
 	Halted    bool
-	Active    []daemon.RunStatus
+	Active    []api.RunStatus
 	DaemonErr string
 	NoSession bool
 	LoginForm bool // the sign-in form (a Handler with a Token); CSRF is the form's
@@ -103,7 +103,7 @@ func (h *Handler) notFound(w http.ResponseWriter, r *http.Request, s *session, m
 // when halted, 502 when the daemon is unreachable.
 func (h *Handler) apiError(w http.ResponseWriter, r *http.Request, s *session, err error) {
 	code := http.StatusBadGateway
-	var ae *daemon.APIError
+	var ae *api.APIError
 	if errors.As(err, &ae) {
 		code = ae.Status
 	}
@@ -115,7 +115,7 @@ func (h *Handler) apiError(w http.ResponseWriter, r *http.Request, s *session, e
 	switch {
 	case code == http.StatusNotFound:
 		title = "Not found"
-	case errors.Is(err, daemon.ErrHalted):
+	case errors.Is(err, api.ErrHalted):
 		title = "Halted"
 		msg = "The daemon is halted: no run may start until it is resumed. " + msg
 	case code == http.StatusBadGateway:
@@ -147,7 +147,7 @@ func (h *Handler) scenarioDetail(ctx context.Context, name string) (string, post
 }
 
 type scenarioRow struct {
-	daemon.ScenarioInfo
+	api.ScenarioInfo
 	PM   postmortem
 	Last *store.RunSummary
 }
@@ -169,11 +169,11 @@ func (h *Handler) pageScenarios(w http.ResponseWriter, r *http.Request, s *sessi
 			last[hist[i].Scenario] = &hist[i]
 		}
 	}
-	slices.SortFunc(list.Scenarios, func(a, b daemon.ScenarioInfo) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(list.Scenarios, func(a, b api.ScenarioInfo) int { return strings.Compare(a.Name, b.Name) })
 	var rows []scenarioRow
 	for _, si := range list.Scenarios {
 		_, pm, err := h.scenarioDetail(r.Context(), si.Name)
-		if err != nil && !errors.Is(err, daemon.ErrUnknownScenario) { // unloaded since the list: no post-mortem
+		if err != nil && !errors.Is(err, api.ErrUnknownScenario) { // unloaded since the list: no post-mortem
 			h.apiError(w, r, s, err)
 			return
 		}
@@ -181,12 +181,12 @@ func (h *Handler) pageScenarios(w http.ResponseWriter, r *http.Request, s *sessi
 	}
 	h.render(w, r, http.StatusOK, "scenarios", s, page{Title: "Scenarios", Data: struct {
 		Rows   []scenarioRow
-		Errors []daemon.LoadError
+		Errors []api.LoadError
 	}{rows, list.Errors}})
 }
 
 // scenario finds a loaded scenario by name.
-func (h *Handler) scenario(ctx context.Context, name string) (*daemon.ScenarioInfo, error) {
+func (h *Handler) scenario(ctx context.Context, name string) (*api.ScenarioInfo, error) {
 	list, err := h.api.Scenarios(ctx)
 	if err != nil {
 		return nil, err
@@ -242,7 +242,7 @@ func (h *Handler) pageScenario(w http.ResponseWriter, r *http.Request, s *sessio
 		return
 	}
 	h.render(w, r, http.StatusOK, "scenario", s, page{Title: si.Name, Data: struct {
-		Info  *daemon.ScenarioInfo
+		Info  *api.ScenarioInfo
 		PM    postmortem
 		TOML  string
 		Runs  []store.RunSummary
@@ -263,7 +263,7 @@ func (h *Handler) pageStart(w http.ResponseWriter, r *http.Request, s *session) 
 		return
 	}
 	h.render(w, r, http.StatusOK, "start", s, page{Title: "Start " + si.Name, Data: struct {
-		Info    *daemon.ScenarioInfo
+		Info    *api.ScenarioInfo
 		Preview *journal.Journal
 	}{si, nil}})
 }
@@ -284,7 +284,7 @@ func (h *Handler) postPreview(w http.ResponseWriter, r *http.Request, s *session
 		h.notFound(w, r, s, fmt.Sprintf("No scenario named %q is loaded.", name))
 		return
 	}
-	res, err := h.api.Start(r.Context(), daemon.StartRequest{Scenario: name, DryRun: true})
+	res, err := h.api.Start(r.Context(), api.StartRequest{Scenario: name, DryRun: true})
 	if err != nil {
 		h.apiError(w, r, s, err)
 		return
@@ -314,13 +314,13 @@ func (h *Handler) postPreview(w http.ResponseWriter, r *http.Request, s *session
 		}
 	}
 	h.render(w, r, http.StatusOK, "start", s, page{Title: "Start " + si.Name, Data: struct {
-		Info    *daemon.ScenarioInfo
+		Info    *api.ScenarioInfo
 		Preview *journal.Journal
 	}{si, j}})
 }
 
 func (h *Handler) postRun(w http.ResponseWriter, r *http.Request, s *session) {
-	res, err := h.api.Start(r.Context(), daemon.StartRequest{Scenario: r.PathValue("name")})
+	res, err := h.api.Start(r.Context(), api.StartRequest{Scenario: r.PathValue("name")})
 	if err != nil {
 		h.apiError(w, r, s, err)
 		return
@@ -365,7 +365,7 @@ func (h *Handler) streamEvents(w http.ResponseWriter, r *http.Request, s *sessio
 	})
 	if err != nil && !started && r.Context().Err() == nil {
 		code := http.StatusBadGateway
-		var ae *daemon.APIError
+		var ae *api.APIError
 		if errors.As(err, &ae) {
 			code = ae.Status
 		}
@@ -465,7 +465,7 @@ func (h *Handler) runJSON(w http.ResponseWriter, r *http.Request, s *session) {
 	j, err := h.api.Run(r.Context(), r.PathValue("id"))
 	if err != nil {
 		code := http.StatusBadGateway
-		var ae *daemon.APIError
+		var ae *api.APIError
 		if errors.As(err, &ae) {
 			code = ae.Status
 		}

@@ -1,7 +1,7 @@
 // Package ui is chaosctl's game-day dashboard: server-rendered pages over
 // the daemon's API, for a shared screen. It is an http.Handler that talks
 // to the daemon only through its API client (the API interface, which
-// *daemon.Client implements); its assets are embedded, so it works
+// *api.Client implements); its assets are embedded, so it works
 // air-gapped, and its one script is a small dependency-free file.
 //
 // Access: a one-time login token (see Handler.LoginToken) opens a session
@@ -23,27 +23,27 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/chaosctl/chaosctl/daemon"
+	"github.com/chaosctl/chaosctl/daemon/api"
 	"github.com/chaosctl/chaosctl/daemon/store"
 	"github.com/chaosctl/chaosctl/experiments"
 	"github.com/chaosctl/chaosctl/journal"
 )
 
-// API is what the dashboard needs of the daemon: *daemon.Client.
+// API is what the dashboard needs of the daemon: *api.Client.
 type API interface {
-	Status(ctx context.Context) (daemon.Status, error)
-	Scenarios(ctx context.Context) (daemon.ScenariosResponse, error)
-	Scenario(ctx context.Context, name string) (daemon.ScenarioDetail, error)
-	Start(ctx context.Context, req daemon.StartRequest) (daemon.StartResponse, error)
+	Status(ctx context.Context) (api.Status, error)
+	Scenarios(ctx context.Context) (api.ScenariosResponse, error)
+	Scenario(ctx context.Context, name string) (api.ScenarioDetail, error)
+	Start(ctx context.Context, req api.StartRequest) (api.StartResponse, error)
 	Run(ctx context.Context, id string) (*journal.Journal, error)
 	History(ctx context.Context, limit int, scenario string) ([]store.RunSummary, error)
 	Abort(ctx context.Context, id string) error
-	Halt(ctx context.Context) (daemon.HaltResponse, error)
+	Halt(ctx context.Context) (api.HaltResponse, error)
 	Resume(ctx context.Context) error
 	Events(ctx context.Context, id string, fn func(experiments.Event)) error
 }
 
-var _ API = (*daemon.Client)(nil)
+var _ API = (*api.Client)(nil)
 
 // CSP is every dashboard page's Content-Security-Policy: scripts, styles
 // and connections from the dashboard itself only, nothing inline.

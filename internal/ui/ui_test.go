@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chaosctl/chaosctl/daemon"
+	"github.com/chaosctl/chaosctl/daemon/api"
 	"github.com/chaosctl/chaosctl/daemon/store"
 	"github.com/chaosctl/chaosctl/experiments"
 	"github.com/chaosctl/chaosctl/journal"
@@ -24,36 +24,36 @@ type fakeAPI struct {
 	halted bool
 	calls  []string
 	runs   map[string]*journal.Journal
-	list   daemon.ScenariosResponse
+	list   api.ScenariosResponse
 	files  map[string]string // scenario name -> its TOML
-	pms    map[string]daemon.PostmortemInfo
+	pms    map[string]api.PostmortemInfo
 }
 
 func (f *fakeAPI) call(s string) { f.mu.Lock(); f.calls = append(f.calls, s); f.mu.Unlock() }
 
-func (f *fakeAPI) Status(context.Context) (daemon.Status, error) {
+func (f *fakeAPI) Status(context.Context) (api.Status, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return daemon.Status{Halted: f.halted, Active: []daemon.RunStatus{}}, nil
+	return api.Status{Halted: f.halted, Active: []api.RunStatus{}}, nil
 }
-func (f *fakeAPI) Scenarios(context.Context) (daemon.ScenariosResponse, error) { return f.list, nil }
-func (f *fakeAPI) Scenario(_ context.Context, name string) (daemon.ScenarioDetail, error) {
+func (f *fakeAPI) Scenarios(context.Context) (api.ScenariosResponse, error) { return f.list, nil }
+func (f *fakeAPI) Scenario(_ context.Context, name string) (api.ScenarioDetail, error) {
 	for _, si := range f.list.Scenarios {
 		if si.Name == name {
-			return daemon.ScenarioDetail{ScenarioInfo: si, Content: f.files[name], Postmortem: f.pms[name]}, nil
+			return api.ScenarioDetail{ScenarioInfo: si, Content: f.files[name], Postmortem: f.pms[name]}, nil
 		}
 	}
-	return daemon.ScenarioDetail{}, &daemon.APIError{Status: http.StatusNotFound, ErrorResponse: daemon.ErrorResponse{Error: "unknown scenario", Code: "unknown_scenario"}}
+	return api.ScenarioDetail{}, &api.APIError{Status: http.StatusNotFound, ErrorResponse: api.ErrorResponse{Error: "unknown scenario", Code: "unknown_scenario"}}
 }
-func (f *fakeAPI) Start(_ context.Context, req daemon.StartRequest) (daemon.StartResponse, error) {
+func (f *fakeAPI) Start(_ context.Context, req api.StartRequest) (api.StartResponse, error) {
 	f.call("start " + req.Scenario)
-	return daemon.StartResponse{RunID: "r2", Scenario: req.Scenario}, nil
+	return api.StartResponse{RunID: "r2", Scenario: req.Scenario}, nil
 }
 func (f *fakeAPI) Run(_ context.Context, id string) (*journal.Journal, error) {
 	if j, ok := f.runs[id]; ok {
 		return j, nil
 	}
-	return nil, &daemon.APIError{Status: http.StatusNotFound, ErrorResponse: daemon.ErrorResponse{Error: "unknown run " + id, Code: "unknown_run"}}
+	return nil, &api.APIError{Status: http.StatusNotFound, ErrorResponse: api.ErrorResponse{Error: "unknown run " + id, Code: "unknown_run"}}
 }
 func (f *fakeAPI) History(context.Context, int, string) ([]store.RunSummary, error) {
 	var out []store.RunSummary
@@ -63,17 +63,17 @@ func (f *fakeAPI) History(context.Context, int, string) ([]store.RunSummary, err
 	return out, nil
 }
 func (f *fakeAPI) Abort(_ context.Context, id string) error { f.call("abort " + id); return nil }
-func (f *fakeAPI) Halt(context.Context) (daemon.HaltResponse, error) {
+func (f *fakeAPI) Halt(context.Context) (api.HaltResponse, error) {
 	f.call("halt")
 	f.mu.Lock()
 	f.halted = true
 	f.mu.Unlock()
-	return daemon.HaltResponse{Halted: true}, nil
+	return api.HaltResponse{Halted: true}, nil
 }
 func (f *fakeAPI) Resume(context.Context) error { f.call("resume"); return nil }
 func (f *fakeAPI) Events(_ context.Context, id string, fn func(experiments.Event)) error {
 	if _, ok := f.runs[id]; !ok {
-		return &daemon.APIError{Status: http.StatusNotFound, ErrorResponse: daemon.ErrorResponse{Error: "unknown run", Code: "unknown_run"}}
+		return &api.APIError{Status: http.StatusNotFound, ErrorResponse: api.ErrorResponse{Error: "unknown run", Code: "unknown_run"}}
 	}
 	fn(experiments.Event{RunID: id, Kind: experiments.EventVerdict, Verdict: journal.Passed})
 	return nil
@@ -86,10 +86,10 @@ func newFake() *fakeAPI {
 	return &fakeAPI{
 		runs: map[string]*journal.Journal{"r1": {RunID: "r1", Scenario: "crash" + evil, StartedAt: t0, EndedAt: t0.Add(5 * time.Second),
 			Verdict: journal.Failed, Reasons: []string{"reason " + evil}, Postmortem: journal.Postmortem{ID: "INC-1", URL: "javascript:alert(1)"}}},
-		list: daemon.ScenariosResponse{Scenarios: []daemon.ScenarioInfo{{Name: "crash" + evil, File: "/s/crash.toml", Description: "d " + evil}},
-			Errors: []daemon.LoadError{{File: "/s/bad.toml", Errors: []string{"/s/bad.toml:3:1: name: " + evil}}}},
+		list: api.ScenariosResponse{Scenarios: []api.ScenarioInfo{{Name: "crash" + evil, File: "/s/crash.toml", Description: "d " + evil}},
+			Errors: []api.LoadError{{File: "/s/bad.toml", Errors: []string{"/s/bad.toml:3:1: name: " + evil}}}},
 		files: map[string]string{"crash" + evil: "name = \"x\"\n[postmortem]\nid = \"INC-<b>1</b>\"\nurl = \"javascript:alert(1)\"\nsummary = \"" + `<img src=x onerror=alert(1)>` + "\"\n"},
-		pms:   map[string]daemon.PostmortemInfo{"crash" + evil: {ID: "INC-<b>1</b>", URL: "javascript:alert(1)", Summary: `<img src=x onerror=alert(1)>`}},
+		pms:   map[string]api.PostmortemInfo{"crash" + evil: {ID: "INC-<b>1</b>", URL: "javascript:alert(1)", Summary: `<img src=x onerror=alert(1)>`}},
 	}
 }
 

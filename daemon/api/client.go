@@ -1,4 +1,4 @@
-package daemon
+package api
 
 import (
 	"bufio"
@@ -7,13 +7,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -22,13 +22,6 @@ import (
 	"github.com/chaosctl/chaosctl/experiments"
 	"github.com/chaosctl/chaosctl/journal"
 )
-
-// ErrUnreachable: no daemon answers where the client looked.
-var ErrUnreachable = errors.New("no chaosctl daemon reachable")
-
-// ErrTokenInClear: the client was asked to send its bearer token over
-// plain http to an address off this machine.
-var ErrTokenInClear = errors.New("refusing to send the API token in clear text")
 
 // ClientOptions say where the daemon is: a unix socket (the default), or a
 // TCP address ("host:port", "http://host:port", "https://host:port") with
@@ -56,10 +49,10 @@ type APIError struct {
 
 func (e *APIError) Error() string { return e.ErrorResponse.Error }
 
-// Is lets errors.Is(err, daemon.ErrHalted) and the like work on what the
+// Is lets errors.Is(err, api.ErrHalted) and the like work on what the
 // daemon answered.
 func (e *APIError) Is(target error) bool {
-	s, ok := wireCodes[e.Code]
+	s, ok := codes[e.Code]
 	return ok && s == target
 }
 
@@ -84,7 +77,7 @@ func NewClient(o ClientOptions) (*Client, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("--addr %q: want host:port, http://host:port or https://host:port", o.Addr)
 	}
-	if o.TokenFile != "" && u.Scheme == "http" && !loopbackHost(u.Hostname()) {
+	if o.TokenFile != "" && u.Scheme == "http" && !Loopback(u.Hostname()) {
 		return nil, fmt.Errorf("%w: --addr %s is plain http to %s, which is not a loopback address: use https://%s (and --ca-file for a self-signed certificate)",
 			ErrTokenInClear, o.Addr, u.Hostname(), u.Host)
 	}
@@ -110,6 +103,29 @@ func NewClient(o ClientOptions) (*Client, error) {
 		c.token = strings.TrimSpace(string(b))
 	}
 	return c, nil
+}
+
+// DefaultSocket is where the daemon listens and where clients look for it:
+// $CHAOSCTL_SOCKET, else $XDG_RUNTIME_DIR/chaosctl.sock, else
+// /run/chaosctl/chaosctl.sock.
+func DefaultSocket() string {
+	if s := os.Getenv("CHAOSCTL_SOCKET"); s != "" {
+		return s
+	}
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
+		return filepath.Join(d, "chaosctl.sock")
+	}
+	return "/run/chaosctl/chaosctl.sock"
+}
+
+// Loopback reports whether host (a name or an IP, without port) is this
+// machine's loopback.
+func Loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Where says which daemon the client talks to.
@@ -157,6 +173,13 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		return fmt.Errorf("%s %s: bad response: %w", method, path, err)
 	}
 	return nil
+}
+
+// Get is GET path (with its query), decoded into out unless out is nil:
+// for what has no method of its own (GET /metrics, a run at a resolution
+// of the caller's).
+func (c *Client) Get(ctx context.Context, path string, out any) error {
+	return c.do(ctx, http.MethodGet, path, nil, out)
 }
 
 // Ping checks that a daemon answers, within a short time.
