@@ -354,6 +354,19 @@ func sample(ctx context.Context, name string, p probes.Prober, interval, timeout
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	if w, ok := p.(probes.Watcher); ok {
+		wg.Go(func() {
+			err := w.Watch(ctx, func(s probes.Sample) {
+				if ctx.Err() == nil {
+					s.Probe = name
+					rec.add(s)
+				}
+			})
+			if err != nil && ctx.Err() == nil {
+				rec.add(probes.Sample{Probe: name, Time: time.Now(), Err: "watch: " + err.Error()})
+			}
+		})
+	}
 	ticks := make(chan struct{}) // unbuffered: a send succeeds only when a worker is idle
 	attempt := func() {
 		actx, cancel := context.WithTimeout(ctx, timeout)

@@ -44,6 +44,17 @@ type Streamer interface {
 	Stream(ctx context.Context, timeout time.Duration, emit func(Sample)) error
 }
 
+// Watcher is a Prober that also watches its target between samples (a
+// Kubernetes informer): the engine samples it every interval as usual,
+// and runs Watch beside that, recording the extra sample Watch emits at
+// each change it sees, timed at the instant the change arrived. Recovery
+// instants then come from the watch, not from the polling grid. Watch
+// returns when ctx ends; emit is not called after it returns.
+type Watcher interface {
+	Prober
+	Watch(ctx context.Context, emit func(Sample)) error
+}
+
 // RateReporter is a prober that aims at a rate and can say what it
 // achieved so far (both per second): a run whose load was not what the
 // scenario asked for proves less than it claims.

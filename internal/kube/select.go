@@ -444,3 +444,63 @@ func number(v any) (float64, bool) {
 	}
 	return 0, false
 }
+
+// Workload is a Deployment, StatefulSet or DaemonSet, by identity.
+type Workload struct {
+	Kind, Namespace, Name string
+	UID                   types.UID
+}
+
+// Workloads resolves s to Deployments, StatefulSets or DaemonSets (by
+// s.Kind), protected ones left out.
+func Workloads(ctx context.Context, c kubernetes.Interface, s Selector, rng *rand.Rand) ([]Workload, error) {
+	if err := CheckNamespace(ctx, c, s.Namespace); err != nil {
+		return nil, err
+	}
+	opts := metav1.ListOptions{LabelSelector: s.Labels.String(), FieldSelector: s.Fields.String()}
+	var metas []metav1.ObjectMeta
+	var err error
+	switch s.Kind {
+	case KindDeployment:
+		l, e := c.AppsV1().Deployments(s.Namespace).List(ctx, opts)
+		err = e
+		if e == nil {
+			for _, o := range l.Items {
+				metas = append(metas, o.ObjectMeta)
+			}
+		}
+	case KindStatefulSet:
+		l, e := c.AppsV1().StatefulSets(s.Namespace).List(ctx, opts)
+		err = e
+		if e == nil {
+			for _, o := range l.Items {
+				metas = append(metas, o.ObjectMeta)
+			}
+		}
+	case KindDaemonSet:
+		l, e := c.AppsV1().DaemonSets(s.Namespace).List(ctx, opts)
+		err = e
+		if e == nil {
+			for _, o := range l.Items {
+				metas = append(metas, o.ObjectMeta)
+			}
+		}
+	default:
+		return nil, fmt.Errorf("%w: %q is not a workload kind", ErrUnsupported, s.Kind)
+	}
+	if err != nil {
+		return nil, Explain(err, "list", s.Kind+"s", s.Namespace)
+	}
+	var out []Workload
+	for _, m := range metas {
+		if Protected(&m) != "" || (len(s.Names) > 0 && !contains(s.Names, m.Name)) {
+			continue
+		}
+		out = append(out, Workload{Kind: s.Kind, Namespace: m.Namespace, Name: m.Name, UID: m.UID})
+	}
+	out = choose(out, s, rng, func(w Workload) string { return w.Name })
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: no %s", plugins.ErrNoTargets, s.Describe())
+	}
+	return out, nil
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/chaosctl/chaosctl/plugins"
 	"github.com/chaosctl/chaosctl/plugins/disk"
 	"github.com/chaosctl/chaosctl/plugins/docker"
+	"github.com/chaosctl/chaosctl/plugins/kubernetes"
 	"github.com/chaosctl/chaosctl/plugins/latency"
 	"github.com/chaosctl/chaosctl/plugins/network"
 	"github.com/chaosctl/chaosctl/plugins/process"
@@ -18,12 +19,13 @@ import (
 
 // factories is the one list of built-in fault kinds.
 var factories = map[string]func() plugins.Fault{
-	"process": func() plugins.Fault { return process.New() },
-	"docker":  func() plugins.Fault { return docker.New() },
-	"latency": func() plugins.Fault { return latency.New() },
-	"network": func() plugins.Fault { return network.New() },
-	"disk":    func() plugins.Fault { return disk.New() },
-	"stress":  func() plugins.Fault { return stress.New() },
+	"process":    func() plugins.Fault { return process.New() },
+	"docker":     func() plugins.Fault { return docker.New() },
+	"kubernetes": func() plugins.Fault { return kubernetes.New() },
+	"latency":    func() plugins.Fault { return latency.New() },
+	"network":    func() plugins.Fault { return network.New() },
+	"disk":       func() plugins.Fault { return disk.New() },
+	"stress":     func() plugins.Fault { return stress.New() },
 }
 
 // Names lists the built-in plugins, sorted.

@@ -1,0 +1,309 @@
+// Package kubernetes is the "kubernetes" fault plugin: delete or evict
+// pods, scale a Deployment or StatefulSet, cordon or drain a node, isolate
+// pods behind a deny NetworkPolicy, and crash a pod's container, through
+// the Kubernetes API (k8s.io/client-go), one file per action.
+//
+// Revert data carries the objects' UIDs, so a revert never touches a
+// different object of the same name: when the object was replaced
+// meanwhile (a pod recreated by its controller), its revert is done.
+package kubernetes
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"k8s.io/apimachinery/pkg/types"
+	k8s "k8s.io/client-go/kubernetes"
+
+	"github.com/chaosctl/chaosctl/internal/kube"
+	"github.com/chaosctl/chaosctl/plugins"
+)
+
+// Fault implements the "kubernetes" plugin.
+type Fault struct {
+	mu      sync.Mutex
+	clients map[kube.Config]k8s.Interface
+	connect func(context.Context, kube.Config) (k8s.Interface, error)
+	log     zerolog.Logger
+}
+
+var (
+	_ plugins.Fault    = (*Fault)(nil)
+	_ plugins.Preparer = (*Fault)(nil)
+)
+
+// New returns the kubernetes fault; it reaches the cluster named by each
+// fault's target table, --kubeconfig/--context, $KUBECONFIG, or the
+// in-cluster service account, on first use.
+func New() *Fault {
+	return &Fault{connect: kube.Connect, log: zerolog.New(os.Stderr).With().Str("plugin", "kubernetes").Logger()}
+}
+
+func (f *Fault) client(ctx context.Context, c kube.Config) (k8s.Interface, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if cs, ok := f.clients[c]; ok {
+		return cs, nil
+	}
+	cs, err := f.connect(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	if f.clients == nil {
+		f.clients = map[kube.Config]k8s.Interface{}
+	}
+	f.clients[c] = cs
+	return cs, nil
+}
+
+// action is one kubernetes action: its schema and what it does.
+type action struct {
+	plugins.Action
+	kinds    []string // object kinds it takes; the first is the default
+	validate func(params plugins.Params) []error
+	// targets lists what the action hits (default: pods).
+	targets func(ctx context.Context, c k8s.Interface, s kube.Selector, params plugins.Params) ([]plugins.Target, error)
+	// prepare fills what revert needs before inject runs; nil: the
+	// target's identity is enough.
+	prepare func(ctx context.Context, c k8s.Interface, t plugins.Target, params plugins.Params, rd *revertData) error
+	inject  func(ctx context.Context, c k8s.Interface, t plugins.Target, params plugins.Params, rd *revertData) error
+	revert  func(ctx context.Context, c k8s.Interface, rd revertData, log zerolog.Logger) error // nil: nothing to undo
+	status  func(ctx context.Context, c k8s.Interface, rd revertData) (plugins.Status, error)
+}
+
+// actions is the one list of kubernetes actions.
+var actions = []*action{podDeleteAction, podEvictAction, scaleAction, cordonAction, drainAction, networkPolicyAction, containerCrashAction}
+
+func lookup(name string) (*action, error) {
+	for _, a := range actions {
+		if a.Name == name {
+			return a, nil
+		}
+	}
+	return nil, fmt.Errorf("%w %q", plugins.ErrUnknownAction, name)
+}
+
+// revertData is stored durably by the engine; a fresh process reverts
+// from it alone.
+type revertData struct {
+	Kubeconfig string    `json:"kubeconfig,omitempty"`
+	Context    string    `json:"context,omitempty"`
+	Kind       string    `json:"kind"`
+	Namespace  string    `json:"namespace,omitempty"`
+	Name       string    `json:"name"`
+	UID        types.UID `json:"uid"`
+	Node       string    `json:"node,omitempty"`
+	At         time.Time `json:"at"` // when the action was taken
+
+	Scale  *scaleData  `json:"scale,omitempty"`
+	Cordon *cordonData `json:"cordon,omitempty"`
+	Policy *policyData `json:"policy,omitempty"`
+	Crash  *crashData  `json:"crash,omitempty"`
+}
+
+func (rd revertData) config() kube.Config {
+	return kube.Config{Kubeconfig: rd.Kubeconfig, Context: rd.Context}.Or(kube.FromEnv())
+}
+
+func (rd revertData) object() string {
+	if rd.Namespace == "" {
+		return rd.Kind + " " + rd.Name
+	}
+	return rd.Kind + " " + rd.Namespace + "/" + rd.Name
+}
+
+// Describe lists the actions.
+func (*Fault) Describe(context.Context) (plugins.Descriptor, error) {
+	d := plugins.Descriptor{
+		Name: "kubernetes", Version: "1",
+		Doc: "Delete or evict pods, scale Deployments and StatefulSets, cordon or drain nodes, isolate pods with a NetworkPolicy, " +
+			"crash a pod's container, through the Kubernetes API. kube-system, objects labelled chaosctl.skip=true and chaosctl's own pod are never targets.",
+	}
+	for _, a := range actions {
+		x := a.Action
+		x.Selector = kube.SelectorSchema(a.kinds...)
+		d.Actions = append(d.Actions, x)
+	}
+	return d, nil
+}
+
+// Validate checks the selector and the action's parameters.
+func (*Fault) Validate(_ context.Context, name string, params, sel plugins.Params) error {
+	a, err := lookup(name)
+	if err != nil {
+		return err
+	}
+	_, errs := kube.ParseSelector(sel, a.kinds...)
+	if a.validate != nil {
+		errs = append(errs, a.validate(params)...)
+	}
+	return errors.Join(errs...)
+}
+
+// Targets lists the objects the action would hit.
+func (f *Fault) Targets(ctx context.Context, name string, params plugins.Params, sel plugins.Params) ([]plugins.Target, error) {
+	a, err := lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	s, errs := kube.ParseSelector(sel, a.kinds...)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	c, err := f.client(ctx, s.Config)
+	if err != nil {
+		return nil, err
+	}
+	if a.targets != nil {
+		return a.targets(ctx, c, s, params)
+	}
+	return podTargets(ctx, c, s)
+}
+
+// Target attributes the plugin reads back in Inject.
+const (
+	attrNamespace  = "namespace"
+	attrUID        = "uid"
+	attrNode       = "node"
+	attrKubeconfig = "kubeconfig"
+	attrContext    = "context"
+	attrKind       = "kind"
+)
+
+func target(s kube.Selector, kind, ns, name string, uid types.UID, attrs map[string]string) plugins.Target {
+	id := name
+	if ns != "" {
+		id = ns + "/" + name
+	}
+	if attrs == nil {
+		attrs = map[string]string{}
+	}
+	attrs[attrNamespace], attrs[attrUID], attrs[attrKind] = ns, string(uid), kind
+	if s.Config.Kubeconfig != "" {
+		attrs[attrKubeconfig] = s.Config.Kubeconfig
+	}
+	if s.Config.Context != "" {
+		attrs[attrContext] = s.Config.Context
+	}
+	return plugins.Target{Kind: kind, ID: id, Name: id, Attrs: attrs}
+}
+
+func podTargets(ctx context.Context, c k8s.Interface, s kube.Selector) ([]plugins.Target, error) {
+	pods, err := kube.Pods(ctx, c, s, nil)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]plugins.Target, len(pods))
+	for i, p := range pods {
+		out[i] = target(s, kube.KindPod, p.Namespace, p.Name, p.UID, map[string]string{attrNode: p.Spec.NodeName})
+	}
+	return out, nil
+}
+
+// baseData is the revert data every action starts from: the target.
+func baseData(t plugins.Target) revertData {
+	name := t.ID
+	if ns := t.Attrs[attrNamespace]; ns != "" && len(name) > len(ns) {
+		name = name[len(ns)+1:]
+	}
+	return revertData{
+		Kubeconfig: t.Attrs[attrKubeconfig], Context: t.Attrs[attrContext],
+		Kind: t.Kind, Namespace: t.Attrs[attrNamespace], Name: name,
+		UID: types.UID(t.Attrs[attrUID]), Node: t.Attrs[attrNode],
+	}
+}
+
+// Prepare names the revert data before anything is done, so that a crash
+// during Inject can still be undone.
+func (f *Fault) Prepare(ctx context.Context, req plugins.InjectRequest) ([]byte, error) {
+	a, err := lookup(req.Action)
+	if err != nil {
+		return nil, err
+	}
+	rd := baseData(req.Target)
+	if a.prepare != nil {
+		c, err := f.client(ctx, rd.config())
+		if err != nil {
+			return nil, err
+		}
+		if err := a.prepare(ctx, c, req.Target, req.Params, &rd); err != nil {
+			return nil, err
+		}
+	}
+	return json.Marshal(rd)
+}
+
+// Inject applies the action to one target.
+func (f *Fault) Inject(ctx context.Context, req plugins.InjectRequest) ([]byte, error) {
+	a, err := lookup(req.Action)
+	if err != nil {
+		return nil, err
+	}
+	rd := baseData(req.Target)
+	if len(req.Prepared) > 0 {
+		if err := json.Unmarshal(req.Prepared, &rd); err != nil {
+			return nil, fmt.Errorf("prepared revert data: %w", err)
+		}
+	}
+	c, err := f.client(ctx, rd.config())
+	if err != nil {
+		return nil, err
+	}
+	if len(req.Prepared) == 0 && a.prepare != nil {
+		if err := a.prepare(ctx, c, req.Target, req.Params, &rd); err != nil {
+			return nil, err
+		}
+	}
+	rd.At = time.Now()
+	if err := a.inject(ctx, c, req.Target, req.Params, &rd); err != nil {
+		if a.Reversible && len(req.Prepared) > 0 {
+			b, _ := json.Marshal(rd)
+			return b, err
+		}
+		return nil, err
+	}
+	return json.Marshal(rd)
+}
+
+// Revert undoes what Inject did, from its revert data alone.
+func (f *Fault) Revert(ctx context.Context, name string, data []byte) error {
+	a, err := lookup(name)
+	if err != nil {
+		return err
+	}
+	if a.revert == nil {
+		return nil
+	}
+	var rd revertData
+	if err := json.Unmarshal(data, &rd); err != nil {
+		return fmt.Errorf("revert data: %w", err)
+	}
+	c, err := f.client(ctx, rd.config())
+	if err != nil {
+		return err
+	}
+	return a.revert(ctx, c, rd, f.log.With().Str("action", name).Str("object", rd.object()).Logger())
+}
+
+// Status reads the real state of the object the fault hit.
+func (f *Fault) Status(ctx context.Context, name string, data []byte) (plugins.Status, error) {
+	a, err := lookup(name)
+	if err != nil {
+		return plugins.Status{}, err
+	}
+	var rd revertData
+	if err := json.Unmarshal(data, &rd); err != nil {
+		return plugins.Status{}, fmt.Errorf("revert data: %w", err)
+	}
+	c, err := f.client(ctx, rd.config())
+	if err != nil {
+		return plugins.Status{}, err
+	}
+	return a.status(ctx, c, rd)
+}
