@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
-	"strings"
 	"time"
 
 	"github.com/chaosctl/chaosctl/internal/procgroup"
@@ -37,24 +35,17 @@ type CmdSpec struct {
 	StdoutRegex string            `toml:"stdout_regex"` // Go regexp matched against the first 1 MiB of stdout
 }
 
+// command is the spec as the shared command runner takes it: the command
+// step of a runbook declares, checks and judges its command the same way.
+func (s *CmdSpec) command() procgroup.Spec {
+	return procgroup.Spec{Argv: s.Command, Env: s.Env, Dir: s.Dir, ExpectExit: s.ExpectExit, StdoutRegex: s.StdoutRegex}
+}
+
 // Validate reports every problem with the spec.
 func (s *CmdSpec) Validate() []FieldError {
 	var errs []FieldError
-	if len(s.Command) == 0 || s.Command[0] == "" {
-		errs = append(errs, FieldError{Field: "command", Msg: "required: the program and its arguments, e.g. [\"pg_isready\", \"-h\", \"db\"]"})
-	}
-	for k := range s.Env {
-		if k == "" || strings.ContainsAny(k, "=\x00") {
-			errs = append(errs, FieldError{Field: "env", Msg: fmt.Sprintf("bad variable name %q", k)})
-		}
-	}
-	if s.ExpectExit < 0 || s.ExpectExit > 255 {
-		errs = append(errs, FieldError{Field: "expect_exit", Msg: fmt.Sprintf("%d is not an exit code (0..255)", s.ExpectExit)})
-	}
-	if s.StdoutRegex != "" {
-		if _, err := regexp.Compile(s.StdoutRegex); err != nil {
-			errs = append(errs, FieldError{Field: "stdout_regex", Msg: "bad regexp: " + err.Error()})
-		}
+	for _, p := range s.command().Problems(`["pg_isready", "-h", "db"]`) {
+		errs = append(errs, FieldError{Field: p.Key, Msg: p.Msg})
 	}
 	return errs
 }
@@ -64,17 +55,17 @@ func (s *CmdSpec) Build(name string) (Prober, error) {
 	if err := validated(name, s.Validate()); err != nil {
 		return nil, err
 	}
-	p := &cmdProber{name: name, spec: *s}
-	if s.StdoutRegex != "" {
-		p.stdoutRe = regexp.MustCompile(s.StdoutRegex) // validated above
+	expect, err := s.command().Expect()
+	if err != nil {
+		return nil, fmt.Errorf("probe %s: %w", name, err) // validated above: not reached
 	}
-	return p, nil
+	return &cmdProber{name: name, spec: *s, expect: expect}, nil
 }
 
 type cmdProber struct {
-	name     string
-	spec     CmdSpec
-	stdoutRe *regexp.Regexp
+	name   string
+	spec   CmdSpec
+	expect procgroup.Expect
 }
 
 var _ Prober = (*cmdProber)(nil)
@@ -85,7 +76,7 @@ func (p *cmdProber) Probe(ctx context.Context) Sample {
 
 func (p *cmdProber) attempt(ctx context.Context) (float64, error) {
 	c := procgroup.Command{Argv: p.spec.Command, Env: p.spec.Env, Dir: p.spec.Dir, WaitDelay: cmdWaitDelay, StderrMax: 4096}
-	if p.stdoutRe != nil {
+	if p.expect.Stdout != nil {
 		c.StdoutMax = maxOutput
 	}
 	// Its own process group, killed whole on ctx done and after it exits:
@@ -97,14 +88,5 @@ func (p *cmdProber) attempt(ctx context.Context) (float64, error) {
 	case err != nil:
 		return float64(res.Code), err
 	}
-	if res.Code != p.spec.ExpectExit {
-		if res.Code == -1 {
-			return -1, fmt.Errorf("%s%s", res.State, res.Stderr.Tail())
-		}
-		return float64(res.Code), fmt.Errorf("exit %d, want %d%s", res.Code, p.spec.ExpectExit, res.Stderr.Tail())
-	}
-	if p.stdoutRe != nil && !p.stdoutRe.Match(res.Stdout.Bytes()) {
-		return float64(res.Code), fmt.Errorf("stdout does not match %q", p.spec.StdoutRegex)
-	}
-	return float64(res.Code), nil
+	return float64(res.Code), p.expect.Judge(res)
 }
