@@ -1,8 +1,8 @@
 // Package runbooks executes a scenario's disaster-recovery runbook: the
 // before steps ahead of the disaster, the steps that restore service after
 // it, then the objectives: every SLO restored within the RTO, and the data
-// check. Step kinds are one file each; the list of kinds and their keys is
-// scenarios.StepKinds.
+// check. What each kind of step does is in runbooks/steps, one file per
+// kind, in the registry scenario validation reads too.
 package runbooks
 
 import (
@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/chaosctl/chaosctl/journal"
+	"github.com/chaosctl/chaosctl/runbooks/steps"
 	"github.com/chaosctl/chaosctl/scenarios"
 	"github.com/chaosctl/chaosctl/slo"
 )
@@ -21,39 +22,12 @@ import (
 // ErrTimeout is the cause of a step stopped at its timeout.
 var ErrTimeout = errors.New("timed out")
 
-// env is what a step may look at besides its own keys.
-type env struct {
-	sc         *scenarios.Scenario
-	samples    slo.Samples
-	disasterAt time.Time
-	lastFault  time.Time // the last fault event: restoration is judged after it
-}
-
-// outcome is what a step reports besides success: a short detail (exit
-// code, HTTP status) and the tail of its output.
-type outcome struct {
-	detail, output string
-}
-
-// stepFunc runs one step of its kind. ctx carries the step's timeout.
-type stepFunc func(ctx context.Context, st scenarios.Step, e *env) (outcome, error)
-
-// kinds maps each kind in scenarios.StepKinds to its executor.
-var kinds = map[string]stepFunc{
-	scenarios.StepCommand: runCommand,
-	scenarios.StepHTTP:    runHTTP,
-	scenarios.StepWait:    runWait,
-}
-
 // Runner runs runbooks; its Before and Restore are the engine's
 // experiments.Options.RunbookBefore and Runbook (runbooks_test.go checks
 // they are experiments.RunbookFuncs).
 type Runner struct {
 	Log zerolog.Logger
 }
-
-// pollEvery is how often waits look at the samples again.
-const pollEvery = 20 * time.Millisecond
 
 func record(j *journal.Journal, sc *scenarios.Scenario) *journal.Runbook {
 	if j.Runbook == nil {
@@ -150,16 +124,16 @@ func (r *Runner) steps(ctx context.Context, what string, list []scenarios.Step, 
 // step runs one step under its timeout and records its outcome.
 func (r *Runner) step(ctx context.Context, st scenarios.Step, e *env) journal.Step {
 	s := journal.Step{Name: st.Name, Kind: st.Kind, OnFailure: st.OnFailure, Started: time.Now()}
-	run, ok := kinds[st.Kind]
-	if !ok {
-		s.Status, s.Error = journal.StepFailed, fmt.Sprintf("unknown step kind %q", st.Kind)
+	kind, err := steps.Lookup(st.Kind)
+	if err != nil {
+		s.Status, s.Error = journal.StepFailed, err.Error()
 		return s
 	}
 	sctx, cancel := context.WithTimeoutCause(ctx, st.Timeout.Duration, ErrTimeout)
-	out, err := run(sctx, st, e)
+	out, err := kind.Spec.Run(sctx, st, e)
 	cancel()
 	s.Duration = time.Since(s.Started)
-	s.Detail, s.Output = out.detail, out.output
+	s.Detail, s.Output = out.Detail, out.Output
 	log := r.Log.With().Str("step", st.Name).Str("kind", st.Kind).Dur("took", s.Duration).Logger()
 	if err != nil {
 		if errors.Is(context.Cause(sctx), ErrTimeout) && ctx.Err() == nil && !errors.Is(err, ErrTimeout) {

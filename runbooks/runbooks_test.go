@@ -2,8 +2,6 @@ package runbooks
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -28,65 +26,9 @@ var (
 )
 
 func dur(d time.Duration) scenarios.Duration { return scenarios.Duration{Duration: d} }
-func exit(n int) *int                        { return &n }
 
 func cmdStep(name string, argv ...string) scenarios.Step {
-	return scenarios.Step{Name: name, Kind: scenarios.StepCommand, Command: argv, ExpectExit: exit(0), Timeout: dur(5 * time.Second), OnFailure: "abort"}
-}
-
-// TestKindsMatchScenarios: the executor has exactly the kinds the format has.
-func TestKindsMatchScenarios(t *testing.T) {
-	for k := range scenarios.StepKinds {
-		if _, ok := kinds[k]; !ok {
-			t.Errorf("step kind %q has no executor", k)
-		}
-	}
-	for k := range kinds {
-		if _, ok := scenarios.StepKinds[k]; !ok {
-			t.Errorf("executor for %q, a kind scenarios does not know", k)
-		}
-	}
-}
-
-func TestCommandStep(t *testing.T) {
-	dir := t.TempDir()
-	cases := []struct {
-		name    string
-		step    func() scenarios.Step
-		wantErr string
-		detail  string
-	}{
-		{"ok", func() scenarios.Step { return cmdStep("a", "true") }, "", "exit 0"},
-		{"exit mismatch", func() scenarios.Step { return cmdStep("a", "sh", "-c", "echo broken >&2; exit 3") }, "sh: exit 3, want 0: broken", "exit 3"},
-		{"expected exit", func() scenarios.Step { s := cmdStep("a", "sh", "-c", "exit 3"); s.ExpectExit = exit(3); return s }, "", "exit 3"},
-		{"stdout regex", func() scenarios.Step {
-			s := cmdStep("a", "sh", "-c", "echo restored 42 rows")
-			s.StdoutRegex = `restored \d+ rows`
-			return s
-		}, "", "exit 0"},
-		{"stdout regex miss", func() scenarios.Step {
-			s := cmdStep("a", "echo", "nothing")
-			s.StdoutRegex = `restored`
-			return s
-		}, `echo: stdout does not match "restored"`, "exit 0"},
-		{"env and dir", func() scenarios.Step {
-			s := cmdStep("a", "sh", "-c", `test "$PWD" = "`+dir+`" && test "$MARK" = yes`)
-			s.Env, s.Dir = map[string]string{"MARK": "yes"}, dir
-			return s
-		}, "", "exit 0"},
-		{"missing command", func() scenarios.Step { return cmdStep("a", "chaosctl-no-such-command") }, "start chaosctl-no-such-command: executable file not found in $PATH", ""},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			out, err := runCommand(context.Background(), c.step(), &env{})
-			if c.wantErr == "" && err != nil || c.wantErr != "" && (err == nil || err.Error() != c.wantErr) {
-				t.Fatalf("err = %v, want %q", err, c.wantErr)
-			}
-			if out.detail != c.detail {
-				t.Errorf("detail %q, want %q", out.detail, c.detail)
-			}
-		})
-	}
+	return scenarios.Step{Name: name, Kind: scenarios.StepCommand, Command: argv, Timeout: dur(5 * time.Second), OnFailure: "abort"}
 }
 
 // TestCommandHangKilledWithChildren: a hung step is killed at its timeout,
@@ -116,56 +58,6 @@ func TestCommandHangKilledWithChildren(t *testing.T) {
 			t.Fatalf("child %d still alive after the step was killed", pid)
 		}
 		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func TestHTTPStep(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case r.URL.Path == "/reload" && r.Method == "POST" && r.Header.Get("X-Token") == "t":
-			w.WriteHeader(http.StatusNoContent)
-		case r.URL.Path == "/data":
-			w.Write([]byte("rows: marker-1\n"))
-		case r.URL.Path == "/vhost" && r.Host == "orders.internal":
-			w.WriteHeader(http.StatusOK)
-		default:
-			http.Error(w, "nope", http.StatusForbidden)
-		}
-	}))
-	defer srv.Close()
-	step := func(method, path string) scenarios.Step {
-		return scenarios.Step{Name: "h", Kind: "http", Method: method, URL: srv.URL + path, ExpectStatus: []int{200}, Timeout: dur(time.Second)}
-	}
-	cases := []struct {
-		name    string
-		st      scenarios.Step
-		wantErr string
-		detail  string
-	}{
-		{"body regex", func() scenarios.Step { s := step("GET", "/data"); s.BodyRegex = "marker-1"; return s }(), "", "HTTP 200"},
-		{"body regex miss", func() scenarios.Step { s := step("GET", "/data"); s.BodyRegex = "marker-2"; return s }(), `body does not match "marker-2"`, "HTTP 200"},
-		{"method headers status", func() scenarios.Step {
-			s := step("POST", "/reload")
-			s.Headers, s.ExpectStatus = map[string]string{"X-Token": "t"}, []int{200, 204}
-			return s
-		}(), "", "HTTP 204"},
-		{"status", step("POST", "/reload"), "status 403, want [200]", "HTTP 403"},
-		{"host header", func() scenarios.Step {
-			s := step("GET", "/vhost")
-			s.Headers = map[string]string{"Host": "orders.internal"}
-			return s
-		}(), "", "HTTP 200"},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			out, err := runHTTP(context.Background(), c.st, &env{})
-			if c.wantErr == "" && err != nil || c.wantErr != "" && (err == nil || !strings.HasSuffix(err.Error(), c.wantErr)) {
-				t.Fatalf("err = %v, want ...%q", err, c.wantErr)
-			}
-			if out.detail != c.detail {
-				t.Errorf("detail %q, want %q", out.detail, c.detail)
-			}
-		})
 	}
 }
 

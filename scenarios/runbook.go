@@ -2,11 +2,10 @@ package scenarios
 
 import (
 	"fmt"
-	"net/url"
-	"regexp"
-	"slices"
 	"sort"
 	"strings"
+
+	"github.com/chaosctl/chaosctl/runbooks/steps"
 )
 
 // validateRunbook checks the [runbook] table: its objectives and every step.
@@ -22,13 +21,10 @@ func (d *decoder) validateRunbook(s *Scenario, probeIdx map[string]int) {
 	if len(rb.Steps) == 0 && !r.bad["runbook.step"] {
 		r.add("runbook", "at least one [[runbook.step]] is required: a runbook that does nothing restores nothing")
 	}
-	slos := map[string]bool{}
-	for _, o := range s.SLOs {
-		slos[o.Name] = true
-	}
+	refs := stepRefs(s, probeIdx)
 	names := map[string]string{}
 	check := func(st *Step, path, defName string) {
-		d.validateStep(st, path, defName, probeIdx, slos)
+		d.validateStep(st, path, defName, refs)
 		if st.Name == "" {
 			return
 		}
@@ -49,15 +45,48 @@ func (d *decoder) validateRunbook(s *Scenario, probeIdx map[string]int) {
 		if d.present[joinKey(path, "on_failure")] {
 			r.add(joinKey(path, "on_failure"), "not used by the data check: its failure always fails the runbook")
 		}
-		if dc.Kind == StepWait {
-			r.add(joinKey(path, "kind"), "must be command or http: the data check proves data survived, a wait proves nothing about it")
+		if k, err := steps.Lookup(dc.Kind); err == nil && k.NoDataCheck != "" {
+			r.add(joinKey(path, "kind"), "must be %s: the data check proves data survived, %s", dataCheckKinds(), k.NoDataCheck)
 		}
 		check(dc, path, "data-check")
 	}
 }
 
-// validateStep applies a step's defaults and checks its keys against its kind.
-func (d *decoder) validateStep(st *Step, path, defName string, probeIdx map[string]int, slos map[string]bool) {
+// stepRefs is what steps may name: the scenario's SLOs and its probes.
+func stepRefs(s *Scenario, probeIdx map[string]int) steps.Refs {
+	var refs steps.Refs
+	seen := map[string]bool{}
+	for _, o := range s.SLOs {
+		if !seen[o.Name] {
+			seen[o.Name] = true
+			refs.SLOs = append(refs.SLOs, o.Name)
+		}
+	}
+	for name := range probeIdx {
+		refs.Probes = append(refs.Probes, name)
+	}
+	sort.Strings(refs.SLOs)
+	sort.Strings(refs.Probes)
+	return refs
+}
+
+// dataCheckKinds lists the kinds a data check may be: "command or http".
+func dataCheckKinds() string {
+	var ok []string
+	for _, k := range steps.Kinds() {
+		if k.NoDataCheck == "" {
+			ok = append(ok, k.Name)
+		}
+	}
+	if len(ok) < 2 {
+		return strings.Join(ok, "")
+	}
+	return strings.Join(ok[:len(ok)-1], ", ") + " or " + ok[len(ok)-1]
+}
+
+// validateStep applies a step's common defaults, checks its keys belong to
+// its kind, and has the kind check them.
+func (d *decoder) validateStep(st *Step, path, defName string, refs steps.Refs) {
 	r := d.r
 	f := func(k string) string { return joinKey(path, k) }
 	switch {
@@ -70,91 +99,40 @@ func (d *decoder) validateStep(st *Step, path, defName string, probeIdx map[stri
 	d.duration(f("timeout"), &st.Timeout, DefaultStepTimeout, true)
 	d.enum(f("on_failure"), &st.OnFailure, "abort", "continue")
 
-	kinds := make([]string, 0, len(StepKinds))
-	for k := range StepKinds {
-		kinds = append(kinds, k)
-	}
-	sort.Strings(kinds)
-	own, ok := StepKinds[st.Kind]
+	kind, err := steps.Lookup(st.Kind)
 	switch {
 	case r.bad[f("kind")]:
 		return
 	case st.Kind == "":
-		r.add(f("kind"), "required (known: %s)", strings.Join(kinds, ", "))
+		r.add(f("kind"), "required (known: %s)", strings.Join(steps.Names(), ", "))
 		return
-	case !ok:
-		r.add(f("kind"), "unknown step kind %q (known: %s)", st.Kind, strings.Join(kinds, ", "))
+	case err != nil:
+		r.add(f("kind"), "%v", err)
 		return
 	}
-	for _, k := range kinds {
-		for _, key := range StepKinds[k] {
-			if d.present[f(key)] && !slices.Contains(own, key) {
-				r.add(f(key), "not a key of step kind %q (it takes: %s)", st.Kind, strings.Join(own, ", "))
+	for _, other := range steps.Kinds() {
+		if other.Name == kind.Name {
+			continue
+		}
+		for _, key := range other.Keys {
+			if d.present[f(key)] {
+				r.add(f(key), "not a key of step kind %q (it takes: %s)", kind.Name, strings.Join(kind.Keys, ", "))
 			}
 		}
 	}
-	regex := func(key, re string) {
-		if re == "" || r.bad[f(key)] {
-			return
-		}
-		if _, err := regexp.Compile(re); err != nil {
-			r.add(f(key), "bad regexp: %v", err)
-		}
+	// A key whose value could not be decoded has its error already, and
+	// report.add keeps one error per key; an error about the step as a
+	// whole would only follow from it.
+	undecoded := false
+	for _, key := range kind.Keys {
+		undecoded = undecoded || r.bad[f(key)]
 	}
-	switch st.Kind {
-	case StepCommand:
-		if (len(st.Command) == 0 || st.Command[0] == "") && !r.bad[f("command")] {
-			r.add(f("command"), `required: the program and its arguments, e.g. ["cp", "backup.db", "data.db"]`)
-		}
-		for k := range st.Env {
-			if k == "" || strings.ContainsAny(k, "=\x00") {
-				r.add(f("env"), "bad variable name %q", k)
-			}
-		}
+	for _, fe := range kind.Spec.Validate(st, refs) {
 		switch {
-		case r.bad[f("expect_exit")]:
-		case st.ExpectExit == nil:
-			st.ExpectExit = new(int)
-		case *st.ExpectExit < 0 || *st.ExpectExit > 255:
-			r.add(f("expect_exit"), "%d is not an exit code (0..255)", *st.ExpectExit)
-		}
-		regex("stdout_regex", st.StdoutRegex)
-	case StepHTTP:
-		switch u, err := url.Parse(st.URL); {
-		case r.bad[f("url")]:
-		case st.URL == "":
-			r.add(f("url"), "required")
-		case err != nil:
-			r.add(f("url"), "%v", err)
-		case u.Scheme != "http" && u.Scheme != "https" || u.Host == "":
-			r.add(f("url"), "%q must be an absolute http:// or https:// URL", st.URL)
-		}
-		if st.Method == "" {
-			st.Method = "GET"
-		}
-		if len(st.ExpectStatus) == 0 && !r.bad[f("expect_status")] {
-			st.ExpectStatus = []int{200}
-		}
-		for _, c := range st.ExpectStatus {
-			if c < 100 || c > 599 {
-				r.add(f("expect_status"), "must be HTTP status codes, got %d", c)
-			}
-		}
-		regex("body_regex", st.BodyRegex)
-	case StepWait:
-		switch {
-		case r.bad[f("slo")] || r.bad[f("probe")]:
-		case (st.SLO == "") == (st.Probe == ""):
-			r.add(path, "a wait step needs exactly one of slo (wait until it holds) or probe (wait until it answers ok)")
-		case st.SLO != "" && !slos[st.SLO]:
-			known := make([]string, 0, len(slos))
-			for n := range slos {
-				known = append(known, n)
-			}
-			sort.Strings(known)
-			r.add(f("slo"), "unknown SLO %q (defined: %s)", st.SLO, strings.Join(known, ", "))
-		case st.Probe != "":
-			d.probeRef(f("probe"), st.Probe, probeIdx)
+		case fe.Field != "":
+			r.add(f(fe.Field), "%s", fe.Msg)
+		case !undecoded:
+			r.add(path, "%s", fe.Msg)
 		}
 	}
 }

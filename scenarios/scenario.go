@@ -8,6 +8,7 @@ import (
 	"github.com/chaosctl/chaosctl/internal/stricttoml"
 	"github.com/chaosctl/chaosctl/plugins"
 	"github.com/chaosctl/chaosctl/probes"
+	"github.com/chaosctl/chaosctl/runbooks/steps"
 )
 
 // Version is the scenario format version this package reads.
@@ -130,49 +131,13 @@ type Runbook struct {
 	DataCheck *Step    `toml:"data_check"` // run after service is restored: proves nothing was lost
 }
 
-// Step kinds.
-const (
-	StepCommand = "command"
-	StepHTTP    = "http"
-	StepWait    = "wait"
-)
+// Step is one runbook step: the common keys and its kind's. The kinds,
+// the keys each takes and what it checks are the registry in
+// runbooks/steps; a key of another kind is an error.
+type Step = steps.Step
 
-// Step is one runbook step. The keys a kind takes are listed in StepKinds;
-// any other kind's key is an error.
-type Step struct {
-	Name      string   `toml:"name"`       // default: kind-N
-	Kind      string   `toml:"kind"`       // command, http or wait
-	Timeout   Duration `toml:"timeout"`    // default 30s
-	OnFailure string   `toml:"on_failure"` // "abort" (default) or "continue"
-
-	// command
-	Command     []string          `toml:"command"`      // argv; no shell unless you run one
-	Env         map[string]string `toml:"env"`          // added to chaosctl's environment
-	Dir         string            `toml:"dir"`          // working directory
-	ExpectExit  *int              `toml:"expect_exit"`  // default 0
-	StdoutRegex string            `toml:"stdout_regex"` // Go regexp over stdout
-
-	// http
-	Method       string            `toml:"method"` // default GET
-	URL          string            `toml:"url"`
-	Headers      map[string]string `toml:"headers"`
-	Body         string            `toml:"body"`
-	ExpectStatus []int             `toml:"expect_status"` // default [200]
-	BodyRegex    string            `toml:"body_regex"`
-
-	// wait
-	SLO   string `toml:"slo"`   // until this SLO holds over its window
-	Probe string `toml:"probe"` // until this probe's latest sample is ok
-}
-
-// StepKinds is the single list of step kinds and the keys each one takes
-// besides the common ones (name, kind, timeout, on_failure). The runbook
-// executor has one file per kind and checks it covers exactly these.
-var StepKinds = map[string][]string{
-	StepCommand: {"command", "env", "dir", "expect_exit", "stdout_regex"},
-	StepHTTP:    {"method", "url", "headers", "body", "expect_status", "body_regex"},
-	StepWait:    {"slo", "probe"},
-}
+// StepCommand is the kind of step that runs a command.
+const StepCommand = steps.KindCommand
 
 // Duration is a Go duration in TOML as a string ("500ms", "2m"); the same
 // type probe specs use.
