@@ -97,7 +97,7 @@ type kubeProber struct {
 	stop    context.CancelFunc
 
 	mu       sync.Mutex
-	broken   error     // the watch's last error, until the next event
+	broken   error // the watch's last error, until the next event
 	changed  chan struct{}
 	lastSeen time.Time // the last event
 }
@@ -150,7 +150,9 @@ func (p *kubeProber) start(ctx context.Context) error {
 func (p *kubeProber) informer(c kubernetes.Interface) cache.SharedIndexInformer {
 	ns := p.spec.Namespace
 	byName := func(name string) func(*metav1.ListOptions) {
-		return func(o *metav1.ListOptions) { o.FieldSelector = fields.OneTermEqualSelector("metadata.name", name).String() }
+		return func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", name).String()
+		}
 	}
 	var lw *cache.ListWatch
 	var obj runtime.Object
