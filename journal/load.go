@@ -78,17 +78,20 @@ type LoadAggregator struct {
 const maxGapFill = MaxLoadIntervals
 
 // NewLoadAggregator aggregates probe's samples into intervals of width
-// from from. width <= 0 is DefaultLoadInterval.
+// from from. width <= 0 is DefaultLoadInterval. Instants are read on the
+// wall clock (a monotonic reading is dropped), as a journal and a sample
+// log store them, so that the intervals can be recounted from those
+// exactly.
 func NewLoadAggregator(probe string, from time.Time, width time.Duration) *LoadAggregator {
 	if width <= 0 {
 		width = DefaultLoadInterval
 	}
-	return &LoadAggregator{from: from, width: width, s: LoadSeries{Probe: probe, Interval: width, Intervals: []LoadInterval{}}}
+	return &LoadAggregator{from: from.Round(0), width: width, s: LoadSeries{Probe: probe, Interval: width, Intervals: []LoadInterval{}}}
 }
 
 // Add takes one sample.
 func (a *LoadAggregator) Add(s probes.Sample) {
-	d := s.End().Sub(a.from)
+	d := s.End().Round(0).Sub(a.from)
 	k := int64(d / a.width)
 	if d < 0 && d%a.width != 0 {
 		k-- // floor, for a sample that ended before from
