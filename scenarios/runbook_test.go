@@ -101,9 +101,9 @@ func TestStepKindErrors(t *testing.T) {
 			"x.toml:15:1: runbook.step[0].probe: " + `unknown probe "db" (defined: web)`}},
 		{"an undecoded key hides the step's whole-step error", "kind = \"wait\"\nslo = 3\n", []string{
 			"x.toml:15:1: runbook.step[0].slo: want a string, got integer 3"}},
-		{"a wrong type does not hide another key's error", "kind = \"command\"\nenv = 3\n", []string{
+		{"a wrong type does not hide another key's error", "kind = \"command\"\ndir = 3\n", []string{
 			`x.toml:13:1: runbook.step[0].command: required: the program and its arguments, e.g. ["cp", "backup.db", "data.db"]`,
-			"x.toml:15:1: runbook.step[0].env: want a table, got integer 3"}},
+			"x.toml:15:1: runbook.step[0].dir: want a string, got integer 3"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
