@@ -455,7 +455,7 @@ func (d *Daemon) Status() api.Status {
 	st := api.Status{Halted: d.halted, Scenarios: len(d.scenarios), InvalidFiles: len(d.loadErrs), Active: []api.RunStatus{}, Store: d.store.Path()}
 	for _, r := range d.runs {
 		j := r.snapshot()
-		phase := ""
+		var phase journal.PhaseName
 		if n := len(j.Phases); n > 0 {
 			phase = j.Phases[n-1].Name
 		}

@@ -198,7 +198,7 @@ func (r *run) emit(ev Event) {
 	r.events <- ev
 }
 
-func (r *run) phase(name string, deadline *time.Time) {
+func (r *run) phase(name journal.PhaseName, deadline *time.Time) {
 	now := time.Now()
 	r.mu.Lock()
 	if n := len(r.j.Phases); n > 0 && r.j.Phases[n-1].Ended.IsZero() {
@@ -206,7 +206,7 @@ func (r *run) phase(name string, deadline *time.Time) {
 	}
 	r.j.Phases = append(r.j.Phases, journal.Phase{Name: name, Started: now})
 	r.mu.Unlock()
-	r.log.Info().Str("phase", name).Msg("phase")
+	r.log.Info().Str("phase", string(name)).Msg("phase")
 	r.emit(Event{Kind: EventPhase, Phase: name, Deadline: deadline})
 }
 

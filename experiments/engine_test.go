@@ -145,7 +145,7 @@ func TestRunPassesAndReverts(t *testing.T) {
 		}
 		var names []string
 		for _, p := range j.Phases {
-			names = append(names, p.Name)
+			names = append(names, string(p.Name))
 		}
 		if got := strings.Join(names, ","); got != "preflight,steady,inject,observe,recovery" {
 			t.Errorf("phases %s", got)

@@ -25,18 +25,18 @@ const (
 // Event is one progress report of a run. Observers render it live (the
 // terminal UI, the daemon's event stream).
 type Event struct {
-	Time     time.Time       `json:"time"`
-	RunID    string          `json:"run_id"`
-	Kind     EventKind       `json:"kind"`
-	Phase    string          `json:"phase,omitempty"`
-	Deadline *time.Time      `json:"deadline,omitempty"` // when the current phase ends at the latest
-	Sample   *probes.Sample  `json:"sample,omitempty"`
-	Fault    *journal.Fault  `json:"fault,omitempty"`
-	SLOs     []SLOState      `json:"slos,omitempty"`
-	Message  string          `json:"message,omitempty"`
-	Recovery *RecoveryState  `json:"recovery,omitempty"`
-	Verdict  journal.Verdict `json:"verdict,omitempty"`
-	Reasons  []string        `json:"reasons,omitempty"`
+	Time     time.Time         `json:"time"`
+	RunID    string            `json:"run_id"`
+	Kind     EventKind         `json:"kind"`
+	Phase    journal.PhaseName `json:"phase,omitempty"`
+	Deadline *time.Time        `json:"deadline,omitempty"` // when the current phase ends at the latest
+	Sample   *probes.Sample    `json:"sample,omitempty"`
+	Fault    *journal.Fault    `json:"fault,omitempty"`
+	SLOs     []SLOState        `json:"slos,omitempty"`
+	Message  string            `json:"message,omitempty"`
+	Recovery *RecoveryState    `json:"recovery,omitempty"`
+	Verdict  journal.Verdict   `json:"verdict,omitempty"`
+	Reasons  []string          `json:"reasons,omitempty"`
 }
 
 // SLOState is an SLO's figure over its latest window.

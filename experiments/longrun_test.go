@@ -105,7 +105,7 @@ func TestLongRunSimulated(t *testing.T) {
 	if got, err := st.Run(r.j.RunID); err != nil || got.RunID != r.j.RunID {
 		t.Fatalf("stored journal: %v", err)
 	}
-	if len(r.j.SLOs) != simProbes || r.j.SLOs[0].Phases[PhaseFault].Samples == 0 {
+	if len(r.j.SLOs) != simProbes || r.j.SLOs[0].Phases[journal.PhaseFault].Samples == 0 {
 		t.Fatalf("figures: %+v", r.j.SLOs)
 	}
 	if r.j.SamplesTotal != steps*simProbes || r.j.SampleLog == "" || len(r.j.Samples) > 3*journalPoints*simProbes {

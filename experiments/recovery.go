@@ -221,13 +221,6 @@ func (s RecoveryState) changed(prev RecoveryState, now time.Time) bool {
 	return s.State != prev.State || s.At != prev.At || now.Sub(prev.UpdatedAt) >= 200*time.Millisecond
 }
 
-// Windows the journal reports SLO figures for, besides the steady phase.
-const (
-	PhaseFault      = "fault"      // faults in effect: first injection to last revert
-	PhaseRecovering = "recovering" // last revert to the recovery instant (or the end, when not recovered)
-	PhaseRecovered  = "recovered"  // the recovery instant to the end of the run
-)
-
 // minInterval is the shortest probe interval of the scenario.
 func (r *run) minInterval() time.Duration {
 	var m time.Duration
@@ -245,24 +238,24 @@ func (r *run) figures(steadyStart time.Time, fw faultWindow, end time.Time) []st
 	var failures []string
 	results := make([]journal.SLOResult, 0, len(r.objs))
 	for _, o := range r.objs {
-		res := journal.SLOResult{Name: o.Name, Probe: o.Probe, Objective: o.String(), Phases: map[string]journal.SLOFigure{}, Held: true,
+		res := journal.SLOResult{Name: o.Name, Probe: o.Probe, Objective: o.String(), Phases: map[journal.PhaseName]journal.SLOFigure{}, Held: true,
 			LatencyPercentile: o.Percentile, LatencyMax: o.LatencyMax}
 		res.Phases[journal.PhaseSteady] = r.rec.figure(o, steadyStart, steadyStart.Add(r.sc.Steady.Duration.Duration))
 		if !fw.start.IsZero() {
 			// A window shorter than a probe interval (an instantaneous
 			// kill) holds a sample or two by chance: no figure.
 			if fw.end.Sub(fw.start) >= r.minInterval() {
-				res.Phases[PhaseFault] = r.rec.figure(o, fw.start, fw.end)
+				res.Phases[journal.PhaseFault] = r.rec.figure(o, fw.start, fw.end)
 			}
 			if rc := r.j.Recovery; rc != nil && rc.RecoveredAt != nil {
 				if rc.RecoveredAt.After(fw.end) {
-					res.Phases[PhaseRecovering] = r.rec.figure(o, fw.end, *rc.RecoveredAt)
+					res.Phases[journal.PhaseRecovering] = r.rec.figure(o, fw.end, *rc.RecoveredAt)
 				}
-				res.Phases[PhaseRecovered] = r.rec.figure(o, *rc.RecoveredAt, end)
+				res.Phases[journal.PhaseRecovered] = r.rec.figure(o, *rc.RecoveredAt, end)
 			} else {
-				res.Phases[PhaseRecovering] = r.rec.figure(o, fw.end, end)
+				res.Phases[journal.PhaseRecovering] = r.rec.figure(o, fw.end, end)
 			}
-			if f, ok := res.Phases[PhaseFault]; ok && f.Samples == 0 && o.MustHold {
+			if f, ok := res.Phases[journal.PhaseFault]; ok && f.Samples == 0 && o.MustHold {
 				r.addInconclusive(fmt.Sprintf("SLO %s must hold during the faults but had no samples while they were in", o.Name))
 			}
 			if at, breached := r.rec.breachDuring(o, fw.start, fw.end); breached {

@@ -19,7 +19,7 @@ import (
 func phaseNames(j *journal.Journal) string {
 	var names []string
 	for _, p := range j.Phases {
-		names = append(names, p.Name)
+		names = append(names, string(p.Name))
 	}
 	return strings.Join(names, ",")
 }

@@ -125,7 +125,7 @@ func TestStreamingProbeJournal(t *testing.T) {
 				}
 				recorded := int(sink.n.Load())
 				steady := j.SLOs[0].Phases[journal.PhaseSteady].Samples
-				outage := j.SLOs[0].Phases[PhaseFault]
+				outage := j.SLOs[0].Phases[journal.PhaseFault]
 				t.Logf("recorded %d, journal %d (total %d, resolution %s), steady figure over %d, fault figure over %d at %.1f%%",
 					recorded, len(j.Samples), j.SamplesTotal, j.SampleResolution, steady, outage.Samples, outage.Availability)
 				// Every request of steady state is in its figure.

@@ -56,17 +56,37 @@ func (v Verdict) ExitCode() int {
 	}
 }
 
-// Phase names, in the order a run goes through them.
+// PhaseName names a stretch of a run: the one vocabulary of the journal
+// (Phase.Name, SLOResult.Phases), the engine's events, a run's status on
+// the API, the terminal's live line, the dashboard and the reports.
+type PhaseName string
+
+// The phases a run goes through, in order (Journal.Phases).
 const (
-	PhasePreflight     = "preflight"
-	PhaseSteady        = "steady"
-	PhaseRunbookBefore = "runbook-before" // the runbook's before steps
-	PhaseInject        = "inject"
-	PhaseObserve       = "observe"
-	PhaseRunbook       = "runbook" // the runbook's steps, after the faults
-	PhaseRecovery      = "recovery"
-	PhaseVerdict       = "verdict"
+	PhasePreflight     PhaseName = "preflight"
+	PhaseSteady        PhaseName = "steady"
+	PhaseRunbookBefore PhaseName = "runbook-before" // the runbook's before steps
+	PhaseInject        PhaseName = "inject"
+	PhaseObserve       PhaseName = "observe"
+	PhaseRunbook       PhaseName = "runbook" // the runbook's steps, after the faults
+	PhaseRecovery      PhaseName = "recovery"
+	PhaseVerdict       PhaseName = "verdict"
 )
+
+// The windows an SLO has figures for after PhaseSteady (SLOResult.Phases).
+// They are cut by the faults and the recovery instant, not by the phases
+// above, and are never in Journal.Phases.
+const (
+	PhaseFault      PhaseName = "fault"      // faults in effect: first injection to last revert
+	PhaseRecovering PhaseName = "recovering" // last revert to the recovery instant (or the end, when not recovered)
+	PhaseRecovered  PhaseName = "recovered"  // the recovery instant to the end of the run
+)
+
+// SLOPhases are the phases an SLO has figures for, in order: PhaseSteady
+// and the windows after it.
+func SLOPhases() []PhaseName {
+	return []PhaseName{PhaseSteady, PhaseFault, PhaseRecovering, PhaseRecovered}
+}
 
 // Journal is one run.
 type Journal struct {
@@ -113,7 +133,7 @@ type Postmortem struct {
 
 // Phase is when a phase started and ended.
 type Phase struct {
-	Name    string    `json:"name"`
+	Name    PhaseName `json:"name"`
 	Started time.Time `json:"started"`
 	Ended   time.Time `json:"ended"`
 }
@@ -184,12 +204,12 @@ func (j *Journal) LastFaultEvent() time.Time {
 
 // SLOResult is one SLO's figures in each phase.
 type SLOResult struct {
-	Name       string               `json:"name"`
-	Probe      string               `json:"probe"`
-	Objective  string               `json:"objective"` // "availability >= 99% and p99 < 300ms over 5s"
-	Phases     map[string]SLOFigure `json:"phases"`
-	Held       bool                 `json:"held"` // the objective held wherever it had to
-	BreachedAt *time.Time           `json:"breached_at,omitempty"`
+	Name       string                  `json:"name"`
+	Probe      string                  `json:"probe"`
+	Objective  string                  `json:"objective"` // "availability >= 99% and p99 < 300ms over 5s"
+	Phases     map[PhaseName]SLOFigure `json:"phases"`    // see SLOPhases
+	Held       bool                    `json:"held"`      // the objective held wherever it had to
+	BreachedAt *time.Time              `json:"breached_at,omitempty"`
 	// The latency objective, for charts: p<LatencyPercentile> < LatencyMax.
 	LatencyPercentile float64       `json:"latency_percentile,omitempty"`
 	LatencyMax        time.Duration `json:"latency_max_ns,omitempty"`

@@ -36,7 +36,7 @@ type htmlData struct {
 	Recovery string
 	RTO      string
 	Charts   []htmlChart
-	Phases   []string
+	Phases   []journal.PhaseName
 	Steps    []stepRow
 	Load     []loadView
 }

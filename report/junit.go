@@ -92,7 +92,7 @@ func renderJUnit(w io.Writer, j *journal.Journal) error {
 		var lines []string
 		for _, p := range sloPhases {
 			if f, ok := s.Phases[p]; ok {
-				lines = append(lines, p+": "+figureText(f, true))
+				lines = append(lines, string(p)+": "+figureText(f, true))
 			}
 		}
 		c.SystemOut = s.Objective + "\n" + strings.Join(lines, "\n")

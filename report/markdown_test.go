@@ -60,7 +60,7 @@ func hostile() *journal.Journal {
 		Postmortem: journal.Postmortem{ID: "INC-<b>1</b>", URL: "javascript:alert(document.cookie)", Summary: "line one\n<iframe src=//evil></iframe>\n[x]: javascript:alert(1)"},
 		StartedAt:  at, EndedAt: at.Add(3 * time.Second), Verdict: journal.Failed,
 		Reasons: []string{"probe said <script>alert(1)</script>", "see [here](javascript:alert(1))"},
-		SLOs:    []journal.SLOResult{{Name: "a|b", Objective: "p99 < 50ms & <u>fast</u>", Phases: map[string]journal.SLOFigure{}}},
+		SLOs:    []journal.SLOResult{{Name: "a|b", Objective: "p99 < 50ms & <u>fast</u>", Phases: map[journal.PhaseName]journal.SLOFigure{}}},
 		Faults: []journal.Fault{{ID: "f/0", Name: "<i>f</i>", Plugin: "process", Action: "pause", Target: plugins.Target{Kind: "process", ID: "1", Name: "<svg onload=alert(1)>"},
 			InjectedAt: &inj, RevertedAt: &rev}},
 		Runbook: &journal.Runbook{Steps: []journal.Step{{Name: "![img](http://evil/x.png)", Kind: "command", Status: "<blink>ok</blink>", Detail: "exit 0 `<b>`"}}},

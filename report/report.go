@@ -141,7 +141,7 @@ func stepText(s journal.Step) string {
 }
 
 // sloPhases are the windows the journal has SLO figures for, in order.
-var sloPhases = []string{"steady", "fault", "recovering", "recovered"}
+var sloPhases = journal.SLOPhases()
 
 func figureText(f journal.SLOFigure, ok bool) string {
 	if !ok {

@@ -45,11 +45,11 @@ type Status struct {
 
 // RunStatus is a run in progress.
 type RunStatus struct {
-	RunID     string    `json:"run_id"`
-	Scenario  string    `json:"scenario"`
-	Trigger   string    `json:"trigger"`
-	Phase     string    `json:"phase"`
-	StartedAt time.Time `json:"started_at"`
+	RunID     string            `json:"run_id"`
+	Scenario  string            `json:"scenario"`
+	Trigger   string            `json:"trigger"`
+	Phase     journal.PhaseName `json:"phase"`
+	StartedAt time.Time         `json:"started_at"`
 }
 
 // ScenariosResponse is GET /v1/scenarios.

@@ -110,7 +110,7 @@ type liveLine struct {
 	e       *env
 	start   time.Time
 	mu      sync.Mutex
-	phase   string
+	phase   journal.PhaseName
 	phaseAt time.Time
 	dl      *time.Time
 	slos    []experiments.SLOState

@@ -102,7 +102,7 @@ func runRemote(ctx context.Context, e *env, c *api.Client, file string, f runFla
 func logRemoteEvent(log zerolog.Logger, ev experiments.Event) {
 	switch ev.Kind {
 	case experiments.EventPhase:
-		log.Info().Str("phase", ev.Phase).Msg("phase")
+		log.Info().Str("phase", string(ev.Phase)).Msg("phase")
 	case experiments.EventMessage:
 		log.Info().Msg(ev.Message)
 	case experiments.EventFault:

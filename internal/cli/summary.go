@@ -7,7 +7,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/chaosctl/chaosctl/experiments"
 	"github.com/chaosctl/chaosctl/journal"
 	"github.com/chaosctl/chaosctl/report"
 )
@@ -43,7 +42,7 @@ func summary(j *journal.Journal, path string) string {
 	}
 	for _, s := range j.SLOs {
 		fmt.Fprintf(w, "slo %s\t%s\n", s.Name, s.Objective)
-		for _, ph := range []string{journal.PhaseSteady, experiments.PhaseFault, experiments.PhaseRecovering, experiments.PhaseRecovered} {
+		for _, ph := range journal.SLOPhases() {
 			f, ok := s.Phases[ph]
 			if !ok {
 				continue

@@ -334,7 +334,7 @@ func (h *Handler) pageLive(w http.ResponseWriter, r *http.Request, s *session) {
 		h.apiError(w, r, s, err)
 		return
 	}
-	phase := ""
+	var phase journal.PhaseName
 	if n := len(j.Phases); n > 0 {
 		phase = j.Phases[n-1].Name
 	}
@@ -342,7 +342,7 @@ func (h *Handler) pageLive(w http.ResponseWriter, r *http.Request, s *session) {
 		J       *journal.Journal
 		Running bool
 		Phase   string
-	}{j, j.Verdict == journal.Running, phase}})
+	}{j, j.Verdict == journal.Running, string(phase)}})
 }
 
 // streamEvents proxies the run's event stream (GET /v1/runs/{id}/events)
