@@ -92,7 +92,10 @@ type Selector struct {
 func ParseSelector(sel plugins.Params, kinds ...string) (Selector, []error) {
 	var errs []error
 	bad := func(field, msg string) {
-		errs = append(errs, &plugins.ValidationError{Field: "target." + field, Msg: msg})
+		if field != "" {
+			field = "." + field
+		}
+		errs = append(errs, &plugins.ValidationError{Field: "target" + field, Msg: msg})
 	}
 	str := func(key string) string {
 		v, ok := sel[key]
