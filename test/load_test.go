@@ -2,10 +2,17 @@ package test
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -147,6 +154,18 @@ window = "1s"
 	if d := failed - bad; d < -inFlight || d > 0 {
 		t.Errorf("journal has %d failures, proxy saw %d (in flight at the end: %d)", failed, bad, inFlight)
 	}
+	// The journal's per-interval aggregate is exactly its samples, recounted.
+	ls := loadSeries(t, j, "load")
+	checkIntervals(t, j, ls, func(yield func(probes.Sample) bool) {
+		for _, s := range j.Samples {
+			if s.Probe == "load" && !yield(s) {
+				return
+			}
+		}
+	})
+	if ls.Requests != n || ls.Failed != failed {
+		t.Errorf("aggregate: %d requests, %d failed; the samples: %d, %d", ls.Requests, ls.Failed, n, failed)
+	}
 
 	lf, lt := outage(t, j.Samples, "load")
 	hf, ht := outage(t, j.Samples, "health")
@@ -161,5 +180,220 @@ window = "1s"
 	}
 	if d := ht.Sub(lt); d < -tol || d > tol {
 		t.Errorf("outage ends %s apart (load %s, http %s), want within %s", d, lt, ht, tol)
+	}
+}
+
+// loadSeries is probe's per-interval aggregate in j.
+func loadSeries(t *testing.T, j *journal.Journal, probe string) journal.LoadSeries {
+	t.Helper()
+	for _, ls := range j.Load {
+		if ls.Probe == probe {
+			return ls
+		}
+	}
+	t.Fatalf("journal has no per-interval aggregate for probe %s (load: %+v)", probe, j.Load)
+	return journal.LoadSeries{}
+}
+
+// checkIntervals recounts samples (one probe's, every one it recorded)
+// into ls's intervals, by the instant each outcome became known, and
+// wants exactly ls: every interval's requests, ok and failed, and totals
+// that are their sums.
+func checkIntervals(t *testing.T, j *journal.Journal, ls journal.LoadSeries, samples func(func(probes.Sample) bool)) {
+	t.Helper()
+	if ls.Interval <= 0 || len(ls.Intervals) == 0 {
+		t.Fatalf("aggregate of %s: interval %s, %d intervals", ls.Probe, ls.Interval, len(ls.Intervals))
+	}
+	type count struct{ req, ok int }
+	got := map[time.Time]count{}
+	n := 0
+	for s := range samples {
+		k := s.End().Sub(j.StartedAt) / ls.Interval
+		at := j.StartedAt.Add(k * ls.Interval).UTC()
+		c := got[at]
+		c.req++
+		if s.OK {
+			c.ok++
+		}
+		got[at] = c
+		n++
+	}
+	var req, ok, failed int
+	for i, iv := range ls.Intervals {
+		if i > 0 && !iv.Start.Equal(ls.Intervals[i-1].Start.Add(ls.Interval)) {
+			t.Errorf("interval %d starts at %s, %s after the one before", i, iv.Start, iv.Start.Sub(ls.Intervals[i-1].Start))
+		}
+		c := got[iv.Start.UTC()]
+		delete(got, iv.Start.UTC())
+		if iv.Requests != c.req || iv.OK != c.ok || iv.Failed != c.req-c.ok {
+			t.Errorf("interval at +%s: %d requests, %d ok, %d failed; the samples recounted: %d, %d, %d",
+				iv.Start.Sub(j.StartedAt), iv.Requests, iv.OK, iv.Failed, c.req, c.ok, c.req-c.ok)
+		}
+		if iv.OK > 0 && !(iv.P50 <= iv.P90 && iv.P90 <= iv.P99 && iv.P99 <= iv.Max && iv.P50 > 0) {
+			t.Errorf("interval at +%s: percentiles out of order: p50 %s p90 %s p99 %s max %s", iv.Start.Sub(j.StartedAt), iv.P50, iv.P90, iv.P99, iv.Max)
+		}
+		req, ok, failed = req+iv.Requests, ok+iv.OK, failed+iv.Failed
+	}
+	for at, c := range got {
+		t.Errorf("%d samples in an interval at %s that the aggregate lacks", c.req, at)
+	}
+	if req != n || ls.Requests != n || ls.OK != ok || ls.Failed != failed {
+		t.Errorf("aggregate totals %d requests (%d ok, %d failed), intervals sum to %d (%d, %d), the samples are %d",
+			ls.Requests, ls.OK, ls.Failed, req, ok, failed, n)
+	}
+}
+
+// targetCount is the demo target's own count of requests to path answered
+// with code, read from its /metrics.
+func targetCount(t *testing.T, addr, path string, code int) int {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(fmt.Sprintf(`(?m)^http_requests_total\{code="%d",path="%s"\} (\S+)$`, code, regexp.QuoteMeta(path)))
+	m := re.FindSubmatch(b)
+	if m == nil {
+		return 0
+	}
+	v, err := strconv.ParseFloat(string(m[1]), 64)
+	if err != nil {
+		t.Fatalf("metrics: %q: %v", m[0], err)
+	}
+	return int(v)
+}
+
+// dependencyOutageScenario is the scenario of
+// TestLoadProbeAggregateMatchesTargetCounters: steady duration, the front
+// target's address, the rate, the dependency's pidfile.
+const dependencyOutageScenario = `
+version = 1
+name = "checkout-dependency-outage"
+[steady]
+duration = %q
+[[probe]]
+name = "load"
+kind = "load"
+timeout = "2s"
+url = "http://%s/api"
+rate = %d
+[[slo]]
+name = "checkout-errors"
+probe = "load"
+availability = 99.0
+window = "1s"
+[[fault]]
+name = "kill-dependency"
+plugin = "process"
+action = "kill"
+[fault.target]
+pidfile = %q
+[recovery]
+recover_within = "10s"
+hold_for = "2s"
+`
+
+// TestLoadProbeAggregateMatchesTargetCounters: a load probe at 1000 req/s
+// on the demo target's /api while the dependency /api calls is killed
+// (and restarted by its supervisor). The run is long enough (over 20,000
+// requests) that its journal keeps the samples thinned, so the requests
+// per interval are in the journal's aggregate only: recounted from the
+// sample log, which has every sample, each interval must match exactly;
+// and the totals must match the front target's own counters (it is never
+// killed, so they are whole): 200s for the ok requests and 502s for the
+// failed ones, but for the few in flight when the run ended, which the
+// target answered and the probe cancelled.
+func TestLoadProbeAggregateMatchesTargetCounters(t *testing.T) {
+	dep := startTarget(t, true)
+	front := startTarget(t, false, "-dependency", "http://"+dep.addr+"/healthz")
+	const rate = 1000
+	path := filepath.Join(t.TempDir(), "scenario.toml")
+	if err := os.WriteFile(path, fmt.Appendf(nil, dependencyOutageScenario, "21s", front.addr, rate, dep.pidfile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r := chaosctl(t, ctx, "run", path)
+	if r.journal == nil {
+		t.Fatalf("no journal: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	j := r.journal
+	// A busy machine may not send the whole rate: then the run is
+	// inconclusive, and says why; the aggregate is checked all the same.
+	switch {
+	case j.Verdict == journal.Passed:
+	case j.Verdict == journal.Inconclusive && strings.Contains(strings.Join(j.Reasons, "; "), "rate not achieved"):
+		t.Logf("inconclusive on this machine: %v", j.Reasons)
+	default:
+		t.Fatalf("verdict %s %v, want passed\nstdout:\n%s\nstderr:\n%s", j.Verdict, j.Reasons, r.stdout, r.stderr)
+	}
+	ls := loadSeries(t, j, "load")
+	if j.SamplesTotal == 0 || j.SampleLog == "" {
+		t.Fatalf("journal not thinned (%d requests): the test needs a run whose journal does not keep every sample", ls.Requests)
+	}
+	kept := 0
+	for _, s := range j.Samples {
+		if s.Probe == "load" {
+			kept++
+		}
+	}
+	t.Logf("%d requests in %d intervals of %s; the journal keeps %d of the samples, the log all %d",
+		ls.Requests, len(ls.Intervals), ls.Interval, kept, j.SamplesTotal)
+	if kept >= ls.Requests/4 {
+		t.Errorf("the journal keeps %d of %d samples: not thinned", kept, ls.Requests)
+	}
+
+	// Every interval, recounted from the sample log.
+	var logErr error
+	var refused int // failures that are not the front's 502 (there should be none)
+	checkIntervals(t, j, ls, func(yield func(probes.Sample) bool) {
+		stop := fmt.Errorf("stop")
+		logErr = journal.ReadSampleLog(j.SampleLog, func(s probes.Sample) error {
+			if s.Probe != "load" {
+				return nil
+			}
+			if !s.OK && s.Value != http.StatusBadGateway {
+				refused++
+			}
+			if !yield(s) {
+				return stop
+			}
+			return nil
+		})
+	})
+	if logErr != nil {
+		t.Fatalf("sample log: %v", logErr)
+	}
+	if ls.Failed == 0 {
+		t.Fatal("the load probe never saw the dependency's outage")
+	}
+	if refused > 0 {
+		t.Errorf("%d failed requests were not the front's 502: the front itself failed", refused)
+	}
+
+	// The front target's own counters.
+	ok200 := targetCount(t, front.addr, "/api", http.StatusOK)
+	bad502 := targetCount(t, front.addr, "/api", http.StatusBadGateway)
+	inFlight := ok200 + bad502 - ls.Requests
+	last := ls.Intervals[len(ls.Intervals)-1]
+	t.Logf("aggregate: %d requests, %d ok, %d failed (%.2f%%); the target counted %d: %d 200s, %d 502s (%.2f%%); in flight at the end: %d (the last interval's p50: %s)",
+		ls.Requests, ls.OK, ls.Failed, 100*float64(ls.Failed)/float64(ls.Requests), ok200+bad502, ok200, bad502,
+		100*float64(bad502)/float64(ok200+bad502), inFlight, last.P50)
+	// In flight at the end: at most rate × timeout; about rate × latency,
+	// a few on a quiet machine, hundreds on one so busy that requests take
+	// half a second.
+	if inFlight < 0 || inFlight > 2*rate {
+		t.Fatalf("the target counted %d requests to /api, the aggregate %d", ok200+bad502, ls.Requests)
+	}
+	if d := ok200 - ls.OK; d < 0 || d > inFlight {
+		t.Errorf("the target answered %d with 200, the aggregate has %d ok (in flight at the end: %d)", ok200, ls.OK, inFlight)
+	}
+	if d := bad502 - (ls.Failed - refused); d < 0 || d > inFlight {
+		t.Errorf("the target answered %d with 502, the aggregate has %d failed (in flight at the end: %d)", bad502, ls.Failed, inFlight)
 	}
 }
