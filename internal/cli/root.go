@@ -115,6 +115,9 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer, opts 
 				w = zerolog.ConsoleWriter{Out: stderr, TimeFormat: time.TimeOnly}
 			}
 			e.log = zerolog.New(w).Level(lvl).With().Timestamp().Logger()
+			if err := kubeFlags(cmd); err != nil {
+				return withCode(ExitInvalid, err)
+			}
 			// Decided once the command is known: a SIGHUP that arrived
 			// earlier waits in the channel and is handled here.
 			if cmd.Annotations[onHangup] != onHangupReload {
@@ -125,6 +128,8 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer, opts 
 	}
 	root.PersistentFlags().StringVarP(&e.output, "output", "o", "text", "output format: text or json")
 	root.PersistentFlags().StringVar(&e.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	root.PersistentFlags().String("kubeconfig", "", "kubeconfig for Kubernetes faults and probes (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
+	root.PersistentFlags().String("context", "", "kubeconfig context for Kubernetes faults and probes (default: the current context)")
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
