@@ -20,6 +20,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	authv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -29,6 +30,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/chaosctl/chaosctl/journal"
 )
@@ -361,7 +363,7 @@ func TestKubernetesKilledMidFaultIsRecovered(t *testing.T) {
 	ctx := context.Background()
 	cases := []struct {
 		name, action, target, params string
-		injected, reverted         func() bool
+		injected, reverted           func() bool
 	}{
 		{
 			name: "scale", action: "scale",
@@ -378,13 +380,25 @@ func TestKubernetesKilledMidFaultIsRecovered(t *testing.T) {
 		},
 		{
 			name: "cordon", action: "cordon", target: `name = "localhost"`,
-			injected: func() bool { n, err := c.CoreV1().Nodes().Get(ctx, k8sNode, metav1.GetOptions{}); return err == nil && n.Spec.Unschedulable },
-			reverted: func() bool { n, err := c.CoreV1().Nodes().Get(ctx, k8sNode, metav1.GetOptions{}); return err == nil && !n.Spec.Unschedulable },
+			injected: func() bool {
+				n, err := c.CoreV1().Nodes().Get(ctx, k8sNode, metav1.GetOptions{})
+				return err == nil && n.Spec.Unschedulable
+			},
+			reverted: func() bool {
+				n, err := c.CoreV1().Nodes().Get(ctx, k8sNode, metav1.GetOptions{})
+				return err == nil && !n.Spec.Unschedulable
+			},
 		},
 		{
 			name: "network-policy", action: "network-policy", target: `namespace = "shop"` + "\n" + `labels = { app = "checkout-api" }`,
-			injected: func() bool { l, err := c.NetworkingV1().NetworkPolicies("shop").List(ctx, metav1.ListOptions{}); return err == nil && len(l.Items) == 1 },
-			reverted: func() bool { l, err := c.NetworkingV1().NetworkPolicies("shop").List(ctx, metav1.ListOptions{}); return err == nil && len(l.Items) == 0 },
+			injected: func() bool {
+				l, err := c.NetworkingV1().NetworkPolicies("shop").List(ctx, metav1.ListOptions{})
+				return err == nil && len(l.Items) == 1
+			},
+			reverted: func() bool {
+				l, err := c.NetworkingV1().NetworkPolicies("shop").List(ctx, metav1.ListOptions{})
+				return err == nil && len(l.Items) == 0
+			},
 		},
 	}
 	for _, tc := range cases {
@@ -456,7 +470,7 @@ func TestKubernetesBadInput(t *testing.T) {
 	dep := deployment(t, c, "shop", "checkout-api", 1)
 	cases := []struct {
 		name, target, want string
-		env            []string
+		env                []string
 	}{
 		{"missing kubeconfig", `namespace = "shop"` + "\n" + `name = "checkout-api"` + "\n" + `kubeconfig = "/nonexistent/kubeconfig"`, "kubeconfig /nonexistent/kubeconfig", nil},
 		{"no such namespace", `namespace = "nowhere"` + "\n" + `name = "checkout-api"`, `namespace does not exist: "nowhere"`, nil},
@@ -488,4 +502,81 @@ func TestKubernetesBadInput(t *testing.T) {
 		}
 	}
 	_ = dep
+}
+
+// kubectl runs the cluster's own kubectl (CHAOSCTL_K8S_BIN, from
+// test/k8s/cluster.sh) against it.
+func kubectl(t *testing.T, args ...string) string {
+	t.Helper()
+	bin := filepath.Join(os.Getenv("CHAOSCTL_K8S_BIN"), "kubectl")
+	if os.Getenv("CHAOSCTL_K8S_BIN") == "" {
+		t.Fatal("CHAOSCTL_K8S_BIN is not set (make test-k8s sets it)")
+	}
+	out, err := exec.Command(bin, append([]string{"--kubeconfig", os.Getenv("CHAOSCTL_K8S_KUBECONFIG")}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// tokenKubeconfig writes a kubeconfig that authenticates as the service
+// account ns/name with a fresh token.
+func tokenKubeconfig(t *testing.T, c kubernetes.Interface, ns, name string) string {
+	t.Helper()
+	tr, err := c.CoreV1().ServiceAccounts(ns).CreateToken(context.Background(), name, &authv1.TokenRequest{Spec: authv1.TokenRequestSpec{ExpirationSeconds: new(int64(3600))}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := clientcmd.LoadFromFile(os.Getenv("CHAOSCTL_K8S_KUBECONFIG"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := clientcmdapi.NewConfig()
+	for k, v := range admin.Clusters {
+		cfg.Clusters[k] = v
+	}
+	cfg.AuthInfos[name] = &clientcmdapi.AuthInfo{Token: tr.Status.Token}
+	cfg.Contexts["sa"] = &clientcmdapi.Context{Cluster: admin.Contexts[admin.CurrentContext].Cluster, AuthInfo: name}
+	cfg.CurrentContext = "sa"
+	path := filepath.Join(t.TempDir(), name+".kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// The manifests in contrib/kubernetes are accepted by a real API server,
+// and the ClusterRole in rbac.yaml is enough for a run: the pod-delete
+// replay passes as the chaosctl service account. A service account with
+// no role gets an error naming the verb and the resource, and nothing is
+// injected.
+func TestKubernetesLeastPrivilegeRBAC(t *testing.T) {
+	c := kubeCluster(t)
+	kubectl(t, "apply", "--dry-run=server", "-f", "../contrib/kubernetes/")
+	kubectl(t, "apply", "-f", "../contrib/kubernetes/rbac.yaml")
+	t.Cleanup(func() { kubectl(t, "delete", "--wait=true", "-f", "../contrib/kubernetes/rbac.yaml") })
+	namespace(t, c, "shop")
+	deployment(t, c, "shop", "checkout-api", 2)
+
+	r := runExample(t, "kubernetes-pod-delete.toml", "--kubeconfig", tokenKubeconfig(t, c, "chaosctl", "chaosctl"))
+	if r.journal.Verdict != journal.Passed {
+		t.Fatalf("as the chaosctl service account: verdict %s (exit %d)\n%s\n%s", r.journal.Verdict, r.code, r.stdout, r.stderr)
+	}
+
+	if _, err := c.CoreV1().ServiceAccounts("shop").Create(context.Background(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "nobody"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, c, "shop", "checkout-api", 2)
+	pods, _ := c.CoreV1().Pods("shop").List(context.Background(), metav1.ListOptions{})
+	r = runExample(t, "kubernetes-pod-delete.toml", "--kubeconfig", tokenKubeconfig(t, c, "shop", "nobody"))
+	want := "forbidden by RBAC: cannot list pods in namespace shop"
+	if r.code == 0 || !strings.Contains(r.stdout+r.stderr, want) {
+		t.Fatalf("as a service account without a role: exit %d, want %q\n%s\n%s", r.code, want, r.stdout, r.stderr)
+	}
+	after, _ := c.CoreV1().Pods("shop").List(context.Background(), metav1.ListOptions{})
+	for i := range after.Items {
+		if after.Items[i].DeletionTimestamp != nil || len(after.Items) != len(pods.Items) {
+			t.Fatalf("a pod was touched by a run RBAC forbids")
+		}
+	}
 }
