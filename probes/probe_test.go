@@ -24,7 +24,7 @@ func TestKindsRegisteredOnceAndSorted(t *testing.T) {
 		// Each call yields a fresh spec: decoding one must not touch another.
 		assert.NotSame(t, k.NewSpec(), k.NewSpec(), k.Name)
 	}
-	assert.Equal(t, []string{"cmd", "container", "host", "http", "load", "prometheus", "tcp"}, names)
+	assert.Equal(t, []string{"cmd", "container", "host", "http", "kubernetes", "load", "prometheus", "tcp"}, names)
 	assert.True(t, sort.StringsAreSorted(names))
 
 	_, ok := Lookup("dns")
