@@ -12,8 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/BurntSushi/toml"
-
 	"github.com/chaosctl/chaosctl/internal/stricttoml"
 	"github.com/chaosctl/chaosctl/plugins"
 	"github.com/chaosctl/chaosctl/probes"
@@ -48,7 +46,7 @@ func Parse(ctx context.Context, path string, data []byte, cat plugins.Catalog) (
 		}
 		return nil, ErrorList{e}
 	}
-	d := &decoder{r: newReport(doc), present: make(map[string]bool, len(doc.Index)), skip: map[string]bool{}, ctx: ctx}
+	d := &decoder{r: newReport(doc), present: map[string]bool{}, skip: map[string]bool{}, ctx: ctx}
 	d.kinds, _ = cat.(probes.Source)
 	d.dec = &stricttoml.Decoder{Doc: doc, Report: d.report, TextFromString: true, Custom: d.custom, Present: d.present}
 
@@ -69,10 +67,13 @@ func Parse(ctx context.Context, path string, data []byte, cat plugins.Catalog) (
 type decoder struct {
 	dec     *stricttoml.Decoder
 	r       *report
-	present map[string]bool // key paths found in the file and decoded
-	skip    map[string]bool // probes whose other keys are not checked (kind unknown, spec undecodable)
-	ctx     context.Context
-	kinds   probes.Source // plugin probe kinds (PLUGIN.KIND), when the catalog has them
+	present map[string]bool // key paths found in the file and decoded, but for a probe's keys
+	// probeKeys holds each [[probe]] table's keys, which present leaves
+	// out: a file may hold tens of thousands of probes.
+	probeKeys []map[string]any
+	skip      map[string]bool // probes whose other keys are not checked (kind unknown, spec undecodable)
+	ctx       context.Context
+	kinds     probes.Source // plugin probe kinds (PLUGIN.KIND), when the catalog has them
 }
 
 var (
@@ -161,49 +162,41 @@ func tomlType(v any) string {
 
 // custom decodes the [[probe]] array, whose tables mix common keys and
 // the keys of each probe's kind.
-func (d *decoder) custom(p toml.Primitive, dst reflect.Value, path string) bool {
+func (d *decoder) custom(v any, dst reflect.Value, path string) bool {
 	if dst.Type() != probesType {
 		return false
 	}
-	d.probes(p, dst, path)
+	d.probes(v, dst, path)
 	return true
 }
 
 // probes decodes [[probe]] tables, each once: the common keys into Probe,
-// the rest into the Spec of the probe's kind. The kinds' keys are checked
-// table by table: BurntSushi's Undecoded names keys without the array
-// index, so one probe's "url" would hide an unknown "url" in a probe of
-// another kind.
-func (d *decoder) probes(p toml.Primitive, fv reflect.Value, path string) {
-	// One decode of the array gives every probe's keys as primitives.
-	var tables []map[string]toml.Primitive
-	elems, ok := []toml.Primitive(nil), true
-	if err := d.dec.MD.PrimitiveDecode(p, &tables); err != nil {
-		tables = nil
-		elems, ok = d.dec.Array(p, probesType, path)
-		if !ok {
-			return
-		}
-	} else {
-		elems = make([]toml.Primitive, len(tables))
+// the rest into the Spec of the probe's kind, table by table, so that one
+// probe's "url" never hides an unknown "url" in a probe of another kind.
+func (d *decoder) probes(v any, fv reflect.Value, path string) {
+	elems, ok := d.dec.Array(v, probesType, path)
+	if !ok {
+		return
 	}
 	out := make([]Probe, len(elems))
+	d.probeKeys = make([]map[string]any, len(elems))
 	failed := false
-	spec := *d.dec
-	spec.TextFromString, spec.Custom = false, nil
+	common := d.dec.Derive()
+	common.Custom, common.Present = nil, nil
+	spec := common.Derive()
+	spec.TextFromString = false
 	spec.Report = func(path string, err error) {
 		failed = true
 		d.reportSpec(path, err)
 	}
 	for i, e := range elems {
 		ep := indexPath(path, i)
-		var m map[string]toml.Primitive
-		if tables != nil {
-			m = tables[i]
-		} else if m, ok = d.dec.Table(e, probeType, ep); !ok {
+		m, ok := common.Table(e, probeType, ep)
+		if !ok {
 			continue
 		}
-		rest := d.dec.Take(m, reflect.ValueOf(&out[i]).Elem(), ep)
+		d.probeKeys[i] = m
+		rest := common.Take(m, reflect.ValueOf(&out[i]).Elem(), ep)
 		kind := out[i].Kind
 		k, ok := lookupProbeKind(kind)
 		var kerr error
@@ -211,26 +204,23 @@ func (d *decoder) probes(p toml.Primitive, fv reflect.Value, path string) {
 			k, kerr = d.kinds.ProbeKind(d.ctx, kind)
 			ok = kerr == nil
 		}
-		switch {
-		case d.r.bad[joinKey(ep, "kind")]:
-		case kerr != nil:
-			d.r.add(joinKey(ep, "kind"), "%v", kerr)
-		case kind == "":
-			d.r.add(joinKey(ep, "kind"), "required (known: %s)", strings.Join(probeKindNames(), ", "))
-		case !ok:
-			d.r.add(joinKey(ep, "kind"), "unknown probe kind %q (known: %s)", kind, strings.Join(probeKindNames(), ", "))
-		}
 		if !ok {
+			kp := joinKey(ep, "kind")
+			switch {
+			case d.r.bad[kp]:
+			case kerr != nil:
+				d.r.add(kp, "%v", kerr)
+			case kind == "":
+				d.r.add(kp, "required (known: %s)", strings.Join(probeKindNames(), ", "))
+			default:
+				d.r.add(kp, "unknown probe kind %q (known: %s)", kind, strings.Join(probeKindNames(), ", "))
+			}
 			d.skip[ep] = true
 			continue
 		}
 		if ks, isKeys := k.NewSpec().(probes.KeysSpec); isKeys {
 			// A plugin kind: its keys are checked against its Describe.
-			vals := plugins.Params{}
-			for key, p := range rest {
-				vals[key] = d.dec.Doc.Raw(p)
-			}
-			ks.SetKeys(d.checkParams(k.Keys, vals, ep, fmt.Sprintf("key for probe kind %q", kind)))
+			ks.SetKeys(d.checkParams(k.Keys, plugins.Params(rest), ep, fmt.Sprintf("key for probe kind %q", kind)))
 			out[i].Spec = ks
 			continue
 		}

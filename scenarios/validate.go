@@ -86,9 +86,14 @@ func (d *decoder) validateSteady(s *Scenario) {
 // duration applies def when the key is absent and rejects negative values,
 // and zero too when positive is set.
 func (d *decoder) duration(field string, v *Duration, def time.Duration, positive bool) {
+	d.durationSet(field, d.present[field], v, def, positive)
+}
+
+// durationSet is duration for a key known to be in the file (set) or not.
+func (d *decoder) durationSet(field string, set bool, v *Duration, def time.Duration, positive bool) {
 	switch {
 	case d.r.bad[field]:
-	case !d.present[field]:
+	case !set:
 		v.Duration = def
 	case v.Duration < 0:
 		d.r.add(field, "must not be negative, got %s", v.Duration)
@@ -102,11 +107,13 @@ func (d *decoder) validateProbes(s *Scenario) map[string]int {
 	if len(s.Probes) == 0 && !r.bad["probe"] {
 		r.add("probe", "at least one [[probe]] is required")
 	}
-	byName := map[string]int{}
+	byName := make(map[string]int, len(s.Probes))
 	for i := range s.Probes {
 		p := &s.Probes[i]
 		path := indexPath("probe", i)
 		f := func(k string) string { return joinKey(path, k) }
+		keys := d.probeKeys[i]
+		set := func(k string) bool { _, ok := keys[k]; return ok }
 		switch prev, dup := byName[p.Name]; {
 		case r.bad[f("name")]:
 		case p.Name == "":
@@ -116,11 +123,11 @@ func (d *decoder) validateProbes(s *Scenario) map[string]int {
 		default:
 			byName[p.Name] = i
 		}
-		d.duration(f("interval"), &p.Interval, DefaultProbeInterval, true)
+		d.durationSet(f("interval"), set("interval"), &p.Interval, DefaultProbeInterval, true)
 		if iv := p.Interval.Duration; iv > 0 && iv < MinProbeInterval && !r.bad[f("interval")] {
 			r.add(f("interval"), "must be at least %s, got %s", MinProbeInterval, iv)
 		}
-		d.duration(f("timeout"), &p.Timeout, min(p.Interval.Duration, MaxProbeTimeout), true)
+		d.durationSet(f("timeout"), set("timeout"), &p.Timeout, min(p.Interval.Duration, MaxProbeTimeout), true)
 		if p.Timeout.Duration > MaxProbeTimeout {
 			r.add(f("timeout"), "must be at most %s, got %s", MaxProbeTimeout, p.Timeout.Duration)
 		}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/BurntSushi/toml"
 )
 
 type text struct{ s string }
@@ -153,5 +155,122 @@ func TestParseSyntaxError(t *testing.T) {
 	}
 	if got := e.Error(); !strings.HasPrefix(got, "bad.toml:2:") {
 		t.Errorf("Error() = %q", got)
+	}
+}
+
+// unmarshaled takes any TOML value through UnmarshalTOML.
+type unmarshaled struct{ v any }
+
+func (u *unmarshaled) UnmarshalTOML(v any) error {
+	if v == "refuse" {
+		return errors.New("refused")
+	}
+	u.v = v
+	return nil
+}
+
+type kinds struct {
+	I8    int8              `toml:"i8"`
+	U16   uint16            `toml:"u16"`
+	U     uint              `toml:"u"`
+	F32   float32           `toml:"f32"`
+	F     float64           `toml:"f"`
+	B     bool              `toml:"b"`
+	D     time.Duration     `toml:"d"`
+	DN    time.Duration     `toml:"dn"`
+	T     text              `toml:"t"`
+	TN    text              `toml:"tn"`
+	When  time.Time         `toml:"when"`
+	PF    *float64          `toml:"pf"`
+	Arr   [2]string         `toml:"arr"`
+	Grid  [][]int           `toml:"grid"`
+	M     map[string]int    `toml:"m"`
+	MS    map[string]sub    `toml:"ms"`
+	Any   []any             `toml:"any"`
+	Un    unmarshaled       `toml:"un"`
+	Empty map[string]string `toml:"empty"`
+}
+
+// TestDecoderPutsValuesAsBurntSushi: what the Decoder puts into each kind
+// of field is what toml.Decode puts there, and a value toml.Decode refuses
+// is refused with its words.
+func TestDecoderPutsValuesAsBurntSushi(t *testing.T) {
+	good := `i8 = -128
+u16 = 65535
+u = 7
+f32 = 1.5
+f = 3
+b = true
+d = "1m30s"
+dn = 250
+t = "x"
+tn = 12
+when = 1979-05-27T07:32:00Z
+pf = 2.5
+arr = ["a", "b"]
+grid = [[1, 2], [3]]
+m = { a = 1, b = 2 }
+ms = { x = { n = 1 } }
+any = [1, "two", { three = 3 }]
+un = { deep = [1] }
+empty = {}
+`
+	var want kinds
+	if _, err := toml.Decode(good, &want); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := Parse("k.toml", []byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got kinds
+	var problems []string
+	d := &Decoder{Doc: doc, Report: func(path string, err error) { problems = append(problems, path+": "+err.Error()) }}
+	d.Fields(doc.Top, reflect.ValueOf(&got).Elem(), "")
+	d.Undecoded(func(string) bool { return false })
+	if len(problems) > 0 {
+		t.Fatalf("problems: %q", problems)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("decoded\n%+v\nBurntSushi\n%+v", got, want)
+	}
+
+	for _, c := range []struct{ src, path, msg string }{
+		{"i8 = 128", "i8", "128 is out of range for int8"},
+		{"u16 = -1", "u16", "-1 is out of range for uint16"},
+		{"f32 = 1e39", "f32", "1e+39 is out of range for float32"},
+		{"f = 9007199254740993", "f", "9007199254740993 is out of the safe float64 range"},
+		{`d = "soon"`, "d", `invalid duration: "soon"`},
+		{`t = "bad"`, "t", "bad text"},
+		{`arr = ["a"]`, "arr", "expected array length 2; got TOML array of length 1"},
+		{`un = "refuse"`, "un", "refused"},
+	} {
+		var bs kinds
+		_, bsErr := toml.Decode(c.src, &bs)
+		var pe toml.ParseError
+		if !errors.As(bsErr, &pe) && !strings.Contains(fmt.Sprint(bsErr), c.msg) {
+			t.Errorf("%s: BurntSushi says %v, want %q", c.src, bsErr, c.msg)
+		}
+		if pe.Message != "" && pe.Message != c.msg {
+			t.Errorf("%s: BurntSushi says %q, want %q", c.src, pe.Message, c.msg)
+		}
+		doc, err := Parse("k.toml", []byte(c.src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		var k kinds
+		d := &Decoder{Doc: doc, Report: func(path string, err error) {
+			var ve *ValueError
+			if errors.As(err, &ve) {
+				got = append(got, path+": "+ve.Msg)
+			} else {
+				got = append(got, fmt.Sprintf("%s: %T", path, err))
+			}
+		}}
+		d.Fields(doc.Top, reflect.ValueOf(&k).Elem(), "")
+		if want := c.path + ": " + c.msg; len(got) != 1 || got[0] != want {
+			t.Errorf("%s: reported %q, want %q", c.src, got, want)
+		}
 	}
 }
