@@ -46,6 +46,7 @@ type scanner struct {
 	line, lineStart int // current line and the offset it starts at
 	ix              Index
 	arrays          map[string]int // numbered path of an array of tables -> elements so far
+	parts           []keyPart      // key's, reused
 }
 
 func (s *scanner) eof() bool { return s.i >= len(s.data) }
@@ -92,35 +93,49 @@ func (s *scanner) setOnce(path string, p Position) {
 }
 
 type keyPart struct {
+	bare []byte // a bare key, as written; else name
 	name string
 	pos  Position
 }
 
-// key reads a dotted key: bare, "basic" and 'literal' parts.
+// join appends k to path, as Join does, without making a string of a bare
+// key first.
+func (k keyPart) join(path string) string {
+	switch {
+	case k.bare == nil:
+		return Join(path, k.name)
+	case path == "":
+		return string(k.bare)
+	}
+	return path + "." + string(k.bare)
+}
+
+// key reads a dotted key: bare, "basic" and 'literal' parts. The parts
+// are s.parts, valid until the next call.
 func (s *scanner) key() []keyPart {
-	var parts []keyPart
+	parts := s.parts[:0]
+	defer func() { s.parts = parts }()
 	for {
 		s.skipSpace(false)
 		if s.eof() {
 			return parts
 		}
-		p := s.pos()
-		var name string
+		k := keyPart{pos: s.pos()}
 		switch c := s.data[s.i]; {
 		case c == '"':
-			name = unescape(s.quoted('"', true))
+			k.name = unescape(s.quoted('"', true))
 		case c == '\'':
-			name = s.quoted('\'', false)
+			k.name = s.quoted('\'', false)
 		case isBareByte(c):
 			start := s.i
 			for !s.eof() && isBareByte(s.data[s.i]) {
 				s.i++
 			}
-			name = string(s.data[start:s.i])
+			k.bare = s.data[start:s.i]
 		default:
 			return parts
 		}
-		parts = append(parts, keyPart{name, p})
+		parts = append(parts, k)
 		s.skipSpace(false)
 		if s.eof() || s.data[s.i] != '.' {
 			return parts
@@ -178,7 +193,7 @@ func (s *scanner) header() string {
 	parts := s.key()
 	path := ""
 	for i, k := range parts {
-		path = Join(path, k.name)
+		path = k.join(path)
 		last := i == len(parts)-1
 		if last && array {
 			n := s.arrays[path]
@@ -210,18 +225,23 @@ func (s *scanner) keyValue(base string) {
 	if len(parts) == 0 {
 		return
 	}
-	path := base
-	for _, k := range parts {
-		path = Join(path, k.name)
+	path, last := base, len(parts)-1
+	for _, k := range parts[:last] {
+		path = k.join(path)
 		s.setOnce(path, k.pos)
 	}
+	// The key itself is new: TOML refuses a key defined twice, and only a
+	// file BurntSushi parsed has its index used.
+	keyPos := parts[last].pos
+	path = parts[last].join(path)
+	s.ix[path] = keyPos
 	s.skipSpace(false)
 	if s.eof() || s.data[s.i] != '=' {
 		return
 	}
 	s.i++
 	s.skipSpace(false)
-	s.value(path, parts[len(parts)-1].pos)
+	s.value(path, keyPos)
 }
 
 // value skips the value at s.i, indexing the keys of inline tables and
