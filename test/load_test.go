@@ -350,7 +350,10 @@ func TestLoadProbeAggregateMatchesTargetCounters(t *testing.T) {
 
 	// Every interval, recounted from the sample log.
 	var logErr error
-	var refused int // failures that are not the front's 502 (there should be none)
+	// Failures that are not the front's 502: the probe's own (a request
+	// timed out on a machine too busy to read its answer in time), which
+	// the front may have answered, or not.
+	var refused int
 	checkIntervals(t, j, ls, func(yield func(probes.Sample) bool) {
 		stop := fmt.Errorf("stop")
 		logErr = journal.ReadSampleLog(j.SampleLog, func(s probes.Sample) error {
@@ -372,28 +375,31 @@ func TestLoadProbeAggregateMatchesTargetCounters(t *testing.T) {
 	if ls.Failed == 0 {
 		t.Fatal("the load probe never saw the dependency's outage")
 	}
-	if refused > 0 {
-		t.Errorf("%d failed requests were not the front's 502: the front itself failed", refused)
+	if refused > max(ls.Requests/20, 10) {
+		t.Errorf("%d of %d failed requests were not the front's 502: the front itself failed", refused, ls.Requests)
 	}
 
 	// The front target's own counters.
 	ok200 := targetCount(t, front.addr, "/api", http.StatusOK)
 	bad502 := targetCount(t, front.addr, "/api", http.StatusBadGateway)
-	inFlight := ok200 + bad502 - ls.Requests
+	// What the target counted and the probe did not record: the requests
+	// in flight when the run ended (at most rate × timeout; about rate ×
+	// latency: a few on a quiet machine, hundreds on one so busy that
+	// requests take half a second), and those the probe gave up on that
+	// the front answered all the same.
+	slack := ok200 + bad502 - ls.Requests + refused
 	last := ls.Intervals[len(ls.Intervals)-1]
-	t.Logf("aggregate: %d requests, %d ok, %d failed (%.2f%%); the target counted %d: %d 200s, %d 502s (%.2f%%); in flight at the end: %d (the last interval's p50: %s)",
-		ls.Requests, ls.OK, ls.Failed, 100*float64(ls.Failed)/float64(ls.Requests), ok200+bad502, ok200, bad502,
-		100*float64(bad502)/float64(ok200+bad502), inFlight, last.P50)
-	// In flight at the end: at most rate × timeout; about rate × latency,
-	// a few on a quiet machine, hundreds on one so busy that requests take
-	// half a second.
-	if inFlight < 0 || inFlight > 2*rate {
-		t.Fatalf("the target counted %d requests to /api, the aggregate %d", ok200+bad502, ls.Requests)
+	t.Logf("aggregate: %d requests, %d ok, %d failed (%.2f%%, %d of them the probe's own); the target counted %d: %d 200s, %d 502s (%.2f%%); "+
+		"in flight at the end or given up by the probe: at most %d (the last interval's p50: %s)",
+		ls.Requests, ls.OK, ls.Failed, 100*float64(ls.Failed)/float64(ls.Requests), refused, ok200+bad502, ok200, bad502,
+		100*float64(bad502)/float64(ok200+bad502), slack, last.P50)
+	if slack < 0 || slack > 2*rate+refused {
+		t.Fatalf("the target counted %d requests to /api, the aggregate %d (%d the probe's own failures)", ok200+bad502, ls.Requests, refused)
 	}
-	if d := ok200 - ls.OK; d < 0 || d > inFlight {
-		t.Errorf("the target answered %d with 200, the aggregate has %d ok (in flight at the end: %d)", ok200, ls.OK, inFlight)
+	if d := ok200 - ls.OK; d < 0 || d > slack {
+		t.Errorf("the target answered %d with 200, the aggregate has %d ok (slack %d)", ok200, ls.OK, slack)
 	}
-	if d := bad502 - (ls.Failed - refused); d < 0 || d > inFlight {
-		t.Errorf("the target answered %d with 502, the aggregate has %d failed (in flight at the end: %d)", bad502, ls.Failed, inFlight)
+	if d := bad502 - (ls.Failed - refused); d < 0 || d > slack {
+		t.Errorf("the target answered %d with 502, the aggregate has %d failed of which %d the probe's own (slack %d)", bad502, ls.Failed, refused, slack)
 	}
 }
