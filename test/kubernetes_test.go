@@ -42,7 +42,7 @@ const (
 
 // kubeCluster is the cluster under test: its kubeconfig, exported to the
 // chaosctl processes the test starts, and a client.
-func kubeCluster(t *testing.T) kubernetes.Interface {
+func kubeCluster(t testing.TB) kubernetes.Interface {
 	t.Helper()
 	path := os.Getenv("CHAOSCTL_K8S_KUBECONFIG")
 	if path == "" {
@@ -70,7 +70,7 @@ func kubeCluster(t *testing.T) kubernetes.Interface {
 
 // namespace creates a fresh namespace and deletes it (and waits for its
 // pods to go) when the test ends.
-func namespace(t *testing.T, c kubernetes.Interface, name string) {
+func namespace(t testing.TB, c kubernetes.Interface, name string) {
 	t.Helper()
 	ctx := context.Background()
 	if _, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
@@ -88,7 +88,7 @@ func namespace(t *testing.T, c kubernetes.Interface, name string) {
 // deployment creates a Deployment of the target image: replicas pods, each
 // serving on 127.0.0.1:8080 in its own network namespace and ready while
 // its /healthz answers (an exec probe, so nothing is sent to a pod IP).
-func deployment(t *testing.T, c kubernetes.Interface, ns, name string, replicas int32) *appsv1.Deployment {
+func deployment(t testing.TB, c kubernetes.Interface, ns, name string, replicas int32) *appsv1.Deployment {
 	t.Helper()
 	labels := map[string]string{"app": name}
 	d := &appsv1.Deployment{
@@ -124,7 +124,7 @@ func deployment(t *testing.T, c kubernetes.Interface, ns, name string, replicas 
 	return got
 }
 
-func waitReady(t *testing.T, c kubernetes.Interface, ns, name string, replicas int32) {
+func waitReady(t testing.TB, c kubernetes.Interface, ns, name string, replicas int32) {
 	t.Helper()
 	waitUntil(t, 90*time.Second, "deployment "+ns+"/"+name+" ready", func() bool {
 		d, err := c.AppsV1().Deployments(ns).Get(context.Background(), name, metav1.GetOptions{})
@@ -132,7 +132,7 @@ func waitReady(t *testing.T, c kubernetes.Interface, ns, name string, replicas i
 	})
 }
 
-func waitUntil(t *testing.T, within time.Duration, what string, ok func() bool) {
+func waitUntil(t testing.TB, within time.Duration, what string, ok func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !ok() {
@@ -155,7 +155,7 @@ type readyChange struct {
 	ready int32
 }
 
-func watchReady(t *testing.T, c kubernetes.Interface, ns, name string) *readyLog {
+func watchReady(t testing.TB, c kubernetes.Interface, ns, name string) *readyLog {
 	t.Helper()
 	l := &readyLog{}
 	lw := cache.NewFilteredListWatchFromClient(c.AppsV1().RESTClient(), "deployments", ns, func(o *metav1.ListOptions) {
@@ -199,7 +199,7 @@ func (l *readyLog) backTo(from time.Time, n int32) (time.Time, bool) {
 
 func kubeExample(name string) string { return filepath.Join("..", "scenarios", "examples", name) }
 
-func runExample(t *testing.T, name string, extra ...string) result {
+func runExample(t testing.TB, name string, extra ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -340,7 +340,7 @@ func TestKubernetesContainerCrashRestarts(t *testing.T) {
 	}
 }
 
-func restarts(t *testing.T, c kubernetes.Interface, ns string) map[string]int32 {
+func restarts(t testing.TB, c kubernetes.Interface, ns string) map[string]int32 {
 	t.Helper()
 	pods, err := c.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
 	if err != nil {
@@ -506,7 +506,7 @@ func TestKubernetesBadInput(t *testing.T) {
 
 // kubectl runs the cluster's own kubectl (CHAOSCTL_K8S_BIN, from
 // test/k8s/cluster.sh) against it.
-func kubectl(t *testing.T, args ...string) string {
+func kubectl(t testing.TB, args ...string) string {
 	t.Helper()
 	bin := filepath.Join(os.Getenv("CHAOSCTL_K8S_BIN"), "kubectl")
 	if os.Getenv("CHAOSCTL_K8S_BIN") == "" {
@@ -521,7 +521,7 @@ func kubectl(t *testing.T, args ...string) string {
 
 // tokenKubeconfig writes a kubeconfig that authenticates as the service
 // account ns/name with a fresh token.
-func tokenKubeconfig(t *testing.T, c kubernetes.Interface, ns, name string) string {
+func tokenKubeconfig(t testing.TB, c kubernetes.Interface, ns, name string) string {
 	t.Helper()
 	tr, err := c.CoreV1().ServiceAccounts(ns).CreateToken(context.Background(), name, &authv1.TokenRequest{Spec: authv1.TokenRequestSpec{ExpirationSeconds: new(int64(3600))}}, metav1.CreateOptions{})
 	if err != nil {
