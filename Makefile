@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X github.com/chaosctl/chaosctl/internal/cli.Version=$(VERSION)
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test test-short bench lint demo demo-runbook clean proto
+.PHONY: all build test test-short test-k8s bench bench-k8s lint demo demo-runbook clean proto
 
 all: lint build test
 
@@ -30,6 +30,7 @@ test-short:
 
 # Benchmarks print figures; they are not pass/fail gates.
 bench:
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends wrk; } || echo "note: no wrk; the load benchmark prints the probe alone"
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./experiments/ ./probes/ ./daemon/ ./scenarios/ ./plugins/host/ ./plugins/disk/ ./report/ ./plugins/latency/tcpproxy/
 	CHAOSCTL_E2E=1 $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./test/
 
@@ -65,3 +66,21 @@ demo-runbook: build
 
 clean:
 	rm -rf $(BIN)
+
+# The Kubernetes suite against a real cluster on this machine: test/k8s/cluster.sh
+# builds (once; cached by version under ~/.cache/chaosctl/k8s, about 11
+# minutes cold on 2 cores) Kubernetes, etcd and cri-dockerd, starts a control
+# plane on 127.0.0.1 and a real kubelet whose pods are Docker containers,
+# runs the -tags k8s tests, and tears everything down, leaving nothing behind.
+test-k8s:
+	@mkdir -p $(BIN) && bash test/leftovers.sh snapshot $(BIN)/.before-k8s
+	@set -e; trap 'bash test/k8s/cluster.sh down' EXIT; \
+	env=$$(bash test/k8s/cluster.sh up); \
+	export CHAOSCTL_K8S_KUBECONFIG=$$(printf '%s\n' "$$env" | sed -n 's/^KUBECONFIG=//p'); \
+	export CHAOSCTL_K8S_BIN=$$(printf '%s\n' "$$env" | sed -n 's/^CHAOSCTL_K8S_BIN=//p'); \
+	$(GO) test -tags k8s -p 1 -count=1 -timeout 20m -run 'Kubernetes' $(K8S_BENCH) ./test/
+	@bash test/leftovers.sh check $(BIN)/.before-k8s
+
+# The Kubernetes benchmarks, on the same cluster.
+bench-k8s:
+	@$(MAKE) --no-print-directory test-k8s K8S_BENCH="-bench Kubernetes -benchtime 1x"
