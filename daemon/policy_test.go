@@ -25,8 +25,9 @@ name = %q
 duration = "100ms"
 [[probe]]
 name = "ok"
-kind = "cmd"
-command = ["true"]
+kind = "host"
+metric = "memory"
+max = 100.0
 interval = "50ms"
 [[slo]]
 name = "ok"
@@ -112,7 +113,11 @@ func TestPolicyAllowCommands(t *testing.T) {
 	v := startVictim(t)
 	cfg := testConfig(t)
 	cfg.Policy.AllowCommands = false
-	withCmd := render(t, scen{Name: "cmd", Duration: "100ms", PID: v.pid})
+	noCmd := string(render(t, scen{Name: "cmd", Duration: "100ms", PID: v.pid}))
+	withCmd := []byte(strings.Replace(noCmd, "kind = \"host\"\nmetric = \"memory\"\nmax = 100.0", "kind = \"cmd\"\ncommand = [\"true\"]", 1))
+	if string(withCmd) == noCmd {
+		t.Fatal("test scenario did not change")
+	}
 	writeScen(t, cfg, "cmd.toml", withCmd)
 	td := start(t, cfg)
 	ctx := context.Background()
@@ -137,10 +142,6 @@ func TestPolicyAllowCommands(t *testing.T) {
 		t.Fatalf("scenario from the directory: %s %v", j.Verdict, j.Reasons)
 	}
 	// An upload without commands is accepted.
-	noCmd := strings.Replace(string(withCmd), "kind = \"cmd\"\ncommand = [\"true\"]", "kind = \"host\"\nmetric = \"cpu\"\nmax = 100.0", 1)
-	if noCmd == string(withCmd) {
-		t.Fatal("test scenario did not change")
-	}
 	res, err = td.c.Start(ctx, api.StartRequest{File: "nocmd.toml", Content: noCmd, DryRun: true})
 	if err != nil {
 		t.Fatalf("upload without commands: %v", err)
