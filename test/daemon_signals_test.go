@@ -21,7 +21,7 @@ import (
 
 // idleScenario is a scenario the tests only load, never run.
 func idleScenario(name string) []byte {
-	return []byte(crashScenarioFor(name, fmt.Sprintf("[[fault]]\nname = \"freeze\"\nplugin = \"process\"\naction = \"pause\"\nduration = \"1s\"\n[fault.target]\npidfile = \"/nonexistent/%s.pid\"\n", name)))
+	return []byte(aliveScenario(name, fault{Name: "freeze", Plugin: "process", Action: "pause", Keys: keys{"duration": "1s"}, Target: keys{"pidfile": "/nonexistent/" + name + ".pid"}}).toml())
 }
 
 // writeDaemonConfig rewrites d's config file with dirs and extra TOML
@@ -164,9 +164,7 @@ func TestDaemonSignalStopExits0(t *testing.T) {
 // (SIGHUP) reverts its fault and ends aborted.
 func TestSignalHUPAbortsLocalRun(t *testing.T) {
 	tg := startTarget(t, false)
-	v := crashVarsFor(tg)
-	v.Action, v.Duration = "pause", "30s"
-	path := writeScenario(t, crashScenario, v)
+	path := scenarioFile(t, processScenario(tg, "pause", "30s"))
 	jpath := filepath.Join(t.TempDir(), "j.json")
 	cmd := exec.Command(bins.chaosctl, "run", "--local", path, "--journal", jpath)
 	if err := cmd.Start(); err != nil {

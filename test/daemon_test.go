@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -171,33 +172,30 @@ type faultKind struct {
 	// with the daemon), so it ends at the kill; the restart must still
 	// close its ledger entry.
 	diesWithDaemon bool
-	// setup prepares the target and returns the [[fault]] block and the
-	// two checks.
-	setup func(t *testing.T) (fault string, active, nothingLeft func(t *testing.T) bool)
+	// setup prepares the target and returns the fault and the two checks.
+	setup func(t *testing.T) (f fault, active, nothingLeft func(t *testing.T) bool)
 }
 
 var faultKinds = []faultKind{
 	{
 		name: "process-pause",
-		setup: func(t *testing.T) (string, func(*testing.T) bool, func(*testing.T) bool) {
+		setup: func(t *testing.T) (fault, func(*testing.T) bool, func(*testing.T) bool) {
 			tg := startTarget(t, false)
 			pid := tg.pid(t)
-			fault := fmt.Sprintf("[[fault]]\nname = \"freeze\"\nplugin = \"process\"\naction = \"pause\"\nduration = \"10m\"\n[fault.target]\npidfile = %q\n", tg.pidfile)
-			return fault,
+			return fault{Name: "freeze", Plugin: "process", Action: "pause", Keys: keys{"duration": "10m"}, Target: keys{"pidfile": tg.pidfile}},
 				func(*testing.T) bool { return procState(pid) == "T" },
 				func(*testing.T) bool { s := procState(pid); return s != "" && s != "T" }
 		},
 	},
 	{
 		name: "disk-fill",
-		setup: func(t *testing.T) (string, func(*testing.T) bool, func(*testing.T) bool) {
+		setup: func(t *testing.T) (fault, func(*testing.T) bool, func(*testing.T) bool) {
 			dir := tmpfs(t, "16m")
 			fills := func() int {
 				m, _ := filepath.Glob(filepath.Join(dir, ".chaosctl-fill-*"))
 				return len(m)
 			}
-			fault := fmt.Sprintf("[[fault]]\nname = \"fill\"\nplugin = \"disk\"\naction = \"fill\"\nduration = \"10m\"\nparams.percent = 60.0\ntarget.path = %q\n", dir)
-			return fault,
+			return fault{Name: "fill", Plugin: "disk", Action: "fill", Keys: keys{"duration": "10m"}, Params: keys{"percent": 60.0}, Target: keys{"path": dir}},
 				func(*testing.T) bool { return fills() > 0 },
 				func(*testing.T) bool { return fills() == 0 }
 		},
@@ -205,16 +203,15 @@ var faultKinds = []faultKind{
 	{
 		name:           "stress-cpu",
 		diesWithDaemon: true,
-		setup: func(t *testing.T) (string, func(*testing.T) bool, func(*testing.T) bool) {
-			fault := "[[fault]]\nname = \"burn\"\nplugin = \"stress\"\naction = \"cpu\"\nduration = \"10m\"\nparams.workers = 1\nparams.load = 20.0\n"
-			return fault,
+		setup: func(t *testing.T) (fault, func(*testing.T) bool, func(*testing.T) bool) {
+			return fault{Name: "burn", Plugin: "stress", Action: "cpu", Keys: keys{"duration": "10m"}, Params: keys{"workers": 1, "load": 20.0}},
 				func(*testing.T) bool { return len(procsWith("plugin", "stress-worker")) > 0 },
 				func(*testing.T) bool { return len(procsWith("plugin", "stress-worker")) == 0 }
 		},
 	},
 	{
 		name: "container-pause",
-		setup: func(t *testing.T) (string, func(*testing.T) bool, func(*testing.T) bool) {
+		setup: func(t *testing.T) (fault, func(*testing.T) bool, func(*testing.T) bool) {
 			cli, img := needEngine(t)
 			tn := makeNetwork(t, cli)
 			name := "chaosctl-crash-" + uid()
@@ -223,15 +220,14 @@ var faultKinds = []faultKind{
 				c, err := cli.ContainerInspect(context.Background(), id)
 				return err == nil && c.State != nil && c.State.Paused
 			}
-			fault := fmt.Sprintf("[[fault]]\nname = \"freeze\"\nplugin = \"docker\"\naction = \"pause\"\nduration = \"10m\"\ntarget.name = %q\n", name)
-			return fault,
+			return fault{Name: "freeze", Plugin: "docker", Action: "pause", Keys: keys{"duration": "10m"}, Target: keys{"name": name}},
 				func(*testing.T) bool { return paused() },
 				func(*testing.T) bool { return !paused() }
 		},
 	},
 	{
 		name: "latency-proxy",
-		setup: func(t *testing.T) (string, func(*testing.T) bool, func(*testing.T) bool) {
+		setup: func(t *testing.T) (fault, func(*testing.T) bool, func(*testing.T) bool) {
 			tg := startTarget(t, false)
 			control := startChaosProxy(t, freeAddr(t), tg.addr)
 			toxics := func() int {
@@ -241,27 +237,26 @@ var faultKinds = []faultKind{
 				}
 				return len(st.Toxics)
 			}
-			fault := fmt.Sprintf("[[fault]]\nname = \"slow\"\nplugin = \"latency\"\naction = \"delay\"\nduration = \"10m\"\nparams.mode = \"proxy\"\nparams.delay = \"200ms\"\ntarget.proxy = %q\n", control)
-			return fault,
+			return fault{Name: "slow", Plugin: "latency", Action: "delay", Keys: keys{"duration": "10m"}, Params: keys{"mode": "proxy", "delay": "200ms"}, Target: keys{"proxy": control}},
 				func(*testing.T) bool { return toxics() > 0 },
 				func(*testing.T) bool { return toxics() == 0 }
 		},
 	},
-	httpProxyKind("abort", "params.percent = 50.0\nparams.status = 503"),
-	httpProxyKind("delay", "params.delay = \"200ms\""),
-	httpProxyKind("header", "params.set_headers.x-chaos = \"1\""),
-	networkKind("loss", "params.percent = 30.0"),
-	networkKind("block", "params.cidrs = [\"10.0.0.0/8\"]"),
-	networkKind("dns", ""),
-	networkKind("bandwidth", "params.rate = \"1mbit\""),
+	httpProxyKind("abort", keys{"percent": 50.0, "status": 503}),
+	httpProxyKind("delay", keys{"delay": "200ms"}),
+	httpProxyKind("header", keys{"set_headers": keys{"x-chaos": "1"}}),
+	networkKind("loss", keys{"percent": 30.0}),
+	networkKind("block", keys{"cidrs": []string{"10.0.0.0/8"}}),
+	networkKind("dns", nil),
+	networkKind("bandwidth", keys{"rate": "1mbit"}),
 }
 
 // httpProxyKind is the crash row of one HTTP fault through `chaosctl
 // proxy`: its toxic must be gone from the proxy after the restart.
-func httpProxyKind(action, params string) faultKind {
+func httpProxyKind(action string, params keys) faultKind {
 	return faultKind{
 		name: "http-" + action,
-		setup: func(t *testing.T) (string, func(*testing.T) bool, func(*testing.T) bool) {
+		setup: func(t *testing.T) (fault, func(*testing.T) bool, func(*testing.T) bool) {
 			tg := startTarget(t, false)
 			control := startChaosProxy(t, freeAddr(t), tg.addr)
 			toxics := func() int {
@@ -271,8 +266,9 @@ func httpProxyKind(action, params string) faultKind {
 				}
 				return len(st.Toxics)
 			}
-			fault := fmt.Sprintf("[[fault]]\nname = \"http\"\nplugin = \"latency\"\naction = \"http_%s\"\nduration = \"10m\"\nparams.mode = \"proxy\"\n%s\ntarget.proxy = %q\n", action, params, control)
-			return fault,
+			p := keys{"mode": "proxy"}
+			maps.Copy(p, params)
+			return fault{Name: "http", Plugin: "latency", Action: "http_" + action, Keys: keys{"duration": "10m"}, Params: p, Target: keys{"proxy": control}},
 				func(*testing.T) bool { return toxics() > 0 },
 				func(*testing.T) bool { return toxics() == 0 }
 		},
@@ -301,40 +297,15 @@ func procsWith(words ...string) []int {
 	return out
 }
 
-// crashScenarioFor wraps a fault block in a scenario whose probe always
-// holds (the fault's effect is checked directly, not through the probe).
-func crashScenarioFor(name, fault string) string {
-	return fmt.Sprintf(`version = 1
-name = %q
-[steady]
-duration = "200ms"
-[[probe]]
-name = "alive"
-kind = "cmd"
-command = ["true"]
-interval = "100ms"
-timeout = "1s"
-[[slo]]
-name = "alive"
-probe = "alive"
-availability = 100.0
-window = "200ms"
-%s
-[recovery]
-recover_within = "5s"
-hold_for = "200ms"
-`, name, fault)
-}
-
 // TestDaemonKilledMidFaultRevertsOnRestart: kill -9 the daemon while a
 // fault is active; the restarted daemon reverts it and marks the run
 // interrupted.
 func TestDaemonKilledMidFaultRevertsOnRestart(t *testing.T) {
 	for _, k := range faultKinds {
 		t.Run(k.name, func(t *testing.T) {
-			fault, active, nothingLeft := k.setup(t)
+			f, active, nothingLeft := k.setup(t)
 			d := newDaemonDir(t)
-			if err := os.WriteFile(filepath.Join(d.scenarios, "crash.toml"), []byte(crashScenarioFor("crash", fault)), 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join(d.scenarios, "crash.toml"), []byte(aliveScenario("crash", f).toml()), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			d.start(t)
@@ -382,9 +353,9 @@ func TestDaemonKilledMidFaultRevertsOnRestart(t *testing.T) {
 // fault and exits 0; the run is stored as aborted.
 func TestDaemonSIGTERMRevertsAndExits(t *testing.T) {
 	k := faultKinds[0]
-	fault, active, nothingLeft := k.setup(t)
+	f, active, nothingLeft := k.setup(t)
 	d := newDaemonDir(t)
-	if err := os.WriteFile(filepath.Join(d.scenarios, "term.toml"), []byte(crashScenarioFor("term", fault)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(d.scenarios, "term.toml"), []byte(aliveScenario("term", f).toml()), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	d.start(t)
@@ -417,7 +388,7 @@ func TestDaemonSIGTERMRevertsAndExits(t *testing.T) {
 // the socket runs there and prints what a local run prints.
 func TestRunThroughDaemonSameOutput(t *testing.T) {
 	tg := startTarget(t, true)
-	path := writeScenario(t, crashScenario, crashVarsFor(tg))
+	path := scenarioFile(t, processScenario(tg, "kill", "0s"))
 	local := chaosctl(t, context.Background(), "run", "--local", path)
 
 	d := newDaemonDir(t)
@@ -495,9 +466,9 @@ func chaosctlEnv(t *testing.T, env []string, args ...string) result {
 // through the CLI.
 func TestDaemonCommands(t *testing.T) {
 	k := faultKinds[0]
-	fault, active, nothingLeft := k.setup(t)
+	f, active, nothingLeft := k.setup(t)
 	d := newDaemonDir(t)
-	if err := os.WriteFile(filepath.Join(d.scenarios, "cli.toml"), []byte(crashScenarioFor("cli", fault)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(d.scenarios, "cli.toml"), []byte(aliveScenario("cli", f).toml()), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(d.scenarios, "broken.toml"), []byte("version = 1\nname = \"broken\"\nwindow = \"Tuesday 10:00-12:00\"\n"), 0o644); err != nil {

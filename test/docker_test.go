@@ -341,7 +341,8 @@ func TestDockerBadInput(t *testing.T) {
 	})
 
 	t.Run("container vanishes mid-fault", func(t *testing.T) {
-		path := writeScenario(t, pauseScenario, map[string]string{"IP": ip, "Name": name})
+		path := scenarioFile(t, dockerScenario("pause-vanish", ip, 50, "2s", "1s",
+			fault{Plugin: "docker", Action: "pause", Keys: keys{"duration": "3s"}, Target: keys{"name": name}}))
 		done := make(chan result, 1)
 		go func() { done <- chaosctl(t, context.Background(), "run", path) }()
 		// Remove the paused container while the fault is active.
@@ -371,29 +372,10 @@ func runtimeHasNetem() bool {
 	return err == nil && !errors.Is(err, exec.ErrNotFound) && len(out) == 0
 }
 
-const pauseScenario = `
-version = 1
-name = "pause-vanish"
-[steady]
-duration = "1s"
-[[probe]]
-name = "health"
-kind = "http"
-interval = "100ms"
-timeout = "300ms"
-url = "http://{{.IP}}:8080/healthz"
-[[slo]]
-name = "available"
-probe = "health"
-availability = 50.0
-window = "1s"
-[[fault]]
-plugin = "docker"
-action = "pause"
-duration = "3s"
-[fault.target]
-name = "{{.Name}}"
-[recovery]
-recover_within = "2s"
-hold_for = "1s"
-`
+// dockerScenario has faults on a container judged by the health probe
+// of its port 8080 every 100ms, at availability pct over its 1s steady
+// phase.
+func dockerScenario(name, ip string, pct float64, within, hold string, faults ...fault) scenario {
+	return scenario{Name: name, Steady: "1s", Probes: []probe{healthProbe(ip+":8080", "100ms", "300ms")}, SLOs: []objective{available(pct, "1s")},
+		Faults: faults, Within: within, Hold: hold}
+}

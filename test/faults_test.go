@@ -34,8 +34,9 @@ func TestDaemonRetriesFailedRevert(t *testing.T) {
 	if err := os.WriteFile(marker+".block", nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	sc := strings.Replace(verdictScenario, `name = "verdict"`, `name = "flaky-revert"`, 1)
-	path := writeScenario(t, sc, verdictVars{Addr: tg.addr, Faults: liarFault("flaky", "flaky", marker), Within: "3s", Hold: "300ms"})
+	s := verdictScenario(tg.addr, "3s", "300ms", liarFault("flaky", "flaky", marker))
+	s.Name = "flaky-revert"
+	path := scenarioFile(t, s)
 	b, _ := os.ReadFile(path)
 	if err := os.WriteFile(filepath.Join(d.scenarios, "flaky.toml"), b, 0o644); err != nil {
 		t.Fatal(err)

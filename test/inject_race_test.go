@@ -14,46 +14,18 @@ import (
 	"github.com/chaosctl/chaosctl/journal"
 )
 
-// A docker stop of a container that ignores SIGTERM takes its whole
-// timeout: the Inject is slow, and a revert that ran beside it (the old
-// bug) would start the container before the stop finished, leaving it
-// stopped while the ledger said reverted.
-const slowStopScenario = `
-version = 1
-name = "slow-stop"
-[steady]
-duration = "1s"
-[[probe]]
-name = "health"
-kind = "http"
-interval = "100ms"
-timeout = "300ms"
-url = "http://{{.IP}}:8080/healthz"
-[[slo]]
-name = "available"
-probe = "health"
-availability = 90.0
-window = "1s"
-[[fault]]
-name = "stop-api"
-plugin = "docker"
-action = "stop"
-duration = "30s"
-[fault.params]
-timeout = "3s"
-[fault.target]
-name = "{{.Name}}"
-[recovery]
-recover_within = "10s"
-hold_for = "500ms"
-`
-
+// slowStopTarget is a container that ignores SIGTERM and a scenario that
+// stops it. A docker stop of it takes its whole timeout: the Inject is
+// slow, and a revert that ran beside it (the old bug) would start the
+// container before the stop finished, leaving it stopped while the ledger
+// said reverted.
 func slowStopTarget(t *testing.T) (cli *client.Client, id, path string) {
 	cli, img := needEngine(t)
 	n := makeNetwork(t, cli)
 	name := "chaosctl-test-slowstop-" + uid()
 	id = runContainer(t, cli, img, n, name, ctrOpts{IP: n.IP(10), Args: []string{"-ignore-term"}})
-	path = writeScenario(t, slowStopScenario, map[string]string{"IP": n.IP(10), "Name": name})
+	path = scenarioFile(t, dockerScenario("slow-stop", n.IP(10), 90, "10s", "500ms",
+		fault{Name: "stop-api", Plugin: "docker", Action: "stop", Keys: keys{"duration": "30s"}, Params: keys{"timeout": "3s"}, Target: keys{"name": name}}))
 	return cli, id, path
 }
 

@@ -103,11 +103,11 @@ type heldRun struct {
 	done chan struct{} // closed when chaosctl has exited
 }
 
-func holdFault(t *testing.T, fault string, active func() bool) *heldRun {
+func holdFault(t *testing.T, f fault, active func() bool) *heldRun {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "held.toml")
-	if err := os.WriteFile(path, []byte(crashScenarioFor("network-held", fault)), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(aliveScenario("network-held", f).toml()), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	h := &heldRun{dir: dir, cmd: exec.Command(bins.chaosctl, "run", "--local", path, "--journal-dir", dir)}
@@ -159,22 +159,27 @@ func (h *heldRun) crashAndRecover(t *testing.T, active, nothingLeft func() bool)
 	}
 }
 
+// netFault is a network fault on the container name, for 10 minutes.
+func netFault(faultName, action, name string, params keys) fault {
+	return fault{Name: faultName, Plugin: "network", Action: action, Keys: keys{"duration": "10m"}, Params: params, Target: keys{"name": name}}
+}
+
 // networkKind is a crash-matrix row (test/daemon_test.go) for one network
 // action on a fresh container.
-func networkKind(action, params string) faultKind {
+func networkKind(action string, params keys) faultKind {
 	return faultKind{
 		name: "network-" + action,
-		setup: func(t *testing.T) (string, func(*testing.T) bool, func(*testing.T) bool) {
+		setup: func(t *testing.T) (fault, func(*testing.T) bool, func(*testing.T) bool) {
 			cli, img := needEngine(t)
 			tn := makeNetwork(t, cli)
 			name := "chaosctl-crash-" + uid()
 			pid := ctrPid(t, cli, runContainer(t, cli, img, tn, name, ctrOpts{IP: tn.IP(10)}))
-			fault := fmt.Sprintf("[[fault]]\nname = \"net\"\nplugin = \"network\"\naction = %q\nduration = \"10m\"\n%s\n[fault.target]\nname = %q\n", action, params, name)
+			f := netFault("net", action, name, params)
 			in := func(t *testing.T) bool { return len(nsTables(t, pid)) > 0 }
 			if action == "bandwidth" {
 				in = func(t *testing.T) bool { return nsHasTbf(t, pid) }
 			}
-			return fault, in, func(t *testing.T) bool { return !in(t) && len(nsTables(t, pid)) == 0 && !nsHasTbf(t, pid) }
+			return f, in, func(t *testing.T) bool { return !in(t) && len(nsTables(t, pid)) == 0 && !nsHasTbf(t, pid) }
 		},
 	}
 }
@@ -193,8 +198,7 @@ func TestNetworkLossMeasured(t *testing.T) {
 		t.Fatalf("%d of 200 dials fail before the fault", f)
 	}
 	active := func() bool { return len(nsTables(t, pid)) > 0 }
-	h := holdFault(t, fmt.Sprintf("[[fault]]\nname = \"loss\"\nplugin = \"network\"\naction = \"loss\"\nduration = \"10m\"\n"+
-		"[fault.params]\npercent = 30.0\ndirection = \"ingress\"\n[fault.target]\nname = %q\n", name), active)
+	h := holdFault(t, netFault("loss", "loss", name, keys{"percent": 30.0, "direction": "ingress"}), active)
 	const probes = 2000
 	lost := 100 * float64(failedDials(addr, probes)) / probes
 	t.Logf("measured loss %.1f%% over %d handshakes", lost, probes)
@@ -283,8 +287,7 @@ func TestNetworkBlockPartialPartition(t *testing.T) {
 		}
 	}
 	active := func() bool { return len(nsTables(t, pid)) > 0 }
-	h := holdFault(t, fmt.Sprintf("[[fault]]\nname = \"cut\"\nplugin = \"network\"\naction = \"block\"\nduration = \"10m\"\n"+
-		"[fault.params]\ncontainers = [%q]\n[fault.target]\nname = %q\n", b, a), active)
+	h := holdFault(t, netFault("cut", "block", a, keys{"containers": []string{b}}), active)
 	if ok, out := fromInside(t, n.IP(10), toB); ok {
 		t.Errorf("A -> B works during the block: %s", out)
 	}
@@ -316,7 +319,7 @@ func TestNetworkDNSOutage(t *testing.T) {
 		t.Fatalf("before the fault %s does not resolve to %s: %s", b, n.IP(11), out)
 	}
 	active := func() bool { return len(nsTables(t, pid)) > 0 }
-	h := holdFault(t, fmt.Sprintf("[[fault]]\nname = \"dns\"\nplugin = \"network\"\naction = \"dns\"\nduration = \"10m\"\n[fault.target]\nname = %q\n", a), active)
+	h := holdFault(t, netFault("dns", "dns", a, nil), active)
 	if ok, out := fromInside(t, n.IP(10), q); ok {
 		t.Errorf("%s resolves during the DNS outage: %s", b, out)
 	}
@@ -350,8 +353,7 @@ func TestNetworkDNSNames(t *testing.T) {
 		}
 	}
 	active := func() bool { return len(nsTables(t, pid)) > 0 }
-	h := holdFault(t, fmt.Sprintf("[[fault]]\nname = \"dns\"\nplugin = \"network\"\naction = \"dns\"\nduration = \"10m\"\n"+
-		"[fault.params]\nnames = [%q]\n[fault.target]\nname = %q\n", b, a), active)
+	h := holdFault(t, netFault("dns", "dns", a, keys{"names": []string{b}}), active)
 	if ok, out := resolves(b, n.IP(11)); ok {
 		t.Errorf("%s resolves though names lists it: %s", b, out)
 	}
@@ -372,8 +374,7 @@ func TestNetworkBandwidthCrash(t *testing.T) {
 	name := "chaosctl-test-net-" + uid()
 	pid := ctrPid(t, cli, runContainer(t, cli, img, n, name, ctrOpts{IP: n.IP(10)}))
 	active := func() bool { return nsHasTbf(t, pid) }
-	h := holdFault(t, fmt.Sprintf("[[fault]]\nname = \"slow\"\nplugin = \"network\"\naction = \"bandwidth\"\nduration = \"10m\"\n"+
-		"[fault.params]\nrate = \"1mbit\"\n[fault.target]\nname = %q\n", name), active)
+	h := holdFault(t, netFault("slow", "bandwidth", name, keys{"rate": "1mbit"}), active)
 	h.crashAndRecover(t, active, func() bool { return !nsHasTbf(t, pid) })
 }
 
@@ -388,15 +389,21 @@ func TestNetworkBadInput(t *testing.T) {
 	if err := cli.ContainerStop(context.Background(), sid, container.StopOptions{Timeout: new(int)}); err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct{ action, params, want string }{
-		{"loss", "percent = 0.0", "params.percent: 0 is not in (0, 100]"},
-		{"loss", "percent = 120.0", "params.percent"},
-		{"loss", "percent = 10.0\ncidrs = [\"10.0.0.0/40\"]", `params.cidrs: "10.0.0.0/40" is not a CIDR`},
-		{"block", "ports = [\"99999\"]", `params.ports: "99999" is not a port`},
-		{"block", fmt.Sprintf("containers = [%q]", stopped), "params.containers: container " + stopped + " is exited, not running"},
+	for _, tc := range []struct {
+		action string
+		params keys
+		want   string
+	}{
+		{"loss", keys{"percent": 0.0}, "params.percent: 0 is not in (0, 100]"},
+		{"loss", keys{"percent": 120.0}, "params.percent"},
+		{"loss", keys{"percent": 10.0, "cidrs": []string{"10.0.0.0/40"}}, `params.cidrs: "10.0.0.0/40" is not a CIDR`},
+		{"block", keys{"ports": []string{"99999"}}, `params.ports: "99999" is not a port`},
+		{"block", keys{"containers": []string{stopped}}, "params.containers: container " + stopped + " is exited, not running"},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
-			path := writeScenario(t, crashScenarioFor("bad", fmt.Sprintf("[[fault]]\nname = \"bad\"\nplugin = \"network\"\naction = %q\nduration = \"2s\"\n[fault.params]\n%s\n[fault.target]\nname = %q\n", tc.action, tc.params, name)), nil)
+			f := netFault("bad", tc.action, name, tc.params)
+			f.Keys["duration"] = "2s"
+			path := scenarioFile(t, aliveScenario("bad", f))
 			r := chaosctl(t, context.Background(), "run", path)
 			out := r.stdout + r.stderr
 			if r.code == 0 || !strings.Contains(out, tc.want) {

@@ -179,7 +179,7 @@ func grafanaToken(t *testing.T) string {
 // number of times and changes neither the verdict nor the exit code.
 func TestNotifyRun(t *testing.T) {
 	tg := startTarget(t, true)
-	path := writeScenario(t, crashScenario, crashVarsFor(tg))
+	path := scenarioFile(t, processScenario(tg, "kill", "0s"))
 	hook, grafana, slack, broken := newReceiver(t, 0), newReceiver(t, 0), newReceiver(t, 0), newReceiver(t, http.StatusInternalServerError)
 	start := time.Now()
 	r := chaosctl(t, context.Background(), "run", "--local", path,
@@ -235,7 +235,7 @@ func TestNotifyDaemonRun(t *testing.T) {
 	if err := os.WriteFile(cfgPath, cfg, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(d.scenarios, "crash.toml"), []byte(renderScenario(t, crashScenario, crashVarsFor(tg))), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(d.scenarios, "crash.toml"), []byte(processScenario(tg, "kill", "0s").toml()), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	d.start(t)
@@ -253,12 +253,4 @@ func TestNotifyDaemonRun(t *testing.T) {
 		return len(slack.requests()) == 1 && len(grafana.requests()) >= 2 && len(ps) > 0 && ps[len(ps)-1].Event == notify.EventVerdict
 	})
 	checkRunNotified(t, j, hook, grafana, slack)
-}
-
-func renderScenario(t *testing.T, text string, data any) string {
-	b, err := os.ReadFile(writeScenario(t, text, data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }

@@ -45,39 +45,19 @@ func pluginDir(t *testing.T, sum string) (dir, sums string) {
 	return dir, sums
 }
 
-const touchScenario = `
-version = 1
-name = "maintenance-file"
-[steady]
-duration = "500ms"
-[[probe]]
-name = "health"
-kind = "http"
-interval = "50ms"
-timeout = "300ms"
-url = "http://{{.Addr}}/healthz"
-[[slo]]
-name = "available"
-probe = "health"
-availability = 100.0
-window = "500ms"
-[[fault]]
-name = "marker"
-plugin = "touch"
-action = "create"
-duration = "1s"
-[fault.target]
-path = "{{.Path}}"
-[recovery]
-recover_within = "3s"
-hold_for = "300ms"
-`
+// touchScenario has the touch plugin create a file at path for a second.
+func touchScenario(addr, path string) scenario {
+	s := healthScenario("maintenance-file", addr, "500ms")
+	s.Faults = []fault{{Name: "marker", Plugin: "touch", Action: "create", Keys: keys{"duration": "1s"}, Target: keys{"path": path}}}
+	s.Within, s.Hold = "3s", "300ms"
+	return s
+}
 
 func TestExternalPluginEndToEnd(t *testing.T) {
 	tg := startTarget(t, false)
 	dir, sums := pluginDir(t, "")
 	marker := filepath.Join(t.TempDir(), "maintenance")
-	path := writeScenario(t, touchScenario, map[string]string{"Addr": tg.addr, "Path": marker})
+	path := scenarioFile(t, touchScenario(tg.addr, marker))
 	ctx := context.Background()
 	r := chaosctl(t, ctx, "run", path, "--plugin-dir", dir, "--plugin-checksums", sums)
 	if r.code != 0 {
@@ -113,14 +93,14 @@ func TestExternalPluginChecksumRefused(t *testing.T) {
 				}
 			}
 			marker := filepath.Join(t.TempDir(), "m")
-			path := writeScenario(t, touchScenario, map[string]string{"Addr": "127.0.0.1:1", "Path": marker})
+			path := scenarioFile(t, touchScenario("127.0.0.1:1", marker))
 			for _, cmd := range []string{"validate", "run"} {
 				r := chaosctl(t, context.Background(), cmd, path, "--plugin-dir", dir, "--plugin-checksums", sums)
 				out := r.stdout + r.stderr
 				if r.code != 2 {
 					t.Fatalf("%s: exit %d, want 2\n%s", cmd, r.code, out)
 				}
-				if !strings.Contains(out, "scenario.toml:19:1: fault[0].plugin:") {
+				if at := fmt.Sprintf("scenario.toml:%d:1: fault[0].plugin:", lineOf(t, path, "plugin = ")); !strings.Contains(out, at) {
 					t.Errorf("%s: refusal not at the plugin key's file:line:col:\n%s", cmd, out)
 				}
 				for _, w := range tc.want {
@@ -186,7 +166,7 @@ func TestBadFaultInputNamesFileAndLine(t *testing.T) {
 		}
 		out := strings.ReplaceAll(r.stdout+r.stderr, path, "bad.toml")
 		want := strings.Join([]string{
-			`bad.toml:12:1: fault[0].plugin: unknown plugin "nosuch" (known: disk, docker, latency, network, process, stress)`,
+			`bad.toml:12:1: fault[0].plugin: unknown plugin "nosuch" (known: disk, docker, kubernetes, latency, network, process, stress)`,
 			`bad.toml:16:1: fault[1].action: unknown action "shred" for plugin "disk" (known: fill)`,
 			`bad.toml:20:8: fault[2].params.percent: want float, got string "half"`,
 			`bad.toml:25:8: fault[3].params.percent: must be at most 100, got 250`,
@@ -222,34 +202,6 @@ func TestPluginsListGolden(t *testing.T) {
 		t.Fatalf("chaosctl plugins differs from %s (run with -update if intended):\n%s", golden, r.stdout)
 	}
 }
-
-const diskScenario = `
-version = 1
-name = "disk-full"
-[steady]
-duration = "300ms"
-[[probe]]
-name = "health"
-kind = "http"
-interval = "100ms"
-timeout = "300ms"
-url = "http://{{.Addr}}/healthz"
-[[slo]]
-name = "available"
-probe = "health"
-availability = 100.0
-window = "300ms"
-[[fault]]
-name = "fill"
-plugin = "disk"
-action = "fill"
-duration = "30s"
-params.percent = 60.0
-target.path = "{{.Dir}}"
-[recovery]
-recover_within = "3s"
-hold_for = "200ms"
-`
 
 // tmpfs mounts a small tmpfs for the test (root only).
 func tmpfs(t *testing.T, size string) string {
@@ -333,7 +285,10 @@ func (w *watchWriter) String() string {
 func TestDiskPluginKilledMidFaultIsReverted(t *testing.T) {
 	dir := tmpfs(t, "16m")
 	tg := startTarget(t, false)
-	path := writeScenario(t, diskScenario, map[string]string{"Addr": tg.addr, "Dir": dir})
+	s := scenario{Name: "disk-full", Steady: "300ms", Probes: []probe{healthProbe(tg.addr, "100ms", "300ms")}, SLOs: []objective{available(100, "300ms")},
+		Faults: []fault{{Name: "fill", Plugin: "disk", Action: "fill", Keys: keys{"duration": "30s"}, Params: keys{"percent": 60.0}, Target: keys{"path": dir}}},
+		Within: "3s", Hold: "200ms"}
+	path := scenarioFile(t, s)
 	jpath := filepath.Join(t.TempDir(), "j.json")
 	cmd := exec.Command(bins.chaosctl, "run", path, "--journal", jpath, "--plugin-dir", t.TempDir())
 	out := &watchWriter{want: `"message":"injected"`, seen: make(chan struct{})}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,42 +40,20 @@ func probePluginDir(t *testing.T) (dir, sums string) {
 	return dir, sums
 }
 
-const probePluginScenario = `version = 1
-name = "file-probe"
-[steady]
-duration = "{{.Steady}}"
-[[probe]]
-name = "watched"
-kind = "file.exists"
-interval = "50ms"
-timeout = "500ms"
-path = "{{.Watched}}"{{.Extra}}
-[[slo]]
-name = "present"
-probe = "watched"
-availability = {{.Availability}}
-window = "{{.Steady}}"
-[[fault]]
-name = "marker"
-plugin = "touch"
-action = "create"
-duration = "1s"
-[fault.target]
-path = "{{.Marker}}"
-[recovery]
-recover_within = "3s"
-hold_for = "300ms"
-`
-
-func probeScenario(t *testing.T, steady, availability, extra string) (path, watched string) {
+// probeScenario is judged by the file.exists probe of the example probe
+// plugin, on a file of 7 bytes, with its extra keys.
+func probeScenario(t *testing.T, steady string, availability float64, extra keys) (path, watched string) {
 	watched = filepath.Join(t.TempDir(), "watched")
 	if err := os.WriteFile(watched, []byte("1234567"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	path = writeScenario(t, probePluginScenario, map[string]string{
-		"Steady": steady, "Watched": watched, "Extra": extra, "Availability": availability,
-		"Marker": filepath.Join(t.TempDir(), "marker"),
-	})
+	k := keys{"path": watched}
+	maps.Copy(k, extra)
+	path = scenarioFile(t, scenario{Name: "file-probe", Steady: steady,
+		Probes: []probe{{Name: "watched", Kind: "file.exists", Interval: "50ms", Timeout: "500ms", Keys: k}},
+		SLOs:   []objective{{Name: "present", Probe: "watched", Availability: availability, Window: steady}},
+		Faults: []fault{{Name: "marker", Plugin: "touch", Action: "create", Keys: keys{"duration": "1s"}, Target: keys{"path": filepath.Join(t.TempDir(), "marker")}}},
+		Within: "3s", Hold: "300ms"})
 	return path, watched
 }
 
@@ -83,7 +62,7 @@ func probeScenario(t *testing.T, steady, availability, extra string) (path, watc
 func TestProbePluginEndToEnd(t *testing.T) {
 	dir, sums := probePluginDir(t)
 	ctx := context.Background()
-	path, _ := probeScenario(t, "500ms", "100.0", "")
+	path, _ := probeScenario(t, "500ms", 100, nil)
 	r := chaosctl(t, ctx, "run", path, "--plugin-dir", dir, "--plugin-checksums", sums)
 	if r.code != 0 || r.journal == nil || r.journal.Verdict != journal.Passed {
 		t.Fatalf("exit %d, want 0 and passed\n%s\n%s", r.code, r.stdout, r.stderr)
@@ -102,7 +81,7 @@ func TestProbePluginEndToEnd(t *testing.T) {
 	}
 
 	// Its keys are checked from Describe, at file:line:col.
-	bad, _ := probeScenario(t, "500ms", "100.0", "\npathh = \"x\"")
+	bad, _ := probeScenario(t, "500ms", 100, keys{"pathh": "x"})
 	v := chaosctl(t, ctx, "validate", bad, "--plugin-dir", dir, "--plugin-checksums", sums)
 	if out := v.stdout + v.stderr; v.code != 2 || !strings.Contains(out, `scenario.toml:11:1: probe[0].pathh: unknown key for probe kind "file.exists" (known: absent, path)`) {
 		t.Fatalf("unknown key: exit %d\n%s", v.code, out)
@@ -120,7 +99,7 @@ func TestProbePluginEndToEnd(t *testing.T) {
 // relaunched, later samples are ok, and the run ends with a verdict.
 func TestProbePluginKilledMidRun(t *testing.T) {
 	dir, sums := probePluginDir(t)
-	path, _ := probeScenario(t, "2s", "50.0", "")
+	path, _ := probeScenario(t, "2s", 50, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	done := make(chan result, 1)

@@ -13,6 +13,18 @@ import (
 	"github.com/chaosctl/chaosctl/journal"
 )
 
+// processScenario has the target's process killed (or paused, for duration)
+// and the health probe judge its recovery.
+func processScenario(tg *target, action, duration string) scenario {
+	s := healthScenario("api-crash", tg.addr, "1s")
+	s.Postmortem = "INC-1"
+	s.Faults = []fault{{Name: action + "-api", Plugin: "process", Action: action, Keys: keys{"duration": duration}, Target: keys{"pidfile": tg.pidfile}}}
+	s.Within, s.Hold = "5s", "1s"
+	return s
+}
+
+// crashScenario is processScenario as a template, for writeScenario:
+// TestLoadProbeDuringKill renders it with a load probe in Extra.
 const crashScenario = `
 version = 1
 name = "api-crash"
@@ -55,7 +67,7 @@ func crashVarsFor(tg *target) crashVars {
 func TestProcessCrashSupervisedRecovers(t *testing.T) {
 	tg := startTarget(t, true)
 	before := tg.pid(t)
-	path := writeScenario(t, crashScenario, crashVarsFor(tg))
+	path := scenarioFile(t, processScenario(tg, "kill", "0s"))
 	r := chaosctl(t, context.Background(), "run", path)
 	if r.code != 0 || r.journal == nil || r.journal.Verdict != journal.Passed {
 		t.Fatalf("exit %d, want 0 (passed)\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
@@ -87,9 +99,9 @@ func TestProcessCrashSupervisedRecovers(t *testing.T) {
 
 func TestProcessCrashUnsupervisedNotRecovered(t *testing.T) {
 	tg := startTarget(t, false)
-	v := crashVarsFor(tg)
-	v.Within = "1s"
-	path := writeScenario(t, crashScenario, v)
+	s := processScenario(tg, "kill", "0s")
+	s.Within = "1s"
+	path := scenarioFile(t, s)
 	r := chaosctl(t, context.Background(), "run", path)
 	if r.code != 1 || r.journal.Verdict != journal.Failed {
 		t.Fatalf("exit %d verdict %v, want 1 (failed)\n%s\n%s", r.code, r.journal.Verdict, r.stdout, r.stderr)
@@ -107,9 +119,9 @@ func TestProcessCrashUnsupervisedNotRecovered(t *testing.T) {
 // one probe interval + 20ms of it.
 func TestRecoveryGroundTruth(t *testing.T) {
 	tg := startTarget(t, false)
-	v := crashVarsFor(tg)
-	v.Action, v.Duration, v.Interval, v.Timeout, v.Within, v.Hold = "pause", "1200ms", "50ms", "200ms", "5s", "500ms"
-	path := writeScenario(t, crashScenario, v)
+	s := processScenario(tg, "pause", "1200ms")
+	s.Probes[0].Timeout, s.Hold = "200ms", "500ms"
+	path := scenarioFile(t, s)
 	r := chaosctl(t, context.Background(), "run", path)
 	if r.code != 0 {
 		t.Fatalf("exit %d, want 0\n%s\n%s", r.code, r.stdout, r.stderr)
@@ -126,10 +138,10 @@ func TestRecoveryGroundTruth(t *testing.T) {
 
 func TestNotSteadyInjectsNothing(t *testing.T) {
 	tg := startTarget(t, false)
-	v := crashVarsFor(tg)
-	v.Addr = freeAddr(t) // nothing listens there: steady state cannot hold
+	s := processScenario(tg, "kill", "0s")
+	s.Probes[0] = healthProbe(freeAddr(t), "50ms", "300ms") // nothing listens there: steady state cannot hold
 	pid := tg.pid(t)
-	r := chaosctl(t, context.Background(), "run", writeScenario(t, crashScenario, v))
+	r := chaosctl(t, context.Background(), "run", scenarioFile(t, s))
 	if r.code != 3 || r.journal.Verdict != journal.NotSteady {
 		t.Fatalf("exit %d, want 3 (not-steady)\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -143,11 +155,10 @@ func TestNotSteadyInjectsNothing(t *testing.T) {
 
 func TestStopConditionAbortsAndReverts(t *testing.T) {
 	tg := startTarget(t, false)
-	v := crashVarsFor(tg)
-	v.Action, v.Duration = "pause", "20s"
-	v.Extra = "[safety]\n[[safety.stop]]\nprobe = \"health\"\nmax_error_ratio = 50.0\nwindow = \"600ms\"\n"
+	s := processScenario(tg, "pause", "20s")
+	s.Extra = "[safety]\n[[safety.stop]]\nprobe = \"health\"\nmax_error_ratio = 50.0\nwindow = \"600ms\"\n"
 	start := time.Now()
-	r := chaosctl(t, context.Background(), "run", writeScenario(t, crashScenario, v))
+	r := chaosctl(t, context.Background(), "run", scenarioFile(t, s))
 	if r.code != 4 || r.journal.Verdict != journal.Aborted {
 		t.Fatalf("exit %d, want 4 (aborted)\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -164,9 +175,7 @@ func TestStopConditionAbortsAndReverts(t *testing.T) {
 // paused: the pause must be reverted and the run journalled as aborted.
 func TestInterruptReverts(t *testing.T) {
 	tg := startTarget(t, false)
-	v := crashVarsFor(tg)
-	v.Action, v.Duration = "pause", "30s"
-	path := writeScenario(t, crashScenario, v)
+	path := scenarioFile(t, processScenario(tg, "pause", "30s"))
 	jpath := t.TempDir() + "/j.json"
 	cmd := exec.Command(bins.chaosctl, "run", path, "--journal", jpath)
 	if err := cmd.Start(); err != nil {
@@ -199,7 +208,7 @@ func TestInterruptReverts(t *testing.T) {
 func TestDryRunInjectsNothing(t *testing.T) {
 	tg := startTarget(t, false)
 	pid := tg.pid(t)
-	r := chaosctl(t, context.Background(), "run", "--dry-run", writeScenario(t, crashScenario, crashVarsFor(tg)))
+	r := chaosctl(t, context.Background(), "run", "--dry-run", scenarioFile(t, processScenario(tg, "kill", "0s")))
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}

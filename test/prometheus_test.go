@@ -124,48 +124,13 @@ func (ps *promServer) waitFor(t *testing.T, q, want string, within time.Duration
 
 // promCrashScenario kills the supervised target; two SLOs judge it, one
 // on an http probe of /healthz and one on Prometheus's up for the target.
-const promCrashScenario = `
-version = 1
-name = "prometheus-crash"
-[steady]
-duration = "1s"
-[[probe]]
-name = "health"
-kind = "http"
-interval = "50ms"
-timeout = "300ms"
-url = "http://{{.Addr}}/healthz"
-[[probe]]
-name = "target-up"
-kind = "prometheus"
-interval = "{{.PromInterval}}"
-timeout = "500ms"
-url = "{{.Prom}}"
-query = '{{.Query}}'
-expect = "== 1"
-[[slo]]
-name = "http-available"
-probe = "health"
-availability = 100.0
-window = "1s"
-[[slo]]
-name = "prometheus-up"
-probe = "target-up"
-availability = 100.0
-window = "1s"
-[[fault]]
-name = "kill-target"
-plugin = "process"
-action = "kill"
-[fault.target]
-pidfile = "{{.Pidfile}}"
-[recovery]
-recover_within = "10s"
-hold_for = "1s"
-`
-
-type promVars struct {
-	Addr, Pidfile, Prom, Query, PromInterval string
+func promCrashScenario(tg *target, prom, query, interval string) scenario {
+	s := healthScenario("prometheus-crash", tg.addr, "1s")
+	s.Probes = append(s.Probes, probe{Name: "target-up", Kind: "prometheus", Interval: interval, Timeout: "500ms", Keys: keys{"url": prom, "query": query, "expect": "== 1"}})
+	s.SLOs = []objective{{Name: "http-available", Probe: "health", Availability: 100, Window: "1s"}, {Name: "prometheus-up", Probe: "target-up", Availability: 100, Window: "1s"}}
+	s.Faults = []fault{pidfileFault("kill-target", "kill", tg.pidfile, nil)}
+	s.Within, s.Hold = "10s", "1s"
+	return s
 }
 
 // TestPrometheusCrashRecoveryAgreesWithHTTP: Prometheus's up sees the kill
@@ -179,7 +144,7 @@ func TestPrometheusCrashRecoveryAgreesWithHTTP(t *testing.T) {
 	ps.waitFor(t, `up{job="target"}`, "1", 20*time.Second)
 
 	promInterval := 100 * time.Millisecond
-	path := writeScenario(t, promCrashScenario, promVars{Addr: tg.addr, Pidfile: tg.pidfile, Prom: ps.url, Query: `up{job="target"}`, PromInterval: promInterval.String()})
+	path := scenarioFile(t, promCrashScenario(tg, ps.url, `up{job="target"}`, promInterval.String()))
 	r := chaosctl(t, context.Background(), "run", path)
 	if r.code != 0 || r.journal == nil || r.journal.Verdict != journal.Passed {
 		t.Fatalf("exit %d, want 0 (passed)\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
@@ -252,7 +217,7 @@ func probeSamples(all []probes.Sample, probe string, from, to time.Time) []probe
 // every prometheus sample says so and the run is not-steady, not failed.
 func TestPrometheusUnreachableIsNotSteady(t *testing.T) {
 	tg := startTarget(t, true)
-	path := writeScenario(t, promCrashScenario, promVars{Addr: tg.addr, Pidfile: tg.pidfile, Prom: "http://" + freeAddr(t), Query: `up{job="target"}`, PromInterval: "100ms"})
+	path := scenarioFile(t, promCrashScenario(tg, "http://"+freeAddr(t), `up{job="target"}`, "100ms"))
 	before := tg.pid(t)
 
 	if r := chaosctl(t, context.Background(), "validate", "--online", path); r.code != 0 {
@@ -286,7 +251,7 @@ func TestPrometheusUnreachableIsNotSteady(t *testing.T) {
 func TestPrometheusBadPromQL(t *testing.T) {
 	tg := startTarget(t, true)
 	ps := startPrometheus(t, map[string]string{"target": tg.addr})
-	path := writeScenario(t, promCrashScenario, promVars{Addr: tg.addr, Pidfile: tg.pidfile, Prom: ps.url, Query: `up{job="target"`, PromInterval: "100ms"})
+	path := scenarioFile(t, promCrashScenario(tg, ps.url, `up{job="target"`, "100ms"))
 	before := tg.pid(t)
 
 	if r := chaosctl(t, context.Background(), "validate", path); r.code != 0 {
@@ -294,8 +259,8 @@ func TestPrometheusBadPromQL(t *testing.T) {
 	}
 	const msg = `invalid parameter "query": 1:16: parse error: unexpected end of input inside braces`
 	r := chaosctl(t, context.Background(), "validate", "--online", path)
-	// The query key is line 18, column 1, of the rendered scenario.
-	want := path + `:18:1: probe[1].query: ` + msg
+	// At the query key: its line, column 1.
+	want := fmt.Sprintf("%s:%d:1: probe[1].query: %s", path, lineOf(t, path, "query = "), msg)
 	if r.code != 2 || !strings.Contains(r.stdout, want) {
 		t.Errorf("validate --online: exit %d, want 2 and %q\nstdout:\n%s\nstderr:\n%s", r.code, want, r.stdout, r.stderr)
 	}
@@ -311,7 +276,7 @@ func TestPrometheusBadPromQL(t *testing.T) {
 		t.Errorf("pid %d -> %d: the fault was injected despite the bad query", before, after)
 	}
 
-	good := writeScenario(t, promCrashScenario, promVars{Addr: tg.addr, Pidfile: tg.pidfile, Prom: ps.url, Query: `up{job="target"}`, PromInterval: "100ms"})
+	good := scenarioFile(t, promCrashScenario(tg, ps.url, `up{job="target"}`, "100ms"))
 	if r := chaosctl(t, context.Background(), "validate", "--online", good); r.code != 0 {
 		t.Errorf("validate --online of a good query: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}

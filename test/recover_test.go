@@ -19,9 +19,7 @@ import (
 // interrupted, and the ledger is gone.
 func TestLocalRunKilledIsRecovered(t *testing.T) {
 	tg := startTarget(t, false)
-	v := crashVarsFor(tg)
-	v.Action, v.Duration = "pause", "10m"
-	path := writeScenario(t, crashScenario, v)
+	path := scenarioFile(t, processScenario(tg, "pause", "10m"))
 	dir := t.TempDir()
 	cmd := exec.Command(bins.chaosctl, "run", "--local", path, "--journal-dir", dir)
 	if err := cmd.Start(); err != nil {

@@ -35,75 +35,12 @@ func docker(t *testing.T, args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
-// containerScenario: the same disaster and runbook as restoreScenario, with
-// the service in a container (image FROM scratch, built here from the
-// static target binary) and its data on a bind mount. The disaster is
-// SIGTERM to the container's init process, which deletes the data and
-// stops the container; the runbook restores the file and starts the
-// container again with the docker CLI.
-const containerScenario = `
-version = 1
-name = "container-restore-from-backup"
-[steady]
-duration = "1s"
-[[probe]]
-name = "health"
-kind = "http"
-interval = "50ms"
-timeout = "300ms"
-url = "http://{{.Addr}}/healthz"
-[[slo]]
-name = "available"
-probe = "health"
-availability = 100.0
-window = "500ms"
-[[fault]]
-name = "disaster"
-plugin = "process"
-action = "kill"
-[fault.target]
-pid = {{.Pid}}
-[fault.params]
-signal = "SIGTERM"
-[recovery]
-recover_within = "20s"
-hold_for = "500ms"
-[runbook]
-rto = "15s"
-[[runbook.before]]
-name = "write-marker"
-kind = "command"
-command = ["sh", "-c", "echo marker-{{.Marker}} >> {{.Dir}}/data.txt"]
-[[runbook.before]]
-name = "backup"
-kind = "command"
-command = ["cp", "{{.Dir}}/data.txt", "{{.Backup}}"]
-[[runbook.step]]
-name = "ensure-stopped"
-kind = "command"
-command = ["docker", "wait", "{{.Name}}"]
-timeout = "10s"
-[[runbook.step]]
-name = "restore"
-kind = "command"
-command = ["cp", "{{.Backup}}", "{{.Dir}}/data.txt"]
-[[runbook.step]]
-name = "start"
-kind = "command"
-command = ["docker", "start", "{{.Name}}"]
-timeout = "20s"
-[[runbook.step]]
-name = "until-available"
-kind = "wait"
-slo = "available"
-timeout = "10s"
-[runbook.data_check]
-name = "marker-present"
-kind = "http"
-url = "http://{{.Addr}}/data"
-body_regex = "marker-{{.Marker}}"
-`
-
+// TestRunbookContainerRestoresFromBackup: the same disaster and runbook as
+// TestRunbookRestoresFromBackup, with the service in a container (image
+// FROM scratch, built here from the static target binary) and its data on
+// a bind mount. The disaster is SIGTERM to the container's init process,
+// which deletes the data and stops the container; the runbook restores the
+// file and starts the container again with the docker CLI.
 func TestRunbookContainerRestoresFromBackup(t *testing.T) {
 	needDocker(t)
 	suffix := strconv.Itoa(os.Getpid())
@@ -137,11 +74,18 @@ func TestRunbookContainerRestoresFromBackup(t *testing.T) {
 	// Wait for the service to answer before steady state starts.
 	waitHTTP(t, "http://"+addr+"/healthz", 10*time.Second)
 	pid := docker(t, "inspect", "-f", "{{.State.Pid}}", name)
-	vars := map[string]string{
-		"Addr": addr, "Pid": pid, "Dir": dataDir, "Backup": filepath.Join(t.TempDir(), "backup.txt"),
-		"Name": name, "Marker": "ctr-" + suffix,
+	data, backup := filepath.Join(dataDir, "data.txt"), filepath.Join(t.TempDir(), "backup.txt")
+	pidn, err := strconv.Atoi(pid)
+	if err != nil {
+		t.Fatal(err)
 	}
-	path := writeScenario(t, containerScenario, vars)
+	stopped, start := command("ensure-stopped", "docker", "wait", name), command("start", "docker", "start", name)
+	stopped.Keys["timeout"], start.Keys["timeout"] = "10s", "20s"
+	path := scenarioFile(t, restore{
+		Name: "container-restore-from-backup", Addr: addr, Target: keys{"pid": pidn},
+		Data: data, BackupFile: backup, Backup: []string{"cp", data, backup}, Marker: "ctr-" + suffix,
+		Stopped: stopped, Start: start, Within: "20s", RTO: "15s", Wait: "10s",
+	}.scenario())
 	r := chaosctl(t, context.Background(), "run", path)
 	if r.code != 0 || r.journal == nil || r.journal.Verdict != journal.Passed {
 		t.Fatalf("exit %d, want 0 (passed)\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)

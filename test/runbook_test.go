@@ -12,86 +12,60 @@ import (
 	"github.com/chaosctl/chaosctl/journal"
 )
 
-// restoreScenario: the disaster (SIGTERM to a target started with
-// -wipe-on-term) deletes the data file and stops the service; the runbook
-// restores the file from the backup taken before and starts the service
-// again; the data check reads the marker written before the disaster.
-const restoreScenario = `
-version = 1
-name = "restore-from-backup"
-[postmortem]
-id = "INC-7"
-[steady]
-duration = "1s"
-[[probe]]
-name = "health"
-kind = "http"
-interval = "50ms"
-timeout = "300ms"
-url = "http://{{.Addr}}/healthz"
-[[slo]]
-name = "available"
-probe = "health"
-availability = 100.0
-window = "500ms"
-[[fault]]
-name = "disaster"
-plugin = "process"
-action = "kill"
-[fault.target]
-pidfile = "{{.Pidfile}}"
-[fault.params]
-signal = "SIGTERM"
-[recovery]
-recover_within = "10s"
-hold_for = "500ms"
-[runbook]
-rto = "8s"
-[[runbook.before]]
-name = "write-marker"
-kind = "command"
-command = ["sh", "-c", "echo marker-{{.Marker}} >> {{.Data}}"]
-[[runbook.before]]
-name = "backup"
-kind = "command"
-command = {{.Backup}}
-[[runbook.step]]
-# The old instance must be gone (exited, or a zombie) before its files are touched.
-name = "ensure-stopped"
-kind = "command"
-command = ["sh", "-c", "p=$(cat {{.Pidfile}}); while [ -e /proc/$p ] && ! grep -q '^State:.*Z' /proc/$p/status; do sleep 0.05; done"]
-timeout = "5s"
-[[runbook.step]]
-name = "restore"
-kind = "command"
-command = ["cp", "{{.BackupFile}}", "{{.Data}}"]
-[[runbook.step]]
-name = "restart"
-kind = "command"
-command = ["sh", "-c", "setsid {{.Target}} -listen {{.Addr}} -pidfile {{.Pidfile}} -data {{.Data}} -wipe-on-term -start-delay 500ms </dev/null >{{.Log}} 2>&1 &"]
-[[runbook.step]]
-name = "until-available"
-kind = "wait"
-slo = "available"
-timeout = "5s"
-[runbook.data_check]
-name = "marker-present"
-kind = "http"
-url = "http://{{.Addr}}/data"
-body_regex = "marker-{{.Marker}}"
-`
-
-type restoreVars struct {
-	Addr, Pidfile, Data, BackupFile, Backup, Target, Log, Marker string
+// restore is a disaster and the runbook that undoes it. The disaster
+// (SIGTERM to a target started with -wipe-on-term) deletes the data file
+// and stops the service; the runbook restores the file from the backup
+// taken before and starts the service again; the data check reads the
+// marker written before the disaster.
+type restore struct {
+	Name, Postmortem string
+	Addr             string // the service; the data check reads its /data
+	Target           keys   // the process the disaster's SIGTERM goes to
+	Data, BackupFile string
+	Backup           []string // the backup step's command
+	Marker           string
+	// After the disaster: Stopped waits until the old instance is gone,
+	// Start starts the service again.
+	Stopped, Start    step
+	Within, RTO, Wait string // recover_within, the runbook's rto, the wait for the SLO
 }
 
-func restoreVarsFor(t *testing.T, tg *target) restoreVars {
+func (r restore) scenario() scenario {
+	s := healthScenario(r.Name, r.Addr, "1s")
+	s.Postmortem = r.Postmortem
+	s.SLOs[0].Window = "500ms"
+	s.Faults = []fault{{Name: "disaster", Plugin: "process", Action: "kill", Target: r.Target, Params: keys{"signal": "SIGTERM"}}}
+	s.Within, s.Hold = r.Within, "500ms"
+	s.Runbook = &runbook{RTO: r.RTO,
+		Before: []step{
+			command("write-marker", "sh", "-c", "echo marker-"+r.Marker+" >> "+r.Data),
+			command("backup", r.Backup...),
+		},
+		Steps: []step{
+			r.Stopped,
+			command("restore", "cp", r.BackupFile, r.Data),
+			r.Start,
+			{Name: "until-available", Kind: "wait", Keys: keys{"slo": "available", "timeout": r.Wait}},
+		},
+		DataCheck: &step{Name: "marker-present", Kind: "http", Keys: keys{"url": "http://" + r.Addr + "/data", "body_regex": "marker-" + r.Marker}},
+	}
+	return s
+}
+
+// restoreFor is the restore of a target on this machine.
+func restoreFor(t *testing.T, tg *target) restore {
 	dir := t.TempDir()
 	backup := filepath.Join(dir, "backup.txt")
-	return restoreVars{
-		Addr: tg.addr, Pidfile: tg.pidfile, Data: tg.data, BackupFile: backup,
-		Backup: `["cp", "` + tg.data + `", "` + backup + `"]`,
-		Target: bins.target, Log: filepath.Join(dir, "restarted.log"), Marker: "e2e-" + time.Now().Format("150405.000"),
+	// The old instance must be gone (exited, or a zombie) before its files are touched.
+	stopped := command("ensure-stopped", "sh", "-c", "p=$(cat "+tg.pidfile+"); while [ -e /proc/$p ] && ! grep -q '^State:.*Z' /proc/$p/status; do sleep 0.05; done")
+	stopped.Keys["timeout"] = "5s"
+	return restore{
+		Name: "restore-from-backup", Postmortem: "INC-7", Addr: tg.addr, Target: keys{"pidfile": tg.pidfile},
+		Data: tg.data, BackupFile: backup, Backup: []string{"cp", tg.data, backup}, Marker: "e2e-" + time.Now().Format("150405.000"),
+		Stopped: stopped,
+		Start: command("restart", "sh", "-c", "setsid "+bins.target+" -listen "+tg.addr+" -pidfile "+tg.pidfile+" -data "+tg.data+
+			" -wipe-on-term -start-delay 500ms </dev/null >"+filepath.Join(dir, "restarted.log")+" 2>&1 &"),
+		Within: "10s", RTO: "8s", Wait: "5s",
 	}
 }
 
@@ -128,8 +102,8 @@ func TestRunbookRestoresFromBackup(t *testing.T) {
 	tg := startTarget(t, false, "-wipe-on-term")
 	killRestarted(t, tg)
 	before := tg.pid(t)
-	v := restoreVarsFor(t, tg)
-	r := chaosctl(t, context.Background(), "run", writeScenario(t, restoreScenario, v))
+	v := restoreFor(t, tg)
+	r := chaosctl(t, context.Background(), "run", scenarioFile(t, v.scenario()))
 	if r.code != 0 || r.journal == nil || r.journal.Verdict != journal.Passed {
 		t.Fatalf("exit %d, want 0 (passed)\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -172,9 +146,9 @@ func TestRunbookRestoresFromBackup(t *testing.T) {
 func TestRunbookBrokenBackupFails(t *testing.T) {
 	tg := startTarget(t, false, "-wipe-on-term")
 	killRestarted(t, tg)
-	v := restoreVarsFor(t, tg)
-	v.Backup = `["cp", "/dev/null", "` + v.BackupFile + `"]`
-	r := chaosctl(t, context.Background(), "run", writeScenario(t, restoreScenario, v))
+	v := restoreFor(t, tg)
+	v.Backup = []string{"cp", "/dev/null", v.BackupFile}
+	r := chaosctl(t, context.Background(), "run", scenarioFile(t, v.scenario()))
 	if r.code != 1 || r.journal == nil || r.journal.Verdict != journal.Failed {
 		t.Fatalf("exit %d, want 1 (failed)\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -192,10 +166,10 @@ func TestRunbookBrokenBackupFails(t *testing.T) {
 // before the disaster.
 func TestRunbookFailedBackupInjectsNothing(t *testing.T) {
 	tg := startTarget(t, false, "-wipe-on-term")
-	v := restoreVarsFor(t, tg)
-	v.Backup = `["cp", "/nonexistent/data.txt", "` + v.BackupFile + `"]`
+	v := restoreFor(t, tg)
+	v.Backup = []string{"cp", "/nonexistent/data.txt", v.BackupFile}
 	before := tg.pid(t)
-	r := chaosctl(t, context.Background(), "run", writeScenario(t, restoreScenario, v))
+	r := chaosctl(t, context.Background(), "run", scenarioFile(t, v.scenario()))
 	if r.code != 1 || r.journal.Verdict != journal.Failed {
 		t.Fatalf("exit %d, want 1 (failed)\n%s\n%s", r.code, r.stdout, r.stderr)
 	}

@@ -12,34 +12,6 @@ import (
 	"github.com/shirou/gopsutil/v3/process"
 )
 
-const stressScenario = `
-version = 1
-name = "cpu-pressure"
-[steady]
-duration = "200ms"
-[[probe]]
-name = "health"
-kind = "http"
-interval = "100ms"
-timeout = "500ms"
-url = "http://{{.Addr}}/healthz"
-[[slo]]
-name = "available"
-probe = "health"
-availability = 90.0
-window = "200ms"
-[[fault]]
-name = "burn"
-plugin = "stress"
-action = "cpu"
-duration = "30s"
-params.workers = 1
-params.load = 40.0
-[recovery]
-recover_within = "3s"
-hold_for = "200ms"
-`
-
 // TestStressCPUThroughChaosctl runs the stress plugin as chaosctl does (a
 // plugin process whose workers are chaosctl re-run in worker mode) and
 // measures the worker's CPU with gopsutil: 40% asked, within 15%.
@@ -48,7 +20,9 @@ func TestStressCPUThroughChaosctl(t *testing.T) {
 		t.Skip("runs for 6s")
 	}
 	tg := startTarget(t, false)
-	path := writeScenario(t, stressScenario, map[string]string{"Addr": tg.addr})
+	path := scenarioFile(t, scenario{Name: "cpu-pressure", Steady: "200ms", Probes: []probe{healthProbe(tg.addr, "100ms", "500ms")}, SLOs: []objective{available(90, "200ms")},
+		Faults: []fault{{Name: "burn", Plugin: "stress", Action: "cpu", Keys: keys{"duration": "30s"}, Params: keys{"workers": 1, "load": 40.0}}},
+		Within: "3s", Hold: "200ms"})
 	cmd := exec.Command(bins.chaosctl, "run", path, "--journal", filepath.Join(t.TempDir(), "j.json"), "--plugin-dir", t.TempDir())
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out

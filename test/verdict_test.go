@@ -25,32 +25,14 @@ import (
 // The verdict's ground-truth cases: each one knows its true outage from the
 // target itself (its pid, its own log), and the verdict must say the same.
 
-const verdictScenario = `
-version = 1
-name = "verdict"
-[steady]
-duration = "{{or .Steady "1s"}}"
-[[probe]]
-name = "health"
-kind = "http"
-interval = "50ms"
-timeout = "300ms"
-url = "http://{{.Addr}}/healthz"
-[[slo]]
-name = "available"
-probe = "health"
-availability = 100.0
-window = "{{or .Steady "1s"}}"
-{{.Faults}}
-[recovery]
-recover_within = "{{.Within}}"
-hold_for = "{{.Hold}}"
-{{.Extra}}
-[safety]
-max_targets = 2
-`
-
-type verdictVars struct{ Addr, Faults, Within, Hold, Extra, Steady string }
+// verdictScenario has faults judged by the health probe, on at most two
+// targets.
+func verdictScenario(addr, within, hold string, faults ...fault) scenario {
+	s := healthScenario("verdict", addr, "1s")
+	s.Faults, s.Within, s.Hold = faults, within, hold
+	s.Extra = "[safety]\nmax_targets = 2\n"
+	return s
+}
 
 // background is a chaosctl run going on while the test acts on the target.
 type background struct {
@@ -160,8 +142,10 @@ func (b *background) wait(t *testing.T, d time.Duration) (int, *journal.Journal)
 	return b.cmd.ProcessState.ExitCode(), j
 }
 
-func pidfileFault(name, action, pidfile, extra string) string {
-	return fmt.Sprintf("[[fault]]\nname = %q\nplugin = \"process\"\naction = %q\n%s\n[fault.target]\npidfile = %q\n", name, action, extra, pidfile)
+// pidfileFault is a process fault on the process of a pidfile; k are its
+// other keys (after, duration).
+func pidfileFault(name, action, pidfile string, k keys) fault {
+	return fault{Name: name, Plugin: "process", Action: action, Keys: k, Target: keys{"pidfile": pidfile}}
 }
 
 // TestLateBitingFaultFails is the false pass the verdicts issue reports: a
@@ -174,9 +158,11 @@ func TestLateBitingFaultFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = bystander.Process.Kill(); _ = bystander.Wait() })
-	faults := fmt.Sprintf("[[fault]]\nname = \"harmless\"\nplugin = \"process\"\naction = \"kill\"\n[fault.target]\npid = %d\n", bystander.Process.Pid) +
-		pidfileFault("kill-api", "kill", tg.pidfile, `after = "4s"`)
-	path := writeScenario(t, verdictScenario, verdictVars{Addr: tg.addr, Faults: faults, Within: "3s", Hold: "2s", Extra: `measure_from = "inject"`})
+	s := verdictScenario(tg.addr, "3s", "2s",
+		fault{Name: "harmless", Plugin: "process", Action: "kill", Target: keys{"pid": bystander.Process.Pid}},
+		pidfileFault("kill-api", "kill", tg.pidfile, keys{"after": "4s"}))
+	s.Recovery = keys{"measure_from": "inject"}
+	path := scenarioFile(t, s)
 	r := chaosctl(t, context.Background(), "run", path)
 	if r.code != 1 || r.journal == nil || r.journal.Verdict != journal.Failed {
 		t.Fatalf("exit %d, want 1 (failed): the API never came back\n%s\n%s", r.code, r.stdout, r.stderr)
@@ -225,8 +211,9 @@ func servingTimes(t testing.TB, log string) []time.Time {
 // the second kill.
 func TestRelapseAfterRecoveryFails(t *testing.T) {
 	tg := startTarget(t, true)
-	path := writeScenario(t, verdictScenario, verdictVars{Addr: tg.addr, Faults: pidfileFault("kill-api", "kill", tg.pidfile, ""),
-		Within: "5s", Hold: "1s", Extra: `observe_after = "4s"`})
+	s := verdictScenario(tg.addr, "5s", "1s", pidfileFault("kill-api", "kill", tg.pidfile, nil))
+	s.Recovery = keys{"observe_after": "4s"}
+	path := scenarioFile(t, s)
 	b := startRun(t, path)
 	b.waitLog(t, `"state":"recovered"`, 20*time.Second)
 	pid := tg.pid(t)
@@ -265,8 +252,7 @@ func TestRelapseAfterRecoveryFails(t *testing.T) {
 // run does not pass.
 func TestPausedProcessResumedIsVanished(t *testing.T) {
 	tg := startTarget(t, false)
-	path := writeScenario(t, verdictScenario, verdictVars{Addr: tg.addr, Faults: pidfileFault("pause-api", "pause", tg.pidfile, `duration = "4s"`),
-		Within: "6s", Hold: "500ms"})
+	path := scenarioFile(t, verdictScenario(tg.addr, "6s", "500ms", pidfileFault("pause-api", "pause", tg.pidfile, keys{"duration": "4s"})))
 	b := startRun(t, path)
 	b.waitLog(t, "effect confirmed", 20*time.Second)
 	time.Sleep(300 * time.Millisecond)
@@ -311,8 +297,9 @@ func liarDir(t *testing.T) (dir, sums string) {
 	return dir, sums
 }
 
-func liarFault(name, action, path string) string {
-	return fmt.Sprintf("[[fault]]\nname = %q\nplugin = \"liar\"\naction = %q\nduration = \"1s\"\n[fault.target]\npath = %q\n", name, action, path)
+// liarFault is a fault of the liar plugin (test/liar) on path, for 1s.
+func liarFault(name, action, path string) fault {
+	return fault{Name: name, Plugin: "liar", Action: action, Keys: keys{"duration": "1s"}, Target: keys{"path": path}}
 }
 
 // TestRevertThatLeavesTheFaultIsError: a plugin whose Revert says it
@@ -322,7 +309,7 @@ func TestRevertThatLeavesTheFaultIsError(t *testing.T) {
 	tg := startTarget(t, false)
 	dir, sums := liarDir(t)
 	marker := filepath.Join(t.TempDir(), "marker")
-	path := writeScenario(t, verdictScenario, verdictVars{Addr: tg.addr, Faults: liarFault("stuck", "stick", marker), Within: "3s", Hold: "300ms"})
+	path := scenarioFile(t, verdictScenario(tg.addr, "3s", "300ms", liarFault("stuck", "stick", marker)))
 	r := chaosctl(t, context.Background(), "run", path, "--plugin-dir", dir, "--plugin-checksums", sums)
 	if r.code != 5 || r.journal.Verdict != journal.Error {
 		t.Fatalf("exit %d, want 5 (error)\n%s\n%s", r.code, r.stdout, r.stderr)
@@ -348,8 +335,7 @@ func TestStatusThatHangsOrIsUnimplementedIsNotVerified(t *testing.T) {
 	dir, sums := liarDir(t)
 	tmp := t.TempDir()
 	hung, blind := filepath.Join(tmp, "hung"), filepath.Join(tmp, "blind")
-	path := writeScenario(t, verdictScenario, verdictVars{Addr: tg.addr, Faults: liarFault("hung", "hang", hung) + liarFault("blind", "blind", blind),
-		Within: "3s", Hold: "300ms"})
+	path := scenarioFile(t, verdictScenario(tg.addr, "3s", "300ms", liarFault("hung", "hang", hung), liarFault("blind", "blind", blind)))
 	start := time.Now()
 	r := chaosctl(t, context.Background(), "run", path, "--plugin-dir", dir, "--plugin-checksums", sums)
 	took := time.Since(start)
@@ -404,8 +390,10 @@ func (r result) journalPath(t *testing.T) string {
 // instant the restarted target says, in its own log, that it serves again.
 func killRecoveryErrors(tb testing.TB, n int) []time.Duration {
 	tg := startTarget(tb, true)
-	path := writeScenario(tb, verdictScenario, verdictVars{Addr: tg.addr, Faults: pidfileFault("kill-api", "kill", tg.pidfile, ""),
-		Within: "3s", Hold: "300ms", Extra: `observe_after = "0s"`, Steady: "300ms"})
+	s := verdictScenario(tg.addr, "3s", "300ms", pidfileFault("kill-api", "kill", tg.pidfile, nil))
+	s.Steady, s.SLOs[0].Window = "300ms", "300ms"
+	s.Recovery = keys{"observe_after": "0s"}
+	path := scenarioFile(tb, s)
 	var out []time.Duration
 	for i := range n {
 		r := chaosctl(tb, context.Background(), "run", path)
