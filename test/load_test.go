@@ -102,21 +102,10 @@ func outage(t *testing.T, ss []probes.Sample, probe string) (from, to time.Time)
 func TestLoadProbeDuringKill(t *testing.T) {
 	tg := startTarget(t, true)
 	px := startCountingProxy(t, tg.addr)
-	v := crashVarsFor(tg)
-	v.Extra = `
-[[probe]]
-name = "load"
-kind = "load"
-timeout = "300ms"
-url = "http://` + px.addr + `/healthz"
-rate = 200
-[[slo]]
-name = "load-available"
-probe = "load"
-availability = 100.0
-window = "1s"
-`
-	path := writeScenario(t, crashScenario, v)
+	s := processScenario(tg, "kill", "0s")
+	s.Probes = append(s.Probes, probe{Name: "load", Kind: "load", Timeout: "300ms", Keys: keys{"url": "http://" + px.addr + "/healthz", "rate": 200}})
+	s.SLOs = append(s.SLOs, objective{Name: "load-available", Probe: "load", Availability: 100, Window: "1s"})
+	path := scenarioFile(t, s)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	r := chaosctl(t, ctx, "run", path)

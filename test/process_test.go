@@ -23,47 +23,6 @@ func processScenario(tg *target, action, duration string) scenario {
 	return s
 }
 
-// crashScenario is processScenario as a template, for writeScenario:
-// TestLoadProbeDuringKill renders it with a load probe in Extra.
-const crashScenario = `
-version = 1
-name = "api-crash"
-[postmortem]
-id = "INC-1"
-[steady]
-duration = "1s"
-[[probe]]
-name = "health"
-kind = "http"
-interval = "{{.Interval}}"
-timeout = "{{.Timeout}}"
-url = "http://{{.Addr}}/healthz"
-[[slo]]
-name = "available"
-probe = "health"
-availability = 100.0
-window = "1s"
-[[fault]]
-name = "{{.Action}}-api"
-plugin = "process"
-action = "{{.Action}}"
-duration = "{{.Duration}}"
-[fault.target]
-pidfile = "{{.Pidfile}}"
-[recovery]
-recover_within = "{{.Within}}"
-hold_for = "{{.Hold}}"
-{{.Extra}}
-`
-
-type crashVars struct {
-	Addr, Pidfile, Action, Duration, Within, Hold, Interval, Timeout, Extra string
-}
-
-func crashVarsFor(tg *target) crashVars {
-	return crashVars{Addr: tg.addr, Pidfile: tg.pidfile, Action: "kill", Duration: "0s", Within: "5s", Hold: "1s", Interval: "50ms", Timeout: "300ms"}
-}
-
 func TestProcessCrashSupervisedRecovers(t *testing.T) {
 	tg := startTarget(t, true)
 	before := tg.pid(t)
