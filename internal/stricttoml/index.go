@@ -123,9 +123,9 @@ func (s *scanner) key() []keyPart {
 		k := keyPart{pos: s.pos()}
 		switch c := s.data[s.i]; {
 		case c == '"':
-			k.name = unescape(s.quoted('"', true))
+			k.name = unescape(string(s.quoted('"', true)))
 		case c == '\'':
-			k.name = s.quoted('\'', false)
+			k.name = string(s.quoted('\'', false))
 		case isBareByte(c):
 			start := s.i
 			for !s.eof() && isBareByte(s.data[s.i]) {
@@ -145,8 +145,8 @@ func (s *scanner) key() []keyPart {
 }
 
 // quoted reads a one-line string opened by q at s.i and returns what is
-// between the quotes, escapes as written.
-func (s *scanner) quoted(q byte, escapes bool) string {
+// between the quotes, escapes as written (a value's is only skipped).
+func (s *scanner) quoted(q byte, escapes bool) []byte {
 	s.i++
 	start := s.i
 	for !s.eof() && s.data[s.i] != q && s.data[s.i] != '\n' {
@@ -155,7 +155,7 @@ func (s *scanner) quoted(q byte, escapes bool) string {
 		}
 		s.i++
 	}
-	body := string(s.data[start:s.i])
+	body := s.data[start:s.i]
 	if !s.eof() && s.data[s.i] == q {
 		s.i++
 	}
