@@ -447,7 +447,7 @@ min_ready = 1
 [[slo]]
 name = "ready"
 probe = "replicas"
-availability = 0.0
+availability = 1.0
 window = "1s"
 [[fault]]
 name = "held"
@@ -469,16 +469,16 @@ func TestKubernetesBadInput(t *testing.T) {
 	namespace(t, c, "shop")
 	dep := deployment(t, c, "shop", "checkout-api", 1)
 	cases := []struct {
-		name, target, want string
-		env                []string
+		name, action, target, params, want string
 	}{
-		{"missing kubeconfig", `namespace = "shop"` + "\n" + `name = "checkout-api"` + "\n" + `kubeconfig = "/nonexistent/kubeconfig"`, "kubeconfig /nonexistent/kubeconfig", nil},
-		{"no such namespace", `namespace = "nowhere"` + "\n" + `name = "checkout-api"`, `namespace does not exist: "nowhere"`, nil},
-		{"selector matches nothing", `namespace = "shop"` + "\n" + `labels = { app = "nothing" }`, "no running pods with labels app=nothing in namespace shop", nil},
+		{"missing kubeconfig", "pod-delete", `namespace = "shop"` + "\n" + `name = "checkout-api"` + "\n" + `kubeconfig = "/nonexistent/kubeconfig"`, "", "kubeconfig /nonexistent/kubeconfig"},
+		{"no such namespace", "pod-delete", `namespace = "nowhere"` + "\n" + `name = "checkout-api"`, "", `namespace does not exist: "nowhere"`},
+		{"selector matches nothing", "pod-delete", `namespace = "shop"` + "\n" + `labels = { app = "nothing" }`, "", "no running pods with labels app=nothing in namespace shop"},
+		{"scale a daemonset", "scale", `namespace = "shop"` + "\n" + `kind = "daemonset"` + "\n" + `name = "agent"`, "replicas = 0", `fault[0].target.kind: must be one of deployment, statefulset, got "daemonset"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			path := writeScenario(t, kubeFaultScenario, map[string]string{"Action": "pod-delete", "Target": tc.target})
+			path := writeScenario(t, kubeFaultScenario, map[string]string{"Action": tc.action, "Target": tc.target, "Params": tc.params})
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			r := chaosctl(t, ctx, "run", "--local", path)
@@ -552,9 +552,9 @@ func tokenKubeconfig(t testing.TB, c kubernetes.Interface, ns, name string) stri
 // injected.
 func TestKubernetesLeastPrivilegeRBAC(t *testing.T) {
 	c := kubeCluster(t)
-	kubectl(t, "apply", "--dry-run=server", "-f", "../contrib/kubernetes/")
 	kubectl(t, "apply", "-f", "../contrib/kubernetes/rbac.yaml")
 	t.Cleanup(func() { kubectl(t, "delete", "--wait=true", "-f", "../contrib/kubernetes/rbac.yaml") })
+	kubectl(t, "apply", "--dry-run=server", "-f", "../contrib/kubernetes/daemon.yaml")
 	namespace(t, c, "shop")
 	deployment(t, c, "shop", "checkout-api", 2)
 

@@ -70,8 +70,11 @@ build_bins() {
 	[ -d "$src" ] || die "cri-dockerd $CRI_DOCKERD_VERSION: module not downloaded"
 	local work="$BIN/../cri-dockerd-src"
 	rm -rf "$work" && cp -r "$src" "$work" && chmod -R u+w "$work"
-	(cd "$work" && patch -s -p1 <"$HERE/build/cri-dockerd.patch" &&
-		CGO_ENABLED=0 go build -mod=vendor -trimpath -ldflags=-s -o "$BIN/cri-dockerd" .)
+	# The module zip keeps only vendor/modules.txt, so build from the
+	# module cache (its go.mod's replace directives apply: it is the main
+	# module here).
+	(cd "$work" && rm -rf vendor && patch -s -p1 <"$HERE/build/cri-dockerd.patch" &&
+		CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags=-s -o "$BIN/cri-dockerd" .)
 	rm -rf "$work"
 	touch "$BIN/.complete"
 	log "built in $((SECONDS - t0)) s"
@@ -206,9 +209,13 @@ up() {
 	start kube-scheduler "$BIN/kube-scheduler" --kubeconfig "$DIR/scheduler.kubeconfig" \
 		--authentication-kubeconfig "$DIR/scheduler.kubeconfig" --authorization-kubeconfig "$DIR/scheduler.kubeconfig" \
 		--leader-elect=false --bind-address 127.0.0.1 --secure-port 0 --profiling=false
+	# No CNI: cri-dockerd's no-op network plugin puts each pod in a network
+	# namespace of its own on Docker's default bridge. Tests never send
+	# traffic to pod IPs; they probe through the API or exec.
 	start cri-dockerd "$BIN/cri-dockerd" --container-runtime-endpoint "unix://$DIR/cri-dockerd.sock" \
 		--docker-endpoint unix:///var/run/docker.sock --pod-infra-container-image "$PAUSE_IMAGE" \
-		--cri-dockerd-root-directory "$DIR/cri-dockerd" --streaming-bind-addr 127.0.0.1:0 --log-level error
+		--cri-dockerd-root-directory "$DIR/cri-dockerd" --streaming-bind-addr 127.0.0.1:0 --log-level error \
+		--network-plugin no-op
 	wait_for cri-dockerd 30 test -S "$DIR/cri-dockerd.sock"
 	cat >"$DIR/kubelet.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
@@ -247,7 +254,7 @@ featureGates:
   KubeletCrashLoopBackOffMax: true
 EOF
 	start kubelet "$BIN/kubelet" --config "$DIR/kubelet.yaml" --kubeconfig "$DIR/kubelet.kubeconfig" \
-		--root-dir "$DIR/kubelet" --cert-dir "$DIR/pki" --hostname-override "$NODE" --node-ip 127.0.0.1 \
+		--root-dir "$DIR/kubelet" --cert-dir "$DIR/pki" --hostname-override "$NODE" \
 		--v 1
 	if ! wait_for "node $NODE" 90 bash -c "'$BIN/kubectl' --kubeconfig '$DIR/admin.kubeconfig' get node $NODE -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}' | grep -qx True"; then
 		die "the node did not become Ready"
