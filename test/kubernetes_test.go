@@ -55,6 +55,7 @@ func kubeCluster(t testing.TB) kubernetes.Interface {
 	if err != nil {
 		t.Fatalf("kubeconfig %s: %v", path, err)
 	}
+	rc.QPS, rc.Burst = 200, 400
 	c, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		t.Fatal(err)
