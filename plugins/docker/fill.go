@@ -10,8 +10,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 
 	gdisk "github.com/shirou/gopsutil/v3/disk"
@@ -28,9 +26,8 @@ import (
 // disk plugin, it refuses a host directory on the filesystem of / or of
 // chaosctl's own directories unless allow_own_filesystem = true.
 //
-// The space is taken by fillTo, a small helper kept behind one function so
-// it can be swapped for the disk plugin's logic (plugins/disk) once that is
-// in main.
+// The space is taken by fill.To, shared with the kubernetes plugin; the
+// container path reaches the host through dockerengine.HostPath.
 var fillAction = &action{
 	Action: plugins.Action{
 		Name:       "fill",
@@ -82,14 +79,14 @@ var fillAction = &action{
 			}
 		}
 		fd, name := rd.Fill, rd.Fill.File
-		goal := fillGoal{Percent: 100}
+		goal := fill.Goal{Percent: 100}
 		if v, ok := params["percent"]; ok {
 			goal.Percent = toFloat(v)
 		}
 		if v, ok := params["bytes"].(int64); ok {
-			goal = fillGoal{Bytes: v}
+			goal = fill.Goal{Bytes: v}
 		}
-		n, err := fillTo(ctx, filepath.Join(dir, name), goal)
+		n, err := fill.To(ctx, filepath.Join(dir, name), goal)
 		fd.Written = n
 		if err != nil {
 			return fmt.Errorf("fill %s of %s: %w", cpath, c.Name, err)
@@ -165,8 +162,8 @@ func prepareFill(c Container, params plugins.Params, rd *revertData) error {
 }
 
 const (
-	viaMount  = "mount"  // the path is in a volume or bind mount: its host source
-	viaRootfs = "rootfs" // the container's own filesystem, through /proc/PID/root (or its upper dir when stopped)
+	viaMount  = dockerengine.ViaMount
+	viaRootfs = dockerengine.ViaRootfs
 )
 
 // fillData is what fill's revert needs.
@@ -178,106 +175,15 @@ type fillData struct {
 	Written       int64  `json:"written"`
 }
 
-// resolve maps a directory of the container to a host path (see
-// resolvePath), after checking that a path through /proc/PID is the
-// container's own.
+// resolve maps a directory of the container to a host path
+// (dockerengine.HostPath).
 func resolve(c Container, cpath string) (string, string, error) {
-	dir, via, err := resolvePath(c, cpath)
-	if err == nil && via == viaRootfs && c.Pid > 0 {
-		if err := dockerengine.OwnPid(c); err != nil {
-			return "", "", err
-		}
-	}
-	return dir, via, err
+	return dockerengine.HostPath(c, cpath)
 }
 
-// resolvePath maps a directory of the container to a host path: through
-// the source of the volume or bind mount holding it, else through the
-// container's root (/proc/PID/root, or its writable layer when stopped).
+// resolvePath is resolve without the pid check.
 func resolvePath(c Container, cpath string) (string, string, error) {
-	cpath = path.Clean(cpath)
-	best := -1
-	for i, m := range c.Mounts {
-		if m.Source == "" || (cpath != m.Destination && !strings.HasPrefix(cpath, strings.TrimSuffix(m.Destination, "/")+"/")) {
-			continue
-		}
-		if best < 0 || len(m.Destination) > len(c.Mounts[best].Destination) {
-			best = i
-		}
-	}
-	if best >= 0 {
-		m := c.Mounts[best]
-		rel := strings.TrimPrefix(cpath, m.Destination)
-		p, err := noSymlinks(m.Source, rel)
-		return p, viaMount, err
-	}
-	if c.Pid > 0 {
-		p, err := noSymlinks(filepath.Join("/proc", strconv.Itoa(c.Pid), "root"), cpath)
-		return p, viaRootfs, err
-	}
-	if c.UpperDir != "" {
-		p, err := noSymlinks(c.UpperDir, cpath)
-		return p, viaRootfs, err
-	}
-	return "", "", fmt.Errorf("container %s is not running and its filesystem is not reachable from the host", c.Name)
-}
-
-// noSymlinks joins rel under root, refusing a path that goes through a
-// symbolic link: seen from the host, an absolute link inside a container
-// (/var/run -> /run) points into the host's own filesystem.
-func noSymlinks(root, rel string) (string, error) {
-	p := root
-	for _, part := range strings.Split(strings.Trim(path.Clean("/"+rel), "/"), "/") {
-		if part == "" {
-			continue
-		}
-		p = filepath.Join(p, part)
-		st, err := os.Lstat(p)
-		if errors.Is(err, fs.ErrNotExist) {
-			return filepath.Join(root, rel), nil // checked when it is used
-		}
-		if err != nil {
-			return "", err
-		}
-		if st.Mode()&fs.ModeSymlink != 0 {
-			return "", fmt.Errorf("%s goes through a symbolic link at %s: give the path it points to", rel, strings.TrimPrefix(p, root))
-		}
-	}
-	return p, nil
-}
-
-// fillGoal is how much to write: Bytes exactly, or until the filesystem is
-// Percent used.
-type fillGoal struct {
-	Bytes   int64
-	Percent float64
-}
-
-// fillTo creates file and makes it take the space goal asks for, counted
-// and allocated as the disk plugin does (df's used %, fallocate or zeros);
-// it returns the bytes taken. On an error the file is left for the revert
-// to remove.
-func fillTo(ctx context.Context, file string, goal fillGoal) (int64, error) {
-	want := goal.Bytes
-	if want == 0 {
-		u, err := gdisk.UsageWithContext(ctx, filepath.Dir(file))
-		if err != nil {
-			return 0, fmt.Errorf("measure %s: %w", filepath.Dir(file), err)
-		}
-		if want = fill.Need(u, goal.Percent); want <= 0 {
-			return 0, nil // already that full
-		}
-		want = min(want, int64(u.Free))
-	}
-	f, err := os.OpenFile(file, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	if err := fill.Allocate(ctx, f, want, "auto"); err != nil {
-		return 0, fmt.Errorf("allocate %d bytes: %w", want, err)
-	}
-	return want, nil
+	return dockerengine.MapPath(c, cpath)
 }
 
 func randHex() string {

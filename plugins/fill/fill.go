@@ -7,8 +7,10 @@ package fill
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 
 	"github.com/shirou/gopsutil/v3/disk"
 	"golang.org/x/sys/unix"
@@ -43,4 +45,38 @@ func Allocate(ctx context.Context, fh *os.File, n int64, method string) error {
 		}
 	}
 	return fh.Sync()
+}
+
+// Goal is how much to write: Bytes exactly, or until the filesystem is
+// Percent used.
+type Goal struct {
+	Bytes   int64
+	Percent float64
+}
+
+// To creates file and makes it take the space goal asks for, counted
+// and allocated as the disk plugin does (df's used %, fallocate or zeros);
+// it returns the bytes taken. On an error the file is left for the revert
+// to remove.
+func To(ctx context.Context, file string, goal Goal) (int64, error) {
+	want := goal.Bytes
+	if want == 0 {
+		u, err := disk.UsageWithContext(ctx, filepath.Dir(file))
+		if err != nil {
+			return 0, fmt.Errorf("measure %s: %w", filepath.Dir(file), err)
+		}
+		if want = Need(u, goal.Percent); want <= 0 {
+			return 0, nil // already that full
+		}
+		want = min(want, int64(u.Free))
+	}
+	f, err := os.OpenFile(file, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	if err := Allocate(ctx, f, want, "auto"); err != nil {
+		return 0, fmt.Errorf("allocate %d bytes: %w", want, err)
+	}
+	return want, nil
 }

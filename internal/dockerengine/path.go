@@ -1,0 +1,86 @@
+package dockerengine
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// How a container's path reaches the host (HostPath's second result).
+const (
+	ViaMount  = "mount"  // the path is in a volume or bind mount: its host source
+	ViaRootfs = "rootfs" // the container's own filesystem, through /proc/PID/root (or its upper dir when stopped)
+)
+
+// HostPath maps a directory of the container to a host path (see
+// MapPath), after checking that a path through /proc/PID is the
+// container's own.
+func HostPath(c Container, cpath string) (string, string, error) {
+	dir, via, err := MapPath(c, cpath)
+	if err == nil && via == ViaRootfs && c.Pid > 0 {
+		if err := OwnPid(c); err != nil {
+			return "", "", err
+		}
+	}
+	return dir, via, err
+}
+
+// MapPath maps a directory of the container to a host path: through
+// the source of the volume or bind mount holding it, else through the
+// container's root (/proc/PID/root, or its writable layer when stopped).
+func MapPath(c Container, cpath string) (string, string, error) {
+	cpath = path.Clean(cpath)
+	best := -1
+	for i, m := range c.Mounts {
+		if m.Source == "" || (cpath != m.Destination && !strings.HasPrefix(cpath, strings.TrimSuffix(m.Destination, "/")+"/")) {
+			continue
+		}
+		if best < 0 || len(m.Destination) > len(c.Mounts[best].Destination) {
+			best = i
+		}
+	}
+	if best >= 0 {
+		m := c.Mounts[best]
+		rel := strings.TrimPrefix(cpath, m.Destination)
+		p, err := noSymlinks(m.Source, rel)
+		return p, ViaMount, err
+	}
+	if c.Pid > 0 {
+		p, err := noSymlinks(filepath.Join("/proc", strconv.Itoa(c.Pid), "root"), cpath)
+		return p, ViaRootfs, err
+	}
+	if c.UpperDir != "" {
+		p, err := noSymlinks(c.UpperDir, cpath)
+		return p, ViaRootfs, err
+	}
+	return "", "", fmt.Errorf("container %s is not running and its filesystem is not reachable from the host", c.Name)
+}
+
+// noSymlinks joins rel under root, refusing a path that goes through a
+// symbolic link: seen from the host, an absolute link inside a container
+// (/var/run -> /run) points into the host's own filesystem.
+func noSymlinks(root, rel string) (string, error) {
+	p := root
+	for _, part := range strings.Split(strings.Trim(path.Clean("/"+rel), "/"), "/") {
+		if part == "" {
+			continue
+		}
+		p = filepath.Join(p, part)
+		st, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return filepath.Join(root, rel), nil // checked when it is used
+		}
+		if err != nil {
+			return "", err
+		}
+		if st.Mode()&fs.ModeSymlink != 0 {
+			return "", fmt.Errorf("%s goes through a symbolic link at %s: give the path it points to", rel, strings.TrimPrefix(p, root))
+		}
+	}
+	return p, nil
+}
