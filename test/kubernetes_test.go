@@ -24,6 +24,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -91,6 +92,12 @@ func namespace(t testing.TB, c kubernetes.Interface, name string) {
 // its /healthz answers (an exec probe, so nothing is sent to a pod IP).
 func deployment(t testing.TB, c kubernetes.Interface, ns, name string, replicas int32) *appsv1.Deployment {
 	t.Helper()
+	return deploymentWith(t, c, ns, name, replicas, nil)
+}
+
+// deploymentWith is deployment, changed by edit before it is created.
+func deploymentWith(t testing.TB, c kubernetes.Interface, ns, name string, replicas int32, edit func(*corev1.PodSpec)) *appsv1.Deployment {
+	t.Helper()
 	labels := map[string]string{"app": name}
 	d := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels},
@@ -116,6 +123,9 @@ func deployment(t testing.TB, c kubernetes.Interface, ns, name string, replicas 
 				},
 			},
 		},
+	}
+	if edit != nil {
+		edit(&d.Spec.Template.Spec)
 	}
 	got, err := c.AppsV1().Deployments(ns).Create(context.Background(), d, metav1.CreateOptions{})
 	if err != nil {
@@ -339,6 +349,41 @@ func TestKubernetesContainerCrashRestarts(t *testing.T) {
 	if bumped != 1 {
 		t.Errorf("pods whose restartCount went up by one: %d, want 1 (before %v, after %v)", bumped, before, after)
 	}
+}
+
+// (e) An in-pod fault: the pod's in-memory emptyDir (8 MiB) is filled from
+// its node until its readiness check, which writes a small file, fails.
+// Ready replicas drop, the fill file is removed on revert, and the pod is
+// ready again: passed.
+func TestKubernetesPodVolumeFull(t *testing.T) {
+	c := kubeCluster(t)
+	namespace(t, c, "notes")
+	deploymentWith(t, c, "notes", "notes", 1, func(ps *corev1.PodSpec) {
+		ps.Containers[0].Args = []string{"-listen", "127.0.0.1:8080", "-data", "/data/notes", "-create-data", "-health-write"}
+		ps.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "data", MountPath: "/data"}}
+		size := resource.MustParse("8Mi")
+		ps.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory, SizeLimit: &size}}}}
+	})
+	truth := watchReady(t, c, "notes", "notes")
+
+	r := runExample(t, "kubernetes-pod-volume-full.toml")
+	j := r.journal
+	if j.Verdict != journal.Passed {
+		t.Fatalf("verdict %s (exit %d), want passed\n%s\n%s", j.Verdict, r.code, r.stdout, r.stderr)
+	}
+	f := j.Faults[0]
+	if f.Effect != journal.EffectConfirmed || !strings.Contains(f.EffectDetail, "fill file of") || f.RevertedAt == nil {
+		t.Fatalf("fault %q %q reverted %v", f.Effect, f.EffectDetail, f.RevertedAt)
+	}
+	back, ok := truth.backTo(*f.InjectedAt, 1)
+	if !ok {
+		t.Fatalf("the pod never went unready and back: %+v", truth.changes)
+	}
+	if back.Before(*f.RevertedAt) {
+		t.Errorf("ready again at %s, before the fill was removed at %s", back, f.RevertedAt)
+	}
+	// Nothing is left in the volume: the pod still writes.
+	waitReady(t, c, "notes", "notes", 1)
 }
 
 func restarts(t testing.TB, c kubernetes.Interface, ns string) map[string]int32 {

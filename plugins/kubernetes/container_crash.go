@@ -51,37 +51,22 @@ var containerCrashAction = &action{
 		return nil
 	},
 	inject: func(ctx context.Context, c k8s.Interface, _ plugins.Target, params plugins.Params, rd *revertData) error {
-		p, err := c.CoreV1().Pods(rd.Namespace).Get(ctx, rd.Name, metav1.GetOptions{})
-		if err != nil {
-			return kube.Explain(err, "get", "pods", rd.Namespace)
-		}
-		if p.UID != rd.UID {
-			return fmt.Errorf("pod %s/%s was replaced", rd.Namespace, rd.Name)
-		}
-		name, _ := params["container"].(string)
-		cs, err := containerStatus(p, name)
+		p, err := samePod(ctx, c, rd)
 		if err != nil {
 			return err
 		}
-		id, ok := strings.CutPrefix(cs.ContainerID, "docker://")
-		if !ok {
-			return fmt.Errorf("container %s of pod %s/%s runs on %q, not Docker: container-crash needs the node agent for that runtime", cs.Name, rd.Namespace, rd.Name, cs.ContainerID)
+		name, _ := params["container"].(string)
+		e, ct, cs, err := podContainer(ctx, p, name)
+		if err != nil {
+			return err
 		}
+		defer e.Close()
 		s, _ := params["signal"].(string)
 		sigName, sig, err := plugins.ParseSignal(s)
 		if err != nil {
 			return err
 		}
-		e, err := dockerengine.Connect(ctx)
-		if err != nil {
-			return fmt.Errorf("container-crash reaches the container through its node's Docker Engine: %w", err)
-		}
-		defer e.Close()
-		ct, err := e.Inspect(ctx, id)
-		if err != nil {
-			return fmt.Errorf("container %s of pod %s/%s (docker %s) is not on this machine's Docker Engine: run chaosctl on node %s, or its node agent: %w",
-				cs.Name, rd.Namespace, rd.Name, short(id), p.Spec.NodeName, err)
-		}
+		id := ct.ID
 		if ct.Pid <= 1 {
 			return fmt.Errorf("container %s of pod %s/%s has no running process (state %s)", cs.Name, rd.Namespace, rd.Name, ct.State)
 		}
@@ -141,4 +126,43 @@ func short(id string) string {
 		return id[:12]
 	}
 	return id
+}
+
+// samePod gets the pod rd names, failing when it is another pod now.
+func samePod(ctx context.Context, c k8s.Interface, rd *revertData) (*corev1.Pod, error) {
+	p, err := c.CoreV1().Pods(rd.Namespace).Get(ctx, rd.Name, metav1.GetOptions{})
+	if err != nil {
+		return nil, kube.Explain(err, "get", "pods", rd.Namespace)
+	}
+	if p.UID != rd.UID {
+		return nil, fmt.Errorf("pod %s/%s was replaced", rd.Namespace, rd.Name)
+	}
+	return p, nil
+}
+
+// podContainer finds the pod's container (by name, default its first) on
+// this machine's Docker Engine: in-pod faults reach a container through
+// its node's runtime, so chaosctl must run on the pod's node. The caller
+// closes the Engine.
+func podContainer(ctx context.Context, p *corev1.Pod, name string) (dockerengine.Engine, dockerengine.Container, corev1.ContainerStatus, error) {
+	var none dockerengine.Container
+	cs, err := containerStatus(p, name)
+	if err != nil {
+		return nil, none, cs, err
+	}
+	id, ok := strings.CutPrefix(cs.ContainerID, "docker://")
+	if !ok {
+		return nil, none, cs, fmt.Errorf("container %s of pod %s/%s runs on %q, not Docker: in-pod faults need chaosctl on its node with that node's Docker Engine", cs.Name, p.Namespace, p.Name, cs.ContainerID)
+	}
+	e, err := dockerengine.Connect(ctx)
+	if err != nil {
+		return nil, none, cs, fmt.Errorf("in-pod faults reach the container through its node's Docker Engine: %w", err)
+	}
+	ct, err := e.Inspect(ctx, id)
+	if err != nil {
+		e.Close()
+		return nil, none, cs, fmt.Errorf("container %s of pod %s/%s (docker %s) is not on this machine's Docker Engine: run chaosctl on node %s: %w",
+			cs.Name, p.Namespace, p.Name, short(id), p.Spec.NodeName, err)
+	}
+	return e, ct, cs, nil
 }

@@ -78,7 +78,7 @@ type action struct {
 }
 
 // actions is the one list of kubernetes actions.
-var actions = []*action{podDeleteAction, podEvictAction, scaleAction, cordonAction, drainAction, networkPolicyAction, containerCrashAction}
+var actions = []*action{podDeleteAction, podEvictAction, scaleAction, cordonAction, drainAction, networkPolicyAction, containerCrashAction, fillAction}
 
 func lookup(name string) (*action, error) {
 	for _, a := range actions {
@@ -105,6 +105,7 @@ type revertData struct {
 	Cordon *cordonData `json:"cordon,omitempty"`
 	Policy *policyData `json:"policy,omitempty"`
 	Crash  *crashData  `json:"crash,omitempty"`
+	Fill   *fillData   `json:"fill,omitempty"`
 }
 
 func (rd revertData) config() kube.Config {
