@@ -124,7 +124,7 @@ func (*Fault) Describe(context.Context) (plugins.Descriptor, error) {
 	d := plugins.Descriptor{
 		Name: "kubernetes", Version: "1",
 		Doc: "Delete or evict pods, scale Deployments and StatefulSets, cordon or drain nodes, isolate pods with a NetworkPolicy, " +
-			"crash a pod's container, through the Kubernetes API. kube-system, objects labelled chaosctl.skip=true and chaosctl's own pod are never targets.",
+			"crash a pod's container or fill its volume from its node, through the Kubernetes API. kube-system, objects labelled chaosctl.skip=true and chaosctl's own pod are never targets.",
 	}
 	for _, a := range actions {
 		x := a.Action
