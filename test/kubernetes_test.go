@@ -244,7 +244,9 @@ func TestKubernetesPodDeleteRecovers(t *testing.T) {
 	if rec == nil || rec.RecoveredAt == nil {
 		t.Fatalf("no recovery in the journal: %+v", rec)
 	}
-	want, ok := truth.backTo(*f.InjectedAt, 2)
+	// From the intent, not InjectedAt: a forced delete can show in the
+	// Deployment's status before Inject's answer is recorded.
+	want, ok := truth.backTo(f.IntentAt, 2)
 	if !ok {
 		t.Fatalf("the test's watch never saw ready replicas drop and come back: %+v", truth.changes)
 	}
@@ -375,7 +377,7 @@ func TestKubernetesPodVolumeFull(t *testing.T) {
 	if f.Effect != journal.EffectConfirmed || !strings.Contains(f.EffectDetail, "fill file of") || f.RevertedAt == nil {
 		t.Fatalf("fault %q %q reverted %v", f.Effect, f.EffectDetail, f.RevertedAt)
 	}
-	back, ok := truth.backTo(*f.InjectedAt, 1)
+	back, ok := truth.backTo(f.IntentAt, 1)
 	if !ok {
 		t.Fatalf("the pod never went unready and back: %+v", truth.changes)
 	}

@@ -3,7 +3,6 @@ package dockerengine
 import (
 	"context"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"os"
 	"regexp"
@@ -23,18 +22,14 @@ const (
 )
 
 // selectorSchema is the [fault.target] table of every container action.
-var selectorSchema = []plugins.Param{
+var selectorSchema = append([]plugins.Param{
 	{Name: "name", Type: plugins.TypeString, Doc: "exact container name (without the leading /) or id"},
 	{Name: "name_regex", Type: plugins.TypeString, Doc: "regular expression over the container name"},
 	{Name: "labels", Type: plugins.TypeTable, Doc: "labels the container must all carry, e.g. { app = \"api\" }"},
 	{Name: "compose_project", Type: plugins.TypeString, Doc: "Docker Compose project (label com.docker.compose.project)"},
 	{Name: "compose_service", Type: plugins.TypeString, Doc: "Docker Compose service (label com.docker.compose.service)"},
 	{Name: "image", Type: plugins.TypeString, Doc: "image reference as the container was created with, e.g. \"api:1.4\""},
-	{Name: "count", Type: plugins.TypeInt, Min: new(1.0), Doc: "hit at most this many of the matches"},
-	{Name: "percent", Type: plugins.TypeFloat, Min: new(0.001), Max: new(100.0), Doc: "hit this percent of the matches, rounded up"},
-	{Name: "random", Type: plugins.TypeBool, Doc: "pick the count/percent at random (default: first by name)"},
-	{Name: "all", Type: plugins.TypeBool, Doc: "hit every match (the default when neither count nor percent is set)"},
-}
+}, plugins.HowManyParams...)
 
 // matchKeys are the selector keys that choose containers (the rest choose
 // how many).
@@ -59,10 +54,7 @@ type Selector struct {
 	ComposeProject string
 	ComposeService string
 	Image          string
-	Count          int
-	Percent        float64
-	Random         bool
-	All            bool
+	plugins.HowMany
 }
 
 // parseSelector decodes and checks sel; errors name the key.
@@ -114,38 +106,9 @@ func parseSelector(sel plugins.Params) (Selector, []error) {
 	s.ComposeProject = str("compose_project")
 	s.ComposeService = str("compose_service")
 	s.Image = str("image")
-	if v, ok := sel["count"]; ok {
-		c, ok := v.(int64)
-		if !ok || c < 1 {
-			bad("count", "must be an integer >= 1")
-		}
-		s.Count = int(c)
-	}
-	if v, ok := sel["percent"]; ok {
-		p, ok := v.(float64)
-		if iv, isInt := v.(int64); isInt {
-			p, ok = float64(iv), true
-		}
-		if !ok || p <= 0 || p > 100 {
-			bad("percent", "must be a number in (0, 100]")
-		}
-		s.Percent = p
-	}
-	if v, ok := sel["random"]; ok {
-		s.Random, _ = v.(bool)
-	}
-	if v, ok := sel["all"]; ok {
-		s.All, _ = v.(bool)
-	}
-	set := 0
-	for _, b := range []bool{s.Count > 0, s.Percent > 0, s.All} {
-		if b {
-			set++
-		}
-	}
-	if set > 1 {
-		errs = append(errs, &plugins.ValidationError{Field: "target", Msg: "give at most one of count, percent, all"})
-	}
+	var more []error
+	s.HowMany, more = plugins.ParseHowMany(sel)
+	errs = append(errs, more...)
 	return s, errs
 }
 
@@ -197,13 +160,7 @@ func (s Selector) choose(list []Container, self string, rng *rand.Rand) []Contai
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	n := len(out)
-	switch {
-	case s.Count > 0:
-		n = min(n, s.Count)
-	case s.Percent > 0:
-		n = min(n, int(math.Ceil(float64(len(out))*s.Percent/100)))
-	}
+	n := s.Of(len(out))
 	if s.Random && rng != nil {
 		rng.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
 	}

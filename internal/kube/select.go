@@ -3,7 +3,6 @@ package kube
 import (
 	"context"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"os"
 	"sort"
@@ -11,9 +10,11 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
@@ -64,12 +65,7 @@ func SelectorSchema(kinds ...string) []plugins.Param {
 	if kinds[0] == KindPod {
 		out = append(out, plugins.Param{Name: "owner", Type: plugins.TypeString, Doc: "pods owned by this workload, e.g. \"Deployment/web\" (also StatefulSet, DaemonSet, ReplicaSet, Job)"})
 	}
-	out = append(out,
-		plugins.Param{Name: "count", Type: plugins.TypeInt, Min: new(1.0), Doc: "hit at most this many of the matches"},
-		plugins.Param{Name: "percent", Type: plugins.TypeFloat, Min: new(0.001), Max: new(100.0), Doc: "hit this percent of the matches, rounded up"},
-		plugins.Param{Name: "random", Type: plugins.TypeBool, Doc: "pick the count/percent at random (default: first by name)"},
-		plugins.Param{Name: "all", Type: plugins.TypeBool, Doc: "hit every match (the default when neither count nor percent is set)"},
-	)
+	out = append(out, plugins.HowManyParams...)
 	return out
 }
 
@@ -82,9 +78,7 @@ type Selector struct {
 	Labels    labels.Selector
 	Fields    fields.Selector
 	Owner     string // Kind/name
-	Count     int
-	Percent   float64
-	Random    bool
+	plugins.HowMany
 }
 
 // ParseSelector decodes and checks a target table for an action that
@@ -195,36 +189,9 @@ func ParseSelector(sel plugins.Params, kinds ...string) (Selector, []error) {
 	if len(s.Names) == 0 && s.Labels.Empty() && s.Fields.Empty() && s.Owner == "" {
 		bad("", "name a target: name, names, labels, label_selector, field_selector or owner")
 	}
-	if v, ok := sel["count"]; ok {
-		n, ok := v.(int64)
-		if !ok || n < 1 {
-			bad("count", "must be an integer >= 1")
-		}
-		s.Count = int(n)
-	}
-	if v, ok := sel["percent"]; ok {
-		p, ok := number(v)
-		if !ok || p <= 0 || p > 100 {
-			bad("percent", "must be a number in (0, 100]")
-		}
-		s.Percent = p
-	}
-	if v, ok := sel["random"]; ok {
-		b, ok := v.(bool)
-		if !ok {
-			bad("random", fmt.Sprintf("want a bool, got %T", v))
-		}
-		s.Random = b
-	}
-	n := 0
-	for _, k := range []string{"count", "percent", "all"} {
-		if _, ok := sel[k]; ok {
-			n++
-		}
-	}
-	if n > 1 {
-		bad("", "give at most one of count, percent, all")
-	}
+	var more []error
+	s.HowMany, more = plugins.ParseHowMany(sel)
+	errs = append(errs, more...)
 	return s, errs
 }
 
@@ -322,17 +289,26 @@ func Nodes(ctx context.Context, c kubernetes.Interface, s Selector, rng *rand.Ra
 }
 
 // Protected says why a pod is never a target ("" when it may be one).
-func Protected(m *metav1.ObjectMeta) string {
+func Protected(m *metav1.ObjectMeta) string { return protected(m) }
+
+func protected(m metav1.Object) string {
 	switch {
-	case m.Namespace == SystemNamespace:
+	case m.GetNamespace() == SystemNamespace:
 		return "in " + SystemNamespace
-	case m.Labels[LabelSkip] == "true":
+	case m.GetLabels()[LabelSkip] == "true":
 		return "labelled " + LabelSkip + "=true"
-	case m.Name != "" && m.Name == os.Getenv(EnvPodName) && m.Namespace == os.Getenv(EnvPodNamespace):
+	case m.GetName() != "" && m.GetName() == os.Getenv(EnvPodName) && m.GetNamespace() == os.Getenv(EnvPodNamespace):
 		return "chaosctl's own pod"
 	}
 	return ""
 }
+
+// listOf lets one variable hold any kind's list.
+func listOf[T runtime.Object](l T, err error) (runtime.Object, error) { return l, err }
+
+// ObjectOf lets one variable hold any kind's object: o, err =
+// ObjectOf(c.AppsV1().StatefulSets(ns).Get(...)).
+func ObjectOf[T metav1.Object](o T, err error) (metav1.Object, error) { return o, err }
 
 // owners returns the UIDs whose pods s.Owner names (nil: no owner given).
 // A Deployment owns its pods through ReplicaSets.
@@ -342,7 +318,7 @@ func (s Selector) owners(ctx context.Context, c kubernetes.Interface) (map[types
 	}
 	kind, name, _ := strings.Cut(s.Owner, "/")
 	ns := s.Namespace
-	var uid types.UID
+	var o metav1.Object
 	var err error
 	switch strings.ToLower(kind) {
 	case "deployment":
@@ -362,34 +338,18 @@ func (s Selector) owners(ctx context.Context, c kubernetes.Interface) (map[types
 		}
 		return out, nil
 	case "statefulset":
-		var o metav1.Object
-		o, err = c.AppsV1().StatefulSets(ns).Get(ctx, name, metav1.GetOptions{})
-		if err == nil {
-			uid = o.GetUID()
-		}
+		o, err = ObjectOf(c.AppsV1().StatefulSets(ns).Get(ctx, name, metav1.GetOptions{}))
 	case "daemonset":
-		var o metav1.Object
-		o, err = c.AppsV1().DaemonSets(ns).Get(ctx, name, metav1.GetOptions{})
-		if err == nil {
-			uid = o.GetUID()
-		}
+		o, err = ObjectOf(c.AppsV1().DaemonSets(ns).Get(ctx, name, metav1.GetOptions{}))
 	case "replicaset":
-		var o metav1.Object
-		o, err = c.AppsV1().ReplicaSets(ns).Get(ctx, name, metav1.GetOptions{})
-		if err == nil {
-			uid = o.GetUID()
-		}
+		o, err = ObjectOf(c.AppsV1().ReplicaSets(ns).Get(ctx, name, metav1.GetOptions{}))
 	case "job":
-		var o metav1.Object
-		o, err = c.BatchV1().Jobs(ns).Get(ctx, name, metav1.GetOptions{})
-		if err == nil {
-			uid = o.GetUID()
-		}
+		o, err = ObjectOf(c.BatchV1().Jobs(ns).Get(ctx, name, metav1.GetOptions{}))
 	}
 	if err != nil {
 		return nil, notFound(err, "get", strings.ToLower(kind)+" "+name, ns)
 	}
-	return map[types.UID]bool{uid: true}, nil
+	return map[types.UID]bool{o.GetUID(): true}, nil
 }
 
 // notFound is Explain, with a missing object said plainly.
@@ -413,13 +373,7 @@ func ownedBy(m *metav1.ObjectMeta, uids map[types.UID]bool) bool {
 // or percent.
 func choose[T any](list []T, s Selector, rng *rand.Rand, name func(T) string) []T {
 	sort.Slice(list, func(i, j int) bool { return name(list[i]) < name(list[j]) })
-	n := len(list)
-	switch {
-	case s.Count > 0:
-		n = min(n, s.Count)
-	case s.Percent > 0:
-		n = min(n, int(math.Ceil(float64(len(list))*s.Percent/100)))
-	}
+	n := s.Of(len(list))
 	if s.Random {
 		if rng == nil {
 			rng = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
@@ -461,45 +415,37 @@ func Workloads(ctx context.Context, c kubernetes.Interface, s Selector, rng *ran
 		return nil, err
 	}
 	opts := metav1.ListOptions{LabelSelector: s.Labels.String(), FieldSelector: s.Fields.String()}
-	var metas []metav1.ObjectMeta
+	var list runtime.Object
 	var err error
 	switch s.Kind {
 	case KindDeployment:
-		l, e := c.AppsV1().Deployments(s.Namespace).List(ctx, opts)
-		err = e
-		if e == nil {
-			for _, o := range l.Items {
-				metas = append(metas, o.ObjectMeta)
-			}
-		}
+		list, err = listOf(c.AppsV1().Deployments(s.Namespace).List(ctx, opts))
 	case KindStatefulSet:
-		l, e := c.AppsV1().StatefulSets(s.Namespace).List(ctx, opts)
-		err = e
-		if e == nil {
-			for _, o := range l.Items {
-				metas = append(metas, o.ObjectMeta)
-			}
-		}
+		list, err = listOf(c.AppsV1().StatefulSets(s.Namespace).List(ctx, opts))
 	case KindDaemonSet:
-		l, e := c.AppsV1().DaemonSets(s.Namespace).List(ctx, opts)
-		err = e
-		if e == nil {
-			for _, o := range l.Items {
-				metas = append(metas, o.ObjectMeta)
-			}
-		}
+		list, err = listOf(c.AppsV1().DaemonSets(s.Namespace).List(ctx, opts))
 	default:
 		return nil, fmt.Errorf("%w: %q is not a workload kind", ErrUnsupported, s.Kind)
 	}
 	if err != nil {
 		return nil, Explain(err, "list", s.Kind+"s", s.Namespace)
 	}
+	items, err := meta.ExtractList(list)
+	if err != nil {
+		return nil, err
+	}
+	var metas []metav1.Object
+	for _, it := range items {
+		if m, err := meta.Accessor(it); err == nil {
+			metas = append(metas, m)
+		}
+	}
 	var out []Workload
 	for _, m := range metas {
-		if Protected(&m) != "" || (len(s.Names) > 0 && !contains(s.Names, m.Name)) {
+		if protected(m) != "" || (len(s.Names) > 0 && !contains(s.Names, m.GetName())) {
 			continue
 		}
-		out = append(out, Workload{Kind: s.Kind, Namespace: m.Namespace, Name: m.Name, UID: m.UID})
+		out = append(out, Workload{Kind: s.Kind, Namespace: m.GetNamespace(), Name: m.GetName(), UID: m.GetUID()})
 	}
 	out = choose(out, s, rng, func(w Workload) string { return w.Name })
 	if len(out) == 0 {

@@ -51,12 +51,7 @@ var containerCrashAction = &action{
 		return nil
 	},
 	inject: func(ctx context.Context, c k8s.Interface, _ plugins.Target, params plugins.Params, rd *revertData) error {
-		p, err := samePod(ctx, c, rd)
-		if err != nil {
-			return err
-		}
-		name, _ := params["container"].(string)
-		e, ct, cs, err := podContainer(ctx, p, name)
+		e, ct, cs, err := targetContainer(ctx, c, rd, params)
 		if err != nil {
 			return err
 		}
@@ -138,6 +133,17 @@ func samePod(ctx context.Context, c k8s.Interface, rd *revertData) (*corev1.Pod,
 		return nil, fmt.Errorf("pod %s/%s was replaced", rd.Namespace, rd.Name)
 	}
 	return p, nil
+}
+
+// targetContainer is podContainer for the pod rd names and the container
+// params name.
+func targetContainer(ctx context.Context, c k8s.Interface, rd *revertData, params plugins.Params) (dockerengine.Engine, dockerengine.Container, corev1.ContainerStatus, error) {
+	p, err := samePod(ctx, c, rd)
+	if err != nil {
+		return nil, dockerengine.Container{}, corev1.ContainerStatus{}, err
+	}
+	name, _ := params["container"].(string)
+	return podContainer(ctx, p, name)
 }
 
 // podContainer finds the pod's container (by name, default its first) on

@@ -68,12 +68,7 @@ var fillAction = &action{
 		return errs
 	},
 	prepare: func(ctx context.Context, c k8s.Interface, _ plugins.Target, params plugins.Params, rd *revertData) error {
-		p, err := samePod(ctx, c, rd)
-		if err != nil {
-			return err
-		}
-		name, _ := params["container"].(string)
-		e, ct, cs, err := podContainer(ctx, p, name)
+		e, ct, cs, err := targetContainer(ctx, c, rd, params)
 		if err != nil {
 			return err
 		}

@@ -7,7 +7,6 @@ import (
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	k8s "k8s.io/client-go/kubernetes"
 
 	"github.com/chaosctl/chaosctl/internal/kube"
@@ -143,29 +142,23 @@ func updateScale(ctx context.Context, c k8s.Interface, kind, ns string, sc *auto
 // sameUID fails when the workload rd names is gone or is another object
 // of the same name.
 func sameUID(ctx context.Context, c k8s.Interface, rd revertData) error {
-	var uid types.UID
+	var o metav1.Object
 	var err error
 	switch rd.Kind {
 	case kube.KindDeployment:
-		var o metav1.Object
-		o, err = c.AppsV1().Deployments(rd.Namespace).Get(ctx, rd.Name, metav1.GetOptions{})
-		if err == nil {
-			uid = o.GetUID()
-		}
+		o, err = kube.ObjectOf(c.AppsV1().Deployments(rd.Namespace).Get(ctx, rd.Name, metav1.GetOptions{}))
 	case kube.KindStatefulSet:
-		var o metav1.Object
-		o, err = c.AppsV1().StatefulSets(rd.Namespace).Get(ctx, rd.Name, metav1.GetOptions{})
-		if err == nil {
-			uid = o.GetUID()
-		}
+		o, err = kube.ObjectOf(c.AppsV1().StatefulSets(rd.Namespace).Get(ctx, rd.Name, metav1.GetOptions{}))
+	default:
+		return fmt.Errorf("%w: cannot scale a %s", kube.ErrUnsupported, rd.Kind)
 	}
 	switch {
 	case apierrors.IsNotFound(err):
 		return fmt.Errorf("%s is gone", rd.object())
 	case err != nil:
 		return kube.Explain(err, "get", rd.Kind+"s", rd.Namespace)
-	case rd.UID != "" && uid != rd.UID:
-		return fmt.Errorf("%s was replaced (uid %s, the fault hit %s)", rd.object(), uid, rd.UID)
+	case rd.UID != "" && o.GetUID() != rd.UID:
+		return fmt.Errorf("%s was replaced (uid %s, the fault hit %s)", rd.object(), o.GetUID(), rd.UID)
 	}
 	return nil
 }
