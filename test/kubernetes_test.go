@@ -360,12 +360,7 @@ func TestKubernetesContainerCrashRestarts(t *testing.T) {
 func TestKubernetesPodVolumeFull(t *testing.T) {
 	c := kubeCluster(t)
 	namespace(t, c, "notes")
-	deploymentWith(t, c, "notes", "notes", 1, func(ps *corev1.PodSpec) {
-		ps.Containers[0].Args = []string{"-listen", "127.0.0.1:8080", "-data", "/data/notes", "-create-data", "-health-write"}
-		ps.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "data", MountPath: "/data"}}
-		size := resource.MustParse("8Mi")
-		ps.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory, SizeLimit: &size}}}}
-	})
+	deploymentWith(t, c, "notes", "notes", 1, withVolume)
 	truth := watchReady(t, c, "notes", "notes")
 
 	r := runExample(t, "kubernetes-pod-volume-full.toml")
@@ -405,7 +400,7 @@ func restarts(t testing.TB, c kubernetes.Interface, ns string) map[string]int32 
 
 // (f) and crash safety: chaosctl is killed with -9 while a fault holds;
 // `chaosctl recover` undoes it from the ledger: replicas restored, node
-// uncordoned, policy deleted.
+// uncordoned, policy deleted, a pod's volume emptied again.
 func TestKubernetesKilledMidFaultIsRecovered(t *testing.T) {
 	c := kubeCluster(t)
 	ctx := context.Background()
@@ -413,6 +408,13 @@ func TestKubernetesKilledMidFaultIsRecovered(t *testing.T) {
 		name, action, target, params string
 		injected, reverted           func() bool
 	}{
+		{
+			name: "fill", action: "fill",
+			target:   `namespace = "shop"` + "\n" + `owner = "Deployment/checkout-api"` + "\n" + `count = 1`,
+			params:   `path = "/data"`,
+			injected: func() bool { return fillFiles(t) == 1 },
+			reverted: func() bool { return fillFiles(t) == 0 },
+		},
 		{
 			name: "scale", action: "scale",
 			target: `namespace = "shop"` + "\n" + `kind = "deployment"` + "\n" + `name = "checkout-api"`,
@@ -452,7 +454,7 @@ func TestKubernetesKilledMidFaultIsRecovered(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			namespace(t, c, "shop")
-			deployment(t, c, "shop", "checkout-api", 2)
+			deploymentWith(t, c, "shop", "checkout-api", 2, withVolume)
 			path := writeScenario(t, kubeFaultScenario, map[string]string{"Action": tc.action, "Target": tc.target, "Params": tc.params})
 			dir := t.TempDir()
 			cmd := exec.Command(bins.chaosctl, "run", "--local", path, "--journal-dir", dir)
@@ -477,6 +479,29 @@ func TestKubernetesKilledMidFaultIsRecovered(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withVolume gives the target an in-memory emptyDir of 8 MiB at /data,
+// and a readiness check that fails when it cannot write there.
+func withVolume(ps *corev1.PodSpec) {
+	ps.Containers[0].Args = []string{"-listen", "127.0.0.1:8080", "-data", "/data/notes", "-create-data", "-health-write"}
+	ps.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "data", MountPath: "/data"}}
+	size := resource.MustParse("8Mi")
+	ps.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory, SizeLimit: &size}}}}
+}
+
+// fillFiles counts the fill files in the pods' emptyDirs, read on the node.
+func fillFiles(t testing.TB) int {
+	t.Helper()
+	dir := os.Getenv("CHAOSCTL_K8S_DIR") // as test/k8s/cluster.sh reads it
+	if dir == "" {
+		dir = "/var/lib/chaosctl-k8s"
+	}
+	m, err := filepath.Glob(filepath.Join(dir, "kubelet/pods/*/volumes/kubernetes.io~empty-dir/data/.chaosctl-fill-*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(m)
 }
 
 // kubeFaultScenario holds one kubernetes fault for 10 minutes.

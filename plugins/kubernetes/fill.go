@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 
 	"github.com/rs/zerolog"
 	gdisk "github.com/shirou/gopsutil/v3/disk"
@@ -52,9 +53,11 @@ var fillAction = &action{
 			{Name: "percent", Type: plugins.TypeFloat, Min: new(1.0), Max: new(100.0), Doc: "fill until the filesystem is this percent used (default 100)"},
 			{Name: "bytes", Type: plugins.TypeInt, Min: new(1.0), Doc: "write exactly this many bytes instead"},
 			fill.AllowOwnParam,
+			allowNodeWideParam,
 		},
 	},
-	kinds: []string{kube.KindPod},
+	kinds:   []string{kube.KindPod},
+	targets: inPodTargets,
 	validate: func(params plugins.Params) []error {
 		var errs []error
 		if p, _ := params["path"].(string); !path.IsAbs(p) {
@@ -181,4 +184,43 @@ func fillDir(ctx context.Context, fd *fillData) (string, error) {
 	}
 	dir, _, err := dockerengine.HostPath(ct, fd.ContainerPath)
 	return dir, err
+}
+
+// allowNodeWideParam: an in-pod fault on a pod that shares the node's
+// network or pid namespace (hostNetwork, hostPID) reaches the whole node,
+// so it is refused unless the scenario says so.
+var allowNodeWideParam = plugins.Param{
+	Name: "allow_node_wide", Type: plugins.TypeBool, Default: false,
+	Doc: "allow the fault on a hostNetwork or hostPID pod, where it reaches the whole node",
+}
+
+// inPodTargets lists the pods an in-pod fault hits, refusing those that
+// share the node's namespaces unless allow_node_wide; the dry run names
+// the ones allowed as node-wide.
+func inPodTargets(ctx context.Context, c k8s.Interface, s kube.Selector, params plugins.Params) ([]plugins.Target, error) {
+	pods, err := kube.Pods(ctx, c, s, nil)
+	if err != nil {
+		return nil, err
+	}
+	allow, _ := params["allow_node_wide"].(bool)
+	out := make([]plugins.Target, len(pods))
+	for i, p := range pods {
+		out[i] = target(s, kube.KindPod, p.Namespace, p.Name, p.UID, map[string]string{attrNode: p.Spec.NodeName})
+		var shared []string
+		if p.Spec.HostNetwork {
+			shared = append(shared, "hostNetwork")
+		}
+		if p.Spec.HostPID {
+			shared = append(shared, "hostPID")
+		}
+		if len(shared) == 0 {
+			continue
+		}
+		if !allow {
+			return nil, &plugins.ValidationError{Field: "params.allow_node_wide",
+				Msg: fmt.Sprintf("pod %s/%s runs with %s: the fault would reach the whole node %s; set allow_node_wide = true to allow it", p.Namespace, p.Name, strings.Join(shared, " and "), p.Spec.NodeName)}
+		}
+		out[i].Name += " (node-wide: " + strings.Join(shared, ", ") + ")"
+	}
+	return out, nil
 }

@@ -214,3 +214,21 @@ func scaleReplicas(o runtime.Object) (int32, string) {
 	sc := o.(*autoscalingv1.Scale)
 	return sc.Spec.Replicas, sc.Name
 }
+
+func TestInPodFaultOnHostNetworkPodNeedsAllowNodeWide(t *testing.T) {
+	ctx := context.Background()
+	c := fake.NewClientset(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}},
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "edge-0", Labels: map[string]string{"app": "edge"}},
+			Spec: corev1.PodSpec{HostNetwork: true, NodeName: "node-1"}, Status: corev1.PodStatus{Phase: corev1.PodRunning}})
+	f := onFake(c)
+	sel := plugins.Params{"namespace": "shop", "labels": map[string]any{"app": "edge"}}
+	_, err := f.Targets(ctx, "fill", plugins.Params{"path": "/data"}, sel)
+	var ve *plugins.ValidationError
+	if !errors.As(err, &ve) || ve.Field != "params.allow_node_wide" || !strings.Contains(err.Error(), "hostNetwork") || !strings.Contains(err.Error(), "node-1") {
+		t.Fatalf("err %v, want a refusal naming hostNetwork and the node", err)
+	}
+	tg, err := f.Targets(ctx, "fill", plugins.Params{"path": "/data", "allow_node_wide": true}, sel)
+	if err != nil || len(tg) != 1 || !strings.Contains(tg[0].Name, "node-wide: hostNetwork") {
+		t.Fatalf("targets %+v %v, want the pod marked node-wide", tg, err)
+	}
+}
