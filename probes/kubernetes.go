@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
@@ -81,15 +82,16 @@ func (s *KubernetesSpec) Build(name string) (Prober, error) {
 	if spec.Namespace == "" {
 		spec.Namespace = "default"
 	}
-	return &kubeProber{name: name, spec: spec, cfg: kube.Config{Kubeconfig: s.Kubeconfig, Context: s.Context}.Or(kube.FromEnv())}, nil
+	return &kubeProber{name: name, spec: spec, cfg: kube.Config{Kubeconfig: s.Kubeconfig, Context: s.Context}.Or(kube.FromEnv()), connect: kube.Connect}, nil
 }
 
 // kubeProber reads its target from an informer's cache: a sample costs no
 // API call, and the informer's events give the instants of change.
 type kubeProber struct {
-	name string
-	spec KubernetesSpec
-	cfg  kube.Config
+	name    string
+	spec    KubernetesSpec
+	cfg     kube.Config
+	connect func(context.Context, kube.Config) (kubernetes.Interface, error)
 
 	once    sync.Once
 	initErr error
@@ -109,7 +111,7 @@ var (
 
 func (p *kubeProber) start(ctx context.Context) error {
 	p.once.Do(func() {
-		c, err := kube.Connect(ctx, p.cfg)
+		c, err := p.connect(ctx, p.cfg)
 		if err != nil {
 			p.initErr = err
 			return
@@ -146,29 +148,46 @@ func (p *kubeProber) start(ctx context.Context) error {
 	return p.initErr
 }
 
-// informer watches only what the probe reads.
+// informer watches only what the probe reads, through the typed client
+// (so any kubernetes.Interface serves).
 func (p *kubeProber) informer(c kubernetes.Interface) cache.SharedIndexInformer {
 	ns := p.spec.Namespace
-	byName := func(name string) func(*metav1.ListOptions) {
-		return func(o *metav1.ListOptions) {
-			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", name).String()
-		}
-	}
-	var lw *cache.ListWatch
+	var opts metav1.ListOptions
+	var list func(context.Context, metav1.ListOptions) (runtime.Object, error)
+	var watchf func(context.Context, metav1.ListOptions) (watch.Interface, error)
 	var obj runtime.Object
 	switch {
 	case p.spec.Deployment != "":
-		lw, obj = cache.NewFilteredListWatchFromClient(c.AppsV1().RESTClient(), "deployments", ns, byName(p.spec.Deployment)), &appsv1.Deployment{}
+		opts.FieldSelector = fields.OneTermEqualSelector("metadata.name", p.spec.Deployment).String()
+		api := c.AppsV1().Deployments(ns)
+		list, watchf, obj = listFunc(api.List), api.Watch, &appsv1.Deployment{}
 	case p.spec.StatefulSet != "":
-		lw, obj = cache.NewFilteredListWatchFromClient(c.AppsV1().RESTClient(), "statefulsets", ns, byName(p.spec.StatefulSet)), &appsv1.StatefulSet{}
+		opts.FieldSelector = fields.OneTermEqualSelector("metadata.name", p.spec.StatefulSet).String()
+		api := c.AppsV1().StatefulSets(ns)
+		list, watchf, obj = listFunc(api.List), api.Watch, &appsv1.StatefulSet{}
 	case len(p.spec.Pods) > 0:
-		sel := labels.SelectorFromSet(p.spec.Pods).String()
-		lw, obj = cache.NewFilteredListWatchFromClient(c.CoreV1().RESTClient(), "pods", ns, func(o *metav1.ListOptions) { o.LabelSelector = sel }), &corev1.Pod{}
+		opts.LabelSelector = labels.SelectorFromSet(p.spec.Pods).String()
+		api := c.CoreV1().Pods(ns)
+		list, watchf, obj = listFunc(api.List), api.Watch, &corev1.Pod{}
 	default:
-		sel := labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: p.spec.Service}).String()
-		lw, obj = cache.NewFilteredListWatchFromClient(c.DiscoveryV1().RESTClient(), "endpointslices", ns, func(o *metav1.ListOptions) { o.LabelSelector = sel }), &discoveryv1.EndpointSlice{}
+		opts.LabelSelector = labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: p.spec.Service}).String()
+		api := c.DiscoveryV1().EndpointSlices(ns)
+		list, watchf, obj = listFunc(api.List), api.Watch, &discoveryv1.EndpointSlice{}
+	}
+	with := func(o metav1.ListOptions) metav1.ListOptions {
+		o.FieldSelector, o.LabelSelector = opts.FieldSelector, opts.LabelSelector
+		return o
+	}
+	lw := &cache.ListWatch{
+		ListWithContextFunc:  func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return list(ctx, with(o)) },
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return watchf(ctx, with(o)) },
 	}
 	return cache.NewSharedIndexInformer(lw, obj, 0, cache.Indexers{})
+}
+
+// listFunc turns a typed List into one that returns a runtime.Object.
+func listFunc[L runtime.Object](f func(context.Context, metav1.ListOptions) (L, error)) func(context.Context, metav1.ListOptions) (runtime.Object, error) {
+	return func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return f(ctx, o) }
 }
 
 // state reads the cache: the ready count and the count that is ok.
