@@ -215,15 +215,25 @@ func (h *Handler) journals(ctx context.Context, runs []store.RunSummary, n int) 
 	return js, nil
 }
 
-func (h *Handler) pageScenario(w http.ResponseWriter, r *http.Request, s *session) {
-	name := r.PathValue("name")
+// loadedScenario is the scenario name, or false with the error page
+// (the API's error, or not found) already written.
+func (h *Handler) loadedScenario(w http.ResponseWriter, r *http.Request, s *session, name string) (*api.ScenarioInfo, bool) {
 	si, err := h.scenario(r.Context(), name)
 	if err != nil {
 		h.apiError(w, r, s, err)
-		return
+		return nil, false
 	}
 	if si == nil {
 		h.notFound(w, r, s, fmt.Sprintf("No scenario named %q is loaded.", name))
+		return nil, false
+	}
+	return si, true
+}
+
+func (h *Handler) pageScenario(w http.ResponseWriter, r *http.Request, s *session) {
+	name := r.PathValue("name")
+	si, ok := h.loadedScenario(w, r, s, name)
+	if !ok {
 		return
 	}
 	runs, err := h.api.History(r.Context(), 100, name)
@@ -253,13 +263,8 @@ func (h *Handler) pageScenario(w http.ResponseWriter, r *http.Request, s *sessio
 
 func (h *Handler) pageStart(w http.ResponseWriter, r *http.Request, s *session) {
 	name := r.PathValue("name")
-	si, err := h.scenario(r.Context(), name)
-	if err != nil {
-		h.apiError(w, r, s, err)
-		return
-	}
-	if si == nil {
-		h.notFound(w, r, s, fmt.Sprintf("No scenario named %q is loaded.", name))
+	si, ok := h.loadedScenario(w, r, s, name)
+	if !ok {
 		return
 	}
 	h.render(w, r, http.StatusOK, "start", s, page{Title: "Start " + si.Name, Data: struct {
@@ -275,13 +280,8 @@ const previewTimeout = time.Minute
 // nothing injected) and shows its targets with a confirmation button.
 func (h *Handler) postPreview(w http.ResponseWriter, r *http.Request, s *session) {
 	name := r.PathValue("name")
-	si, err := h.scenario(r.Context(), name)
-	if err != nil {
-		h.apiError(w, r, s, err)
-		return
-	}
-	if si == nil {
-		h.notFound(w, r, s, fmt.Sprintf("No scenario named %q is loaded.", name))
+	si, ok := h.loadedScenario(w, r, s, name)
+	if !ok {
 		return
 	}
 	res, err := h.api.Start(r.Context(), api.StartRequest{Scenario: name, DryRun: true})
