@@ -547,6 +547,7 @@ func TestKubernetesBadInput(t *testing.T) {
 		{"missing kubeconfig", "pod-delete", `namespace = "shop"` + "\n" + `name = "checkout-api"` + "\n" + `kubeconfig = "/nonexistent/kubeconfig"`, "", "kubeconfig /nonexistent/kubeconfig"},
 		{"no such namespace", "pod-delete", `namespace = "nowhere"` + "\n" + `name = "checkout-api"`, "", `namespace does not exist: "nowhere"`},
 		{"selector matches nothing", "pod-delete", `namespace = "shop"` + "\n" + `labels = { app = "nothing" }`, "", "no running pods with labels app=nothing in namespace shop"},
+		{"credentials refused", "pod-delete", `namespace = "shop"` + "\n" + `name = "checkout-api"` + "\n" + `kubeconfig = "` + kubeconfigWithToken(t, "bogus", "not-a-token") + `"`, "", "unauthorized: the kubeconfig's credentials were refused"},
 		{"scale a daemonset", "scale", `namespace = "shop"` + "\n" + `kind = "daemonset"` + "\n" + `name = "agent"`, "replicas = 0", `fault[0].target.kind: must be one of deployment, statefulset, got "daemonset"`},
 	}
 	for _, tc := range cases {
@@ -600,6 +601,13 @@ func tokenKubeconfig(t testing.TB, c kubernetes.Interface, ns, name string) stri
 	if err != nil {
 		t.Fatal(err)
 	}
+	return kubeconfigWithToken(t, name, tr.Status.Token)
+}
+
+// kubeconfigWithToken writes a kubeconfig for the cluster under test that
+// authenticates with token.
+func kubeconfigWithToken(t testing.TB, name, token string) string {
+	t.Helper()
 	admin, err := clientcmd.LoadFromFile(os.Getenv("CHAOSCTL_K8S_KUBECONFIG"))
 	if err != nil {
 		t.Fatal(err)
@@ -608,7 +616,7 @@ func tokenKubeconfig(t testing.TB, c kubernetes.Interface, ns, name string) stri
 	for k, v := range admin.Clusters {
 		cfg.Clusters[k] = v
 	}
-	cfg.AuthInfos[name] = &clientcmdapi.AuthInfo{Token: tr.Status.Token}
+	cfg.AuthInfos[name] = &clientcmdapi.AuthInfo{Token: token}
 	cfg.Contexts["sa"] = &clientcmdapi.Context{Cluster: admin.Contexts[admin.CurrentContext].Cluster, AuthInfo: name}
 	cfg.CurrentContext = "sa"
 	path := filepath.Join(t.TempDir(), name+".kubeconfig")
