@@ -131,9 +131,9 @@ func (a *LoadAggregator) start(k int64) {
 // close computes the interval being filled and appends it.
 func (a *LoadAggregator) close() {
 	slices.Sort(a.lat)
-	a.cur.P50 = percentile(a.lat, 50)
-	a.cur.P90 = percentile(a.lat, 90)
-	a.cur.P99 = percentile(a.lat, 99)
+	a.cur.P50 = Percentile(a.lat, 50)
+	a.cur.P90 = Percentile(a.lat, 90)
+	a.cur.P99 = Percentile(a.lat, 99)
 	if n := len(a.lat); n > 0 {
 		a.cur.Max = a.lat[n-1]
 	}
@@ -151,11 +151,10 @@ func (a *LoadAggregator) Series() LoadSeries {
 	return a.s
 }
 
-// percentile is the nearest-rank percentile p (0..100] of sorted
-// latencies, 0 for none: the rank the SLO arithmetic (package slo) takes,
-// so that an interval's figures are what an SLO over it computes
-// (load_test.go proves it against package slo).
-func percentile(sorted []time.Duration, p float64) time.Duration {
+// Percentile is the nearest-rank percentile p (0..100] of sorted
+// latencies, 0 for none: the one rank both an interval's figures here and
+// the SLO arithmetic (package slo) take, so that they agree.
+func Percentile(sorted []time.Duration, p float64) time.Duration {
 	if len(sorted) == 0 {
 		return 0
 	}

@@ -106,13 +106,13 @@ func (o Objective) FigureSeq(sq Seq, lo, hi int, lat []time.Duration) journal.SL
 	}
 	f.Availability = 100 * float64(ok) / float64(hi-lo)
 	slices.Sort(lat)
-	f.P50, f.P95, f.P99 = percentile(lat, 50), percentile(lat, 95), percentile(lat, 99)
+	f.P50, f.P95, f.P99 = journal.Percentile(lat, 50), journal.Percentile(lat, 95), journal.Percentile(lat, 99)
 	f.Held = true
 	if o.Availability > 0 && f.Availability < o.Availability {
 		f.Held = false
 	}
 	// No ok sample gives no latency evidence: a latency objective is not met.
-	if o.Percentile > 0 && (len(lat) == 0 || percentile(lat, o.Percentile) >= o.LatencyMax) {
+	if o.Percentile > 0 && (len(lat) == 0 || journal.Percentile(lat, o.Percentile) >= o.LatencyMax) {
 		f.Held = false
 	}
 	return f
@@ -127,16 +127,6 @@ func Bounds(sq Seq, from, to time.Time) (int, int) {
 	lo := sort.Search(n, func(i int) bool { return !sq.At(i).End().Before(from) })
 	hi := sort.Search(n, func(i int) bool { return sq.At(i).End().After(to) })
 	return lo, max(lo, hi)
-}
-
-// percentile is the nearest-rank percentile of sorted latencies.
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	rank := int(float64(len(sorted))*p/100+0.999999999) - 1
-	rank = max(0, min(rank, len(sorted)-1))
-	return sorted[rank]
 }
 
 // Between returns the samples whose outcome became known in [from, to].

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chaosctl/chaosctl/journal"
 	"github.com/chaosctl/chaosctl/probes"
 )
 
@@ -42,7 +43,7 @@ func TestPercentile(t *testing.T) {
 		{ms(1, 2, 3, 4, 5, 6, 7, 8, 9, 10), 100, 10 * time.Millisecond},
 	}
 	for _, tt := range tests {
-		if got := percentile(tt.in, tt.p); got != tt.want {
+		if got := journal.Percentile(tt.in, tt.p); got != tt.want {
 			t.Errorf("percentile(%v, %g) = %v, want %v", tt.in, tt.p, got, tt.want)
 		}
 	}
