@@ -98,10 +98,9 @@ type kubeProber struct {
 	inf     cache.SharedIndexInformer
 	stop    context.CancelFunc
 
-	mu       sync.Mutex
-	broken   error // the watch's last error, until the next event
-	changed  chan struct{}
-	lastSeen time.Time // the last event
+	mu      sync.Mutex
+	broken  error // the watch's last error, until the next event
+	changed chan struct{}
 }
 
 var (
@@ -120,7 +119,7 @@ func (p *kubeProber) start(ctx context.Context) error {
 		p.changed = make(chan struct{}, 1)
 		mark := func(any) {
 			p.mu.Lock()
-			p.broken, p.lastSeen = nil, time.Now()
+			p.broken = nil
 			p.mu.Unlock()
 			select {
 			case p.changed <- struct{}{}:

@@ -392,16 +392,6 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func number(v any) (float64, bool) {
-	switch x := v.(type) {
-	case int64:
-		return float64(x), true
-	case float64:
-		return x, true
-	}
-	return 0, false
-}
-
 // Workload is a Deployment, StatefulSet or DaemonSet, by identity.
 type Workload struct {
 	Kind, Namespace, Name string

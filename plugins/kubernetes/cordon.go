@@ -2,6 +2,7 @@ package kubernetes
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
@@ -103,7 +104,7 @@ type errGone struct{ msg string }
 
 func (e errGone) Error() string { return e.msg }
 
-func errorsIsGone(err error) bool { _, ok := err.(errGone); return ok }
+func errorsIsGone(err error) bool { return errors.As(err, new(errGone)) }
 
 func getNode(ctx context.Context, c k8s.Interface, name string, uid types.UID) (*corev1.Node, error) {
 	n, err := c.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})

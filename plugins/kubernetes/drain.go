@@ -24,7 +24,7 @@ var drainAction = &action{
 		Doc:        "cordon nodes and evict every evictable pod on them (PodDisruptionBudgets honoured, refusals reported); revert uncordons",
 		Reversible: true,
 		Params: []plugins.Param{
-			{Name: "grace_period", Type: plugins.TypeDuration, Doc: "termination grace period of the evicted pods (default: their own)"},
+			gracePeriodParam,
 		},
 	},
 	kinds:    []string{kube.KindNode},

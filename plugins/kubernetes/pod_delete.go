@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8s "k8s.io/client-go/kubernetes"
@@ -22,7 +21,7 @@ var podDeleteAction = &action{
 		Name: "pod-delete",
 		Doc:  "delete pods (the owner controller must bring service back); nothing to revert",
 		Params: []plugins.Param{
-			{Name: "grace_period", Type: plugins.TypeDuration, Doc: "termination grace period (default: the pod's own)"},
+			gracePeriodParam,
 			{Name: "force", Type: plugins.TypeBool, Default: false, Doc: "delete at once, with a grace period of 0"},
 		},
 	},
@@ -58,10 +57,12 @@ func podGoneStatus(ctx context.Context, c k8s.Interface, rd revertData) (plugins
 	case p.DeletionTimestamp != nil:
 		return plugins.Status{Active: true, Detail: "pod terminating since " + p.DeletionTimestamp.Format(time.RFC3339)}, nil
 	}
-	return plugins.Status{Detail: "pod still " + string(phase(p))}, nil
+	return plugins.Status{Detail: "pod still " + string(p.Status.Phase)}, nil
 }
 
-func phase(p *corev1.Pod) corev1.PodPhase { return p.Status.Phase }
+// gracePeriodParam is the grace period of the pods an action deletes or
+// evicts.
+var gracePeriodParam = plugins.Param{Name: "grace_period", Type: plugins.TypeDuration, Doc: "termination grace period (default: the pod's own)"}
 
 func validateGrace(params plugins.Params) []error {
 	if _, _, err := grace(params); err != nil {

@@ -27,7 +27,7 @@ var podEvictAction = &action{
 		Name: "pod-evict",
 		Doc:  "evict pods through the Eviction API, honouring PodDisruptionBudgets (a refusal is reported as such); nothing to revert",
 		Params: []plugins.Param{
-			{Name: "grace_period", Type: plugins.TypeDuration, Doc: "termination grace period (default: the pod's own)"},
+			gracePeriodParam,
 		},
 	},
 	kinds:    []string{kube.KindPod},
