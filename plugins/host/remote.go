@@ -252,7 +252,7 @@ func (r *Remote) quick(ctx context.Context, method string, fn func(ctx context.C
 	cctx, cancel := context.WithTimeout(ctx, r.cat.cfg.CallTimeout)
 	defer cancel()
 	err := r.call(cctx, true, func(f plugins.Fault) error { return fn(cctx, f) })
-	if err != nil && ctx.Err() == nil && errors.Is(cctx.Err(), context.DeadlineExceeded) {
+	if ownTimeout(ctx, cctx, err) {
 		r.mu.Lock()
 		p := r.cur
 		r.mu.Unlock()
@@ -262,6 +262,24 @@ func (r *Remote) quick(ctx context.Context, method string, fn func(ctx context.C
 		return fmt.Errorf("plugin %s did not answer %s within %s; its process was killed: %w", r.name, method, r.cat.cfg.CallTimeout, err)
 	}
 	return err
+}
+
+// ownTimeout reports whether err is the call timeout of quick running
+// out, not the caller's context. It cannot ask cctx alone: the plugin's
+// end learns the deadline from the grpc-timeout header and may answer
+// DeadlineExceeded a moment before cctx's own timer fires, above all on
+// a loaded machine. So a deadline error counts too, unless the caller's
+// own deadline was the one that bound.
+func ownTimeout(ctx, cctx context.Context, err error) bool {
+	if err == nil || ctx.Err() != nil {
+		return false
+	}
+	if !errors.Is(cctx.Err(), context.DeadlineExceeded) && !errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	outer, ok := ctx.Deadline()
+	own, _ := cctx.Deadline()
+	return !ok || outer.After(own)
 }
 
 // Describe is cached: a plugin's schema does not change while it runs.
