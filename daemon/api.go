@@ -56,6 +56,7 @@ func (d *Daemon) Handler(token []byte) http.Handler {
 	mux.HandleFunc("GET /v1/faults", d.handleFaults)
 	mux.HandleFunc("POST /v1/faults/retry", d.handleRetryFaults)
 	mux.HandleFunc("POST /v1/faults/forget", d.handleForgetFault)
+	d.agentRoutes(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusNotFound, fmt.Errorf("no such endpoint: %s %s", r.Method, r.URL.Path))

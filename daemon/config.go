@@ -45,6 +45,8 @@ type Config struct {
 	Notify notify.Config `toml:"notify"`
 	// UI serves the dashboard under /ui/ on the TCP listener.
 	UI UI `toml:"ui"`
+	// Agent makes the daemon a node agent (see AgentConfig).
+	Agent AgentConfig `toml:"agent"`
 
 	Path string `toml:"-"` // file it was read from; "" for the defaults
 }
@@ -292,6 +294,9 @@ func (c Config) check() []keyErr {
 	}
 	if c.API.TLSCert != "" && c.API.Listen == "" {
 		bad("api.tls_cert", "TLS applies to the TCP listener: set api.listen")
+	}
+	if c.Agent.Enabled && c.API.Listen == "" {
+		bad("agent.enabled", "a node agent answers its controllers over TCP: set api.listen (and api.token_file; tls_cert and tls_key off loopback)")
 	}
 	if c.UI.Enabled && c.API.Listen == "" {
 		bad("ui.enabled", "the dashboard is served on the TCP listener (a browser cannot reach a unix socket): set api.listen")

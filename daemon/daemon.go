@@ -69,6 +69,7 @@ type Daemon struct {
 	retryNow  chan struct{}  // wakes the retry loop of failed reverts
 	loops     sync.WaitGroup // background loops (retries) to wait for at Close
 	halted    bool
+	agent     *agentFaults // [agent] enabled; nil otherwise
 }
 
 // New opens the store, reverts whatever faults a previous daemon left
@@ -97,6 +98,16 @@ func New(ctx context.Context, cfg Config, opts Options) (*Daemon, error) {
 	if err := d.reconcile(ctx); err != nil {
 		st.Close()
 		return nil, err
+	}
+	if cfg.Agent.Enabled {
+		d.agent = newAgentFaults(d)
+		for _, p := range d.agent.plugins {
+			if _, err := d.catalog.Lookup(ctx, p); err != nil {
+				st.Close()
+				return nil, fmt.Errorf("agent.plugins: %s: %w", p, err)
+			}
+		}
+		d.log.Info().Strs("plugins", d.agent.plugins).Msg("node agent: controllers may inject through these plugins")
 	}
 	d.metrics.ledgerGauges(d.countFaults)
 	d.retryNow = make(chan struct{}, 1)
@@ -432,6 +443,9 @@ func (d *Daemon) Halt() ([]string, error) {
 		ids = append(ids, id)
 	}
 	d.mu.Unlock()
+	if d.agent != nil {
+		d.agent.revertAll(context.Background(), "reverted by the agent: halted by an operator", false)
+	}
 	sort.Strings(ids)
 	d.metrics.Halted.Set(1)
 	d.log.Warn().Strs("aborted", ids).Msg("halted")
@@ -481,5 +495,8 @@ func (d *Daemon) stopRuns() {
 	d.cancelAll(api.ErrShuttingDown)
 	d.mu.Unlock()
 	d.runsWG.Wait()
+	if d.agent != nil {
+		d.agent.revertAll(context.Background(), "reverted by the agent: it was shutting down", true)
+	}
 	d.loops.Wait()
 }

@@ -1,9 +1,12 @@
 package plugins
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/chaosctl/chaosctl/plugins/proto/faultpb"
 )
@@ -195,4 +198,29 @@ func fromDescriptor(d *faultpb.Descriptor) (Descriptor, error) {
 		out.Actions = append(out.Actions, Action{Name: a.GetName(), Doc: a.GetDoc(), Reversible: a.GetReversible(), Params: params, Selector: sel})
 	}
 	return out, nil
+}
+
+// EncodeParams is params as JSON that keeps their TOML types (int64 stays
+// int64), for a wire other than the plugin protocol: the node agent's API.
+func EncodeParams(p Params) (json.RawMessage, error) {
+	m, err := toMap(p)
+	if err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return json.RawMessage("null"), nil
+	}
+	return protojson.Marshal(m)
+}
+
+// DecodeParams reads what EncodeParams wrote.
+func DecodeParams(b json.RawMessage) (Params, error) {
+	if len(b) == 0 || string(b) == "null" {
+		return nil, nil
+	}
+	var m faultpb.MapValue
+	if err := protojson.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("params: %w", err)
+	}
+	return fromMap(&m)
 }

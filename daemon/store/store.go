@@ -452,14 +452,7 @@ func (s *Store) Unreverted() ([]Entry, error) {
 
 // Forget marks an unreverted fault cleared by an operator.
 func (s *Store) Forget(ctx context.Context, runID, faultID, note string) (Entry, error) {
-	var e Entry
-	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bLedger).Get(ledgerKey(runID, faultID))
-		if v == nil {
-			return fmt.Errorf("fault %s/%s: %w", runID, faultID, ErrNotFound)
-		}
-		return json.Unmarshal(v, &e)
-	})
+	e, err := s.Entry(runID, faultID)
 	if err != nil {
 		return e, err
 	}
@@ -501,4 +494,17 @@ func (s *Store) Resolve(ctx context.Context, e Entry) error {
 		e.State = StateUnknown
 	}
 	return s.putEntry(ctx, e)
+}
+
+// Entry is the ledger entry of one fault, ErrNotFound when there is none.
+func (s *Store) Entry(runID, faultID string) (Entry, error) {
+	var e Entry
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bLedger).Get(ledgerKey(runID, faultID))
+		if v == nil {
+			return fmt.Errorf("fault %s/%s: %w", runID, faultID, ErrNotFound)
+		}
+		return json.Unmarshal(v, &e)
+	})
+	return e, err
 }

@@ -1,0 +1,529 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/chaosctl/chaosctl/daemon/api"
+	"github.com/chaosctl/chaosctl/daemon/store"
+	"github.com/chaosctl/chaosctl/internal/agent"
+	"github.com/chaosctl/chaosctl/journal"
+	"github.com/chaosctl/chaosctl/lifecycle"
+	"github.com/chaosctl/chaosctl/plugins"
+)
+
+// The node agent ([agent] enabled): a controller on another machine asks
+// this daemon to inject one fault, through one of its own plugins, into
+// one target on this node (a pod's container), and renews a lease on it
+// while it holds it (the internal/agent contract). Every agent fault goes
+// into this daemon's own ledger first, under its own id as the run, so
+// the daemon's start-up reconcile reverts the faults of an agent that
+// died, and its retry loop retries a revert that failed. A fault whose
+// lease runs out is reverted here, on the agent's own: a dead controller
+// never leaves one in place.
+
+// AgentConfig is the [agent] table.
+type AgentConfig struct {
+	Enabled bool `toml:"enabled"`
+	// Plugins a controller may use through the agent.
+	Plugins []string `toml:"plugins"`
+}
+
+// defaultAgentPlugins are the plugins that act on a container of this node.
+var defaultAgentPlugins = []string{"docker", "latency", "stress", "network"}
+
+// Sentinels of the agent's API.
+var (
+	errAgentDisabled = errors.New("this daemon is not a node agent ([agent] enabled = false)")
+	errAgentIDInUse  = errors.New("the agent has a fault with this id already")
+	// errInjectFailed reads "inject": the plugin's Inject failed.
+	errInjectFailed = errors.New("inject")
+)
+
+// agentFaults are the faults the agent holds.
+type agentFaults struct {
+	d       *Daemon
+	log     zerolog.Logger
+	plugins []string
+
+	mu      sync.Mutex
+	held    map[string]*heldFault
+	claimed map[string]bool // ids being injected
+	stopped bool            // shutting down: nothing more is held
+	reverts sync.WaitGroup  // reverts of leases that ran out
+}
+
+type heldFault struct {
+	f     journal.Fault
+	flt   plugins.Fault
+	by    string
+	lease time.Duration
+	until time.Time
+	timer *time.Timer
+	done  chan struct{} // closed once taken out of held
+}
+
+func newAgentFaults(d *Daemon) *agentFaults {
+	ps := d.cfg.Agent.Plugins
+	if len(ps) == 0 {
+		ps = defaultAgentPlugins
+	}
+	return &agentFaults{d: d, log: d.log.With().Str("part", "agent").Logger(), plugins: ps,
+		held: map[string]*heldFault{}, claimed: map[string]bool{}}
+}
+
+func (a *agentFaults) forward(id string) lifecycle.Forward {
+	return lifecycle.Forward{Ledger: a.d.store.Ledger(), RunID: id, InjectTimeout: 2 * time.Minute, RevertTimeout: a.d.cfg.Defaults.RevertTimeout.Duration}
+}
+
+// inject takes one fault through the forward half of the lifecycle and
+// holds it under its lease.
+func (a *agentFaults) inject(ctx context.Context, req agent.InjectRequest) (agent.Fault, error) {
+	if err := req.Check(); err != nil {
+		return agent.Fault{}, err
+	}
+	if !slices.Contains(a.plugins, req.Plugin) {
+		return agent.Fault{}, &plugins.ValidationError{Field: "plugin",
+			Msg: fmt.Sprintf("%q is not a plugin this agent runs for controllers (agent.plugins: %s)", req.Plugin, strings.Join(a.plugins, ", "))}
+	}
+	a.d.mu.Lock()
+	halted := a.d.halted
+	a.d.mu.Unlock()
+	switch {
+	case halted:
+		return agent.Fault{}, api.ErrHalted
+	case a.d.runCtx.Err() != nil:
+		return agent.Fault{}, api.ErrShuttingDown
+	}
+	if err := a.claim(req.ID); err != nil {
+		return agent.Fault{}, err
+	}
+	defer a.unclaim(req.ID)
+
+	flt, err := a.d.catalog.Lookup(ctx, req.Plugin)
+	if err != nil {
+		return agent.Fault{}, fmt.Errorf("plugin %s: %w", req.Plugin, err)
+	}
+	desc, err := flt.Describe(ctx)
+	if err != nil {
+		return agent.Fault{}, fmt.Errorf("plugin %s: %w", req.Plugin, err)
+	}
+	act, ok := desc.Action(req.Action)
+	if !ok {
+		return agent.Fault{}, &plugins.ValidationError{Field: "action", Msg: fmt.Sprintf("plugin %s has no action %q", req.Plugin, req.Action)}
+	}
+	if err := flt.Validate(ctx, req.Action, req.Params, req.Selector); err != nil {
+		return agent.Fault{}, err
+	}
+	ts, err := flt.Targets(ctx, req.Action, req.Params, req.Selector)
+	if err != nil {
+		return agent.Fault{}, fmt.Errorf("selector on node agent: %w", err)
+	}
+	if len(ts) != 1 {
+		return agent.Fault{}, &plugins.ValidationError{Field: "selector", Msg: fmt.Sprintf("names %d targets on this node; an agent fault takes exactly one", len(ts))}
+	}
+	ireq := plugins.InjectRequest{Action: req.Action, Params: req.Params, Target: ts[0], Duration: req.Duration}
+	if pr, ok := flt.(plugins.Preparer); ok && act.Reversible {
+		if ireq.Prepared, err = pr.Prepare(ctx, ireq); err != nil {
+			return agent.Fault{}, fmt.Errorf("prepare: %w", err)
+		}
+	}
+	f := journal.Fault{
+		ID: req.ID, Name: "agent " + req.Plugin + "/" + req.Action, Plugin: req.Plugin, Action: req.Action,
+		Target: ts[0], Params: req.Params, IntentAt: time.Now(), RevertData: ireq.Prepared,
+		Notes: []string{"asked by " + req.By},
+	}
+	log := a.log.With().Str("fault", f.ID).Str("plugin", f.Plugin).Str("action", f.Action).Str("target", f.Target.String()).Str("by", req.By).Logger()
+	fw := a.forward(req.ID)
+	if err := fw.Intent(ctx, f); err != nil {
+		return agent.Fault{}, err
+	}
+	rd, outcome, err := fw.Inject(ctx, flt, ireq)
+	at := time.Now()
+	if err != nil {
+		log.Error().Err(err).Msg("agent fault: inject failed")
+		f.InjectError, f.RevertData = err.Error(), rd
+		switch outcome {
+		case lifecycle.Unknown:
+			f.RevertError = lifecycle.NoteStateUnknown
+			f.Notes = append(f.Notes, lifecycle.NoteStateUnknown)
+		case lifecycle.Partial:
+			f = a.revertFault(ctx, flt, f, "reverted by the agent: its inject failed part way")
+		}
+		if rerr := fw.Resolve(ctx, f); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		return agentFault(f, string(stateOf(f)), req.By), fmt.Errorf("%w %s/%s on %s: %w", errInjectFailed, req.Plugin, req.Action, f.Target, err)
+	}
+	f.InjectedAt, f.RevertData = &at, rd
+	if err := fw.Injected(ctx, f); err != nil {
+		// Not recorded: undo it at once rather than hold what a restart
+		// could not revert.
+		f = a.revertFault(ctx, flt, f, "reverted by the agent: its ledger could not record the injection")
+		_ = fw.Resolve(ctx, f)
+		return agentFault(f, string(stateOf(f)), req.By), err
+	}
+	if !act.Reversible {
+		f.Notes = append(f.Notes, "instantaneous: nothing to revert")
+		if err := fw.Resolve(ctx, f); err != nil {
+			return agent.Fault{}, err
+		}
+		log.Info().Msg("agent fault: done (instantaneous)")
+		return agentFault(f, agent.StateReverted, req.By), nil
+	}
+	h := &heldFault{f: f, flt: flt, by: req.By, lease: req.Lease, until: at.Add(req.Lease), done: make(chan struct{})}
+	a.mu.Lock()
+	if a.stopped {
+		a.mu.Unlock()
+		f = a.revertFault(ctx, flt, f, "reverted by the agent: it is shutting down")
+		_ = fw.Resolve(ctx, f)
+		return agentFault(f, string(stateOf(f)), req.By), api.ErrShuttingDown
+	}
+	a.held[f.ID] = h
+	h.timer = time.AfterFunc(req.Lease, func() { a.expire(f.ID) })
+	a.mu.Unlock()
+	if w, ok := flt.(plugins.CrashWatcher); ok {
+		early := w.Watch(f.Action, f.RevertData)
+		go func() {
+			select {
+			case er := <-early:
+				a.revertedEarly(f.ID, er)
+			case <-h.done:
+			}
+		}()
+	}
+	log.Info().Dur("lease", req.Lease).Msg("agent fault: injected and held")
+	return a.view(h), nil
+}
+
+func (a *agentFaults) claim(id string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.held[id] != nil || a.claimed[id] {
+		return fmt.Errorf("%w: %s", errAgentIDInUse, id)
+	}
+	if _, err := a.d.store.Entry(id, id); err == nil {
+		return fmt.Errorf("%w: %s", errAgentIDInUse, id)
+	}
+	a.claimed[id] = true
+	return nil
+}
+
+func (a *agentFaults) unclaim(id string) {
+	a.mu.Lock()
+	delete(a.claimed, id)
+	a.mu.Unlock()
+}
+
+// take removes a held fault, so that only its taker reverts it.
+func (a *agentFaults) take(id string) *heldFault {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	h := a.held[id]
+	if h == nil {
+		return nil
+	}
+	delete(a.held, id)
+	h.timer.Stop()
+	close(h.done)
+	return h
+}
+
+// revertFault reverts f through flt and checks the revert took: the
+// plugin's Status must no longer see the fault. f comes back with its
+// outcome (RevertedAt, or RevertError: then the ledger keeps it pending
+// and the retry loop tries again).
+func (a *agentFaults) revertFault(ctx context.Context, flt plugins.Fault, f journal.Fault, note string) journal.Fault {
+	verify := func(ctx context.Context) error {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		st, err := flt.Status(sctx, f.Action, f.RevertData)
+		if err == nil && st.Active && !st.Lasting {
+			return fmt.Errorf("still in effect after its revert: %s", st.Detail)
+		}
+		return nil
+	}
+	at, err := a.forward(f.ID).Revert(ctx, flt, f, verify)
+	if err != nil {
+		f.RevertError = err.Error()
+		f.Notes = append(f.Notes, fmt.Sprintf("%s: revert by the agent failed: %v", time.Now().Format(time.RFC3339), err))
+		a.log.Error().Err(err).Str("fault", f.ID).Str("target", f.Target.String()).Msg("agent fault: revert failed; the retry loop tries again")
+		return f
+	}
+	f.RevertedAt, f.RevertError = &at, ""
+	f.Notes = append(f.Notes, note)
+	a.log.Info().Str("fault", f.ID).Str("target", f.Target.String()).Str("note", note).Msg("agent fault: reverted")
+	return f
+}
+
+// revertHeld reverts a fault taken out of held and records the outcome.
+func (a *agentFaults) revertHeld(ctx context.Context, h *heldFault, note string) (agent.Fault, error) {
+	f := a.revertFault(ctx, h.flt, h.f, note)
+	if err := a.forward(f.ID).Resolve(ctx, f); err != nil {
+		return agentFault(f, string(stateOf(f)), h.by), err
+	}
+	if f.RevertError != "" {
+		return agentFault(f, agent.StateRevertFailed, h.by), errors.New(f.RevertError)
+	}
+	return agentFault(f, agent.StateReverted, h.by), nil
+}
+
+// revert is the controller's revert: of a held fault, or again of one
+// whose revert failed; a fault already reverted is answered as it is.
+func (a *agentFaults) revert(ctx context.Context, id string) (agent.Fault, error) {
+	if h := a.take(id); h != nil {
+		return a.revertHeld(ctx, h, "reverted by the agent, asked by its controller ("+h.by+")")
+	}
+	e, err := a.d.store.Entry(id, id)
+	if err != nil {
+		return agent.Fault{}, a.unknown(id, err)
+	}
+	if e.State != store.StateRevertFailed {
+		return agentFault(e.Fault, string(e.State), ""), nil
+	}
+	b := storeBacklog{d: a.d, by: "the agent, asked by its controller"}
+	f, _, rerr := lifecycle.RevertLeftover(ctx, a.d.catalog, e.Fault, a.d.cfg.Defaults.RevertTimeout.Duration, "the agent, asked by its controller")
+	p := lifecycle.Pending{RunID: id, Failed: true, Fault: e.Fault}
+	if rerr != nil {
+		_ = b.Keep(ctx, p, f)
+		return agentFault(f, agent.StateRevertFailed, ""), rerr
+	}
+	return agentFault(f, agent.StateReverted, ""), b.Resolve(ctx, p, f)
+}
+
+func (a *agentFaults) unknown(id string, err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w: %s", agent.ErrUnknownFault, id)
+	}
+	return err
+}
+
+// expire reverts a fault whose lease ran out without a renewal.
+func (a *agentFaults) expire(id string) {
+	a.mu.Lock()
+	h := a.held[id]
+	renewed := h != nil && time.Now().Before(h.until)
+	a.mu.Unlock()
+	if h == nil || renewed {
+		return
+	}
+	if h = a.take(id); h == nil {
+		return
+	}
+	a.reverts.Add(1)
+	defer a.reverts.Done()
+	a.log.Warn().Str("fault", id).Str("by", h.by).Dur("lease", h.lease).Msg("agent fault: lease ran out without a renewal; reverting")
+	_, _ = a.revertHeld(context.Background(), h, fmt.Sprintf("reverted by the agent on its own: its controller (%s) did not renew the lease within %s", h.by, h.lease))
+}
+
+// revertedEarly records a fault its plugin host reverted after the plugin
+// process died.
+func (a *agentFaults) revertedEarly(id string, er plugins.EarlyRevert) {
+	h := a.take(id)
+	if h == nil {
+		return
+	}
+	f := h.f
+	at := er.At
+	f.RevertedAt = &at
+	f.Notes = append(f.Notes, er.Note)
+	if err := a.forward(id).Resolve(context.Background(), f); err != nil {
+		a.log.Error().Err(err).Str("fault", id).Msg("agent fault: record an early revert")
+	}
+}
+
+// renew extends a held fault's lease; a fault no longer held is answered
+// as it is (its state says why).
+func (a *agentFaults) renew(id string) (agent.Fault, error) {
+	a.mu.Lock()
+	h := a.held[id]
+	if h != nil {
+		h.until = time.Now().Add(h.lease)
+		h.timer.Reset(h.lease)
+		v := a.view(h)
+		a.mu.Unlock()
+		return v, nil
+	}
+	a.mu.Unlock()
+	return a.get(context.Background(), id)
+}
+
+// get is a fault, with its plugin's Status now when it is held.
+func (a *agentFaults) get(ctx context.Context, id string) (agent.Fault, error) {
+	a.mu.Lock()
+	h := a.held[id]
+	var v agent.Fault
+	if h != nil {
+		v = a.view(h)
+	}
+	a.mu.Unlock()
+	if h == nil {
+		e, err := a.d.store.Entry(id, id)
+		if err != nil {
+			return agent.Fault{}, a.unknown(id, err)
+		}
+		return agentFault(e.Fault, string(e.State), ""), nil
+	}
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	st, err := h.flt.Status(sctx, h.f.Action, h.f.RevertData)
+	if err != nil {
+		st = plugins.Status{Detail: "the plugin could not tell: " + err.Error()}
+	}
+	v.Status = &st
+	return v, nil
+}
+
+// list is every held fault, oldest first.
+func (a *agentFaults) list() []agent.Fault {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]agent.Fault, 0, len(a.held))
+	for _, h := range a.held {
+		out = append(out, a.view(h))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].InjectedAt.Before(*out[j].InjectedAt) })
+	return out
+}
+
+// revertAll reverts every held fault: on shutdown, and when halted.
+func (a *agentFaults) revertAll(ctx context.Context, note string, stop bool) {
+	a.mu.Lock()
+	a.stopped = a.stopped || stop
+	ids := make([]string, 0, len(a.held))
+	for id := range a.held {
+		ids = append(ids, id)
+	}
+	a.mu.Unlock()
+	for _, id := range ids {
+		if h := a.take(id); h != nil {
+			_, _ = a.revertHeld(ctx, h, note)
+		}
+	}
+	a.reverts.Wait()
+}
+
+// view is a held fault on the wire; a.mu is held.
+func (a *agentFaults) view(h *heldFault) agent.Fault {
+	v := agentFault(h.f, agent.StateHeld, h.by)
+	until := h.until
+	v.LeaseUntil = &until
+	return v
+}
+
+func agentFault(f journal.Fault, state, by string) agent.Fault {
+	return agent.Fault{ID: f.ID, Plugin: f.Plugin, Action: f.Action, Target: f.Target, State: state, By: by,
+		InjectedAt: f.InjectedAt, RevertedAt: f.RevertedAt, RevertError: f.RevertError, Notes: f.Notes}
+}
+
+// stateOf is the ledger state a resolved fault ends in.
+func stateOf(f journal.Fault) store.State {
+	switch {
+	case f.RevertError == lifecycle.NoteStateUnknown:
+		return store.StateUnknown
+	case f.RevertError != "":
+		return store.StateRevertFailed
+	}
+	return store.StateReverted
+}
+
+// The agent's API, served only when [agent] enabled.
+
+func (d *Daemon) agentRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /v1/agent/faults", d.handleAgentInject)
+	mux.HandleFunc("GET /v1/agent/faults", func(w http.ResponseWriter, r *http.Request) {
+		if d.agent == nil {
+			writeAgentErr(w, errAgentDisabled)
+			return
+		}
+		writeJSON(w, http.StatusOK, d.agent.list())
+	})
+	mux.HandleFunc("GET /v1/agent/faults/{id}", d.agentFault(func(r *http.Request, id string) (agent.Fault, error) { return d.agent.get(r.Context(), id) }))
+	mux.HandleFunc("POST /v1/agent/faults/{id}/renew", d.agentFault(func(_ *http.Request, id string) (agent.Fault, error) { return d.agent.renew(id) }))
+	mux.HandleFunc("DELETE /v1/agent/faults/{id}", d.agentFault(func(r *http.Request, id string) (agent.Fault, error) { return d.agent.revert(r.Context(), id) }))
+}
+
+func (d *Daemon) handleAgentInject(w http.ResponseWriter, r *http.Request) {
+	if d.agent == nil {
+		writeAgentErr(w, errAgentDisabled)
+		return
+	}
+	body, code, err := d.readBody(w, r)
+	if err != nil {
+		writeErr(w, code, err)
+		return
+	}
+	var req agent.InjectRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		writeErr(w, http.StatusBadRequest, fmt.Errorf("malformed agent fault request: %w", err))
+		return
+	}
+	f, err := d.agent.inject(r.Context(), req)
+	if err != nil {
+		writeAgentErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, f)
+}
+
+func (d *Daemon) agentFault(fn func(r *http.Request, id string) (agent.Fault, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if d.agent == nil {
+			writeAgentErr(w, errAgentDisabled)
+			return
+		}
+		f, err := fn(r, r.PathValue("id"))
+		if err != nil {
+			writeAgentErr(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, f)
+	}
+}
+
+// writeAgentErr answers an agent error: refusals (the request, the
+// plugin's validation, no such target) are 4xx with each field's message,
+// so the controller reports the plugin's own words.
+func writeAgentErr(w http.ResponseWriter, err error) {
+	resp := agent.ErrorBody{Error: err.Error()}
+	code := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, errAgentDisabled):
+		code = http.StatusNotFound
+	case errors.Is(err, agent.ErrUnknownFault):
+		code, resp.Code = http.StatusNotFound, agent.CodeUnknownFault
+	case errors.Is(err, errAgentIDInUse), errors.Is(err, api.ErrHalted):
+		code, resp.Code = http.StatusConflict, api.Code(err)
+	case errors.Is(err, api.ErrShuttingDown):
+		code, resp.Code = http.StatusServiceUnavailable, api.Code(err)
+	case errors.Is(err, plugins.ErrInvalidParams), errors.Is(err, plugins.ErrNoTargets), errors.Is(err, plugins.ErrUnknownAction):
+		code = http.StatusUnprocessableEntity
+		resp.Error, resp.Errors = "invalid fault", leafErrors(err)
+	case errors.Is(err, errInjectFailed) && !lifecycle.BrokenCall(err):
+		// The plugin refused the injection (its own words).
+		code = http.StatusUnprocessableEntity
+	}
+	writeJSON(w, code, resp)
+}
+
+// leafErrors flattens joined errors into their messages.
+func leafErrors(err error) []string {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []string
+		for _, e := range j.Unwrap() {
+			out = append(out, leafErrors(e)...)
+		}
+		return out
+	}
+	return []string{err.Error()}
+}

@@ -1,0 +1,256 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chaosctl/chaosctl/daemon/store"
+	"github.com/chaosctl/chaosctl/internal/agent"
+	"github.com/chaosctl/chaosctl/plugins"
+)
+
+// agentConfig is a node agent on loopback TCP with a token, whose
+// controllers may use the process plugin.
+func agentConfig(t *testing.T) (Config, agent.Options) {
+	t.Helper()
+	cfg := testConfig(t)
+	tok := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tok, []byte("s3cret-agent-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg.API.Listen = freeAddr(t)
+	cfg.API.TokenFile = tok
+	cfg.Agent = AgentConfig{Enabled: true, Plugins: []string{"process"}}
+	return cfg, agent.Options{TokenFile: tok}
+}
+
+func agentClient(t *testing.T, cfg Config, o agent.Options) *agent.Client {
+	t.Helper()
+	c, err := agent.NewClient("http://"+cfg.API.Listen, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func pauseRequest(pid int, lease time.Duration) agent.InjectRequest {
+	return agent.InjectRequest{
+		ID: agent.NewID(), Plugin: "process", Action: "pause",
+		Selector: plugins.Params{"pid": int64(pid)}, Lease: lease, By: "test controller",
+	}
+}
+
+// TestAgentFaultLifecycle: a controller injects through the agent, renews
+// its lease, reverts; the agent answers a second revert as done and an
+// unknown id as unknown.
+func TestAgentFaultLifecycle(t *testing.T) {
+	v := startVictim(t)
+	cfg, o := agentConfig(t)
+	start(t, cfg)
+	c := agentClient(t, cfg, o)
+	ctx := context.Background()
+
+	req := pauseRequest(v.pid, 3*time.Second)
+	f, err := c.Inject(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.State != agent.StateHeld || f.ID != req.ID || f.LeaseUntil == nil || !stopped(t, v.pid) {
+		t.Fatalf("after inject: %+v, stopped %v", f, stopped(t, v.pid))
+	}
+	if _, err := c.Inject(ctx, req); !errors.Is(err, agent.ErrRefused) || !strings.Contains(err.Error(), "id already") {
+		t.Fatalf("the same id again: %v, want refused", err)
+	}
+	// Renewed past the first lease: still held.
+	for range 3 {
+		time.Sleep(1500 * time.Millisecond)
+		r, err := c.Renew(ctx, f.ID)
+		if err != nil || r.State != agent.StateHeld {
+			t.Fatalf("renew: %+v %v", r, err)
+		}
+	}
+	if !stopped(t, v.pid) {
+		t.Fatal("reverted although its lease was renewed")
+	}
+	g, err := c.Get(ctx, f.ID)
+	if err != nil || g.Status == nil || !g.Status.Active {
+		t.Fatalf("get: %+v %v, want the plugin's Status active", g, err)
+	}
+	if ls, err := c.List(ctx); err != nil || len(ls) != 1 || ls[0].ID != f.ID {
+		t.Fatalf("list: %+v %v", ls, err)
+	}
+	r, err := c.Revert(ctx, f.ID)
+	if err != nil || r.State != agent.StateReverted || r.RevertedAt == nil || stopped(t, v.pid) {
+		t.Fatalf("revert: %+v %v, stopped %v", r, err, stopped(t, v.pid))
+	}
+	again, err := c.Revert(ctx, f.ID)
+	if err != nil || again.State != agent.StateReverted {
+		t.Fatalf("second revert: %+v %v, want reverted and no error", again, err)
+	}
+	if _, err := c.Revert(ctx, agent.NewID()); !errors.Is(err, agent.ErrUnknownFault) {
+		t.Fatalf("unknown id: %v, want ErrUnknownFault", err)
+	}
+}
+
+// TestAgentLeaseRunsOut: a controller that stops renewing (it died) has
+// its fault reverted by the agent on its own, soon after the lease.
+func TestAgentLeaseRunsOut(t *testing.T) {
+	v := startVictim(t)
+	cfg, o := agentConfig(t)
+	start(t, cfg)
+	c := agentClient(t, cfg, o)
+	ctx := context.Background()
+	f, err := c.Inject(ctx, pauseRequest(v.pid, agent.MinLease))
+	if err != nil {
+		t.Fatal(err)
+	}
+	injected := time.Now()
+	waitFor(t, "the agent to revert when the lease ran out", 10*time.Second, func() bool { return !stopped(t, v.pid) })
+	if d := time.Since(injected); d < agent.MinLease-100*time.Millisecond {
+		t.Fatalf("reverted after %v, before its lease of %v", d, agent.MinLease)
+	}
+	waitFor(t, "the ledger to say reverted", 5*time.Second, func() bool {
+		g, err := c.Get(ctx, f.ID)
+		return err == nil && g.State == agent.StateReverted
+	})
+	g, _ := c.Get(ctx, f.ID)
+	if !strings.Contains(strings.Join(g.Notes, ";"), "did not renew the lease") {
+		t.Fatalf("notes %q do not say why", g.Notes)
+	}
+	if r, err := c.Renew(ctx, f.ID); err != nil || r.State != agent.StateReverted {
+		t.Fatalf("renew after the lease ran out: %+v %v, want the state reverted", r, err)
+	}
+}
+
+// TestAgentRefusals: what the agent refuses is refused with the field,
+// and injects nothing.
+func TestAgentRefusals(t *testing.T) {
+	v := startVictim(t)
+	cfg, o := agentConfig(t)
+	start(t, cfg)
+	c := agentClient(t, cfg, o)
+	ctx := context.Background()
+	exited := exec.Command("true")
+	if err := exited.Run(); err != nil {
+		t.Fatal(err)
+	}
+	gone := exited.Process.Pid
+	for _, tc := range []struct {
+		name string
+		edit func(*agent.InjectRequest)
+		want string
+	}{
+		{"lease too short", func(r *agent.InjectRequest) { r.Lease = time.Second }, "lease"},
+		{"bad id", func(r *agent.InjectRequest) { r.ID = "x" }, "id"},
+		{"plugin not allowed", func(r *agent.InjectRequest) { r.Plugin = "disk" }, "not a plugin this agent runs"},
+		{"unknown action", func(r *agent.InjectRequest) { r.Action = "freeze" }, "no action"},
+		{"no such process", func(r *agent.InjectRequest) { r.Selector = plugins.Params{"pid": int64(gone)} }, "matched no targets"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := pauseRequest(v.pid, 5*time.Second)
+			tc.edit(&req)
+			_, err := c.Inject(ctx, req)
+			if !errors.Is(err, agent.ErrRefused) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want refused naming %q", err, tc.want)
+			}
+			if stopped(t, v.pid) {
+				t.Fatal("refused, yet the process is stopped")
+			}
+		})
+	}
+	bad, err := agent.NewClient("http://"+cfg.API.Listen, agent.Options{TokenFile: writeTemp(t, "wrong")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bad.Inject(ctx, pauseRequest(v.pid, 5*time.Second)); err == nil || stopped(t, v.pid) {
+		t.Fatalf("a wrong token: %v, stopped %v", err, stopped(t, v.pid))
+	}
+}
+
+// TestAgentRestartReverts: an agent that dies holding a fault reverts it
+// when it starts again, and its controller's revert then finds it done.
+func TestAgentRestartReverts(t *testing.T) {
+	v := startVictim(t)
+	cfg, o := agentConfig(t)
+	td := start(t, cfg)
+	c := agentClient(t, cfg, o)
+	ctx := context.Background()
+	f, err := c.Inject(ctx, pauseRequest(v.pid, time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A crash, not a shutdown (which reverts): the ledger as it was, the
+	// agent's memory gone.
+	e, err := td.d.store.Entry(f.ID, f.ID)
+	if err != nil || e.State != store.StateInjected {
+		t.Fatalf("ledger entry %+v %v, want injected", e, err)
+	}
+	td.d.agent.mu.Lock()
+	for _, h := range td.d.agent.held {
+		h.timer.Stop()
+	}
+	td.d.agent.held = map[string]*heldFault{}
+	td.d.agent.mu.Unlock()
+	if err := td.d.store.Ledger().Injected(ctx, f.ID, e.Fault); err != nil {
+		t.Fatal(err)
+	}
+	td.stop(t)
+	if !stopped(t, v.pid) {
+		t.Fatal("setup: the crash reverted the fault")
+	}
+
+	start(t, cfg)
+	if stopped(t, v.pid) {
+		t.Fatal("the restarted agent did not revert the fault its predecessor held")
+	}
+	if _, err := c.Revert(ctx, f.ID); err != nil && !errors.Is(err, agent.ErrUnknownFault) {
+		t.Fatalf("the controller's revert after the agent's restart: %v", err)
+	}
+}
+
+// TestAgentShutdownAndHaltRevert: nothing held outlives the agent, and a
+// halt reverts what it holds.
+func TestAgentShutdownAndHaltRevert(t *testing.T) {
+	v := startVictim(t)
+	cfg, o := agentConfig(t)
+	td := start(t, cfg)
+	c := agentClient(t, cfg, o)
+	ctx := context.Background()
+	if _, err := c.Inject(ctx, pauseRequest(v.pid, time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := td.c.Halt(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if stopped(t, v.pid) {
+		t.Fatal("halt left the agent's fault in place")
+	}
+	if _, err := c.Inject(ctx, pauseRequest(v.pid, time.Minute)); !errors.Is(err, agent.ErrRefused) {
+		t.Fatalf("inject while halted: %v, want refused", err)
+	}
+	if err := td.c.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Inject(ctx, pauseRequest(v.pid, time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	td.stop(t)
+	if stopped(t, v.pid) {
+		t.Fatal("the agent's shutdown left its fault in place")
+	}
+}
+
+func writeTemp(t *testing.T, s string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
