@@ -44,12 +44,15 @@ func MapPath(c Container, cpath string) (string, string, error) {
 			best = i
 		}
 	}
-	if best >= 0 {
+	if best >= 0 && (c.Pid <= 0 || visible(c.Mounts[best].Source)) {
 		m := c.Mounts[best]
 		rel := strings.TrimPrefix(cpath, m.Destination)
 		p, err := noSymlinks(m.Source, rel)
 		return p, ViaMount, err
 	}
+	// A mount whose source chaosctl cannot see (it runs in a container of
+	// its own: the node agent, with the host's pids but not its
+	// filesystem) is reached as the container sees it, through its root.
 	if c.Pid > 0 {
 		p, err := noSymlinks(filepath.Join("/proc", strconv.Itoa(c.Pid), "root"), cpath)
 		return p, ViaRootfs, err
@@ -83,4 +86,10 @@ func noSymlinks(root, rel string) (string, error) {
 		}
 	}
 	return p, nil
+}
+
+// visible reports whether a mount's source exists from here.
+func visible(source string) bool {
+	_, err := os.Stat(source)
+	return err == nil
 }
