@@ -45,6 +45,10 @@ const (
 	EnvTokenFile = "CHAOSCTL_AGENT_TOKEN_FILE" // the agents' API bearer token
 	EnvCAFile    = "CHAOSCTL_AGENT_CA_FILE"    // CA of the agents' TLS certificates
 	EnvLease     = "CHAOSCTL_AGENT_LEASE"      // lease of each fault (default DefaultLease)
+	// EnvServerName is the name the agents' certificates are checked
+	// under, whatever their pod's IP (default DefaultServerName).
+	EnvServerName     = "CHAOSCTL_AGENT_SERVER_NAME"
+	DefaultServerName = "chaosctl-agent"
 )
 
 // Fault states, as the agent reports them.

@@ -42,12 +42,16 @@ type Client struct {
 type Options struct {
 	TokenFile string
 	CAFile    string
-	Timeout   time.Duration // each request; default 30s
+	// ServerName the certificates are checked under (default
+	// DefaultServerName), when CAFile is given: one certificate serves
+	// every agent, whatever its pod's IP.
+	ServerName string
+	Timeout    time.Duration // each request; default 30s
 }
 
 // OptionsFromEnv reads EnvTokenFile and EnvCAFile.
 func OptionsFromEnv() Options {
-	return Options{TokenFile: os.Getenv(EnvTokenFile), CAFile: os.Getenv(EnvCAFile)}
+	return Options{TokenFile: os.Getenv(EnvTokenFile), CAFile: os.Getenv(EnvCAFile), ServerName: os.Getenv(EnvServerName)}
 }
 
 // NewClient is a client of the agent at addr ("host:port" is https,
@@ -81,7 +85,11 @@ func NewClient(addr string, o Options) (*Client, error) {
 		if !pool.AppendCertsFromPEM(pem) {
 			return nil, fmt.Errorf("agent CA file %s: no PEM certificates", o.CAFile)
 		}
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		name := o.ServerName
+		if name == "" {
+			name = DefaultServerName
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, ServerName: name, MinVersion: tls.VersionTLS12}
 	}
 	if o.Timeout == 0 {
 		o.Timeout = 30 * time.Second
