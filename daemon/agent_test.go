@@ -2,7 +2,14 @@ package daemon
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
+	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -253,4 +260,65 @@ func writeTemp(t *testing.T, s string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestAgentOverTLS: one certificate serves every agent, checked under the
+// name chaosctl-agent whatever address the agent answers at; a controller
+// that trusts another CA sends nothing.
+func TestAgentOverTLS(t *testing.T) {
+	v := startVictim(t)
+	cfg, o := agentConfig(t)
+	dir := t.TempDir()
+	cfg.API.TLSCert, cfg.API.TLSKey = agentCert(t, dir, agent.DefaultServerName)
+	start(t, cfg)
+	ctx := context.Background()
+	o.CAFile = cfg.API.TLSCert
+	c, err := agent.NewClient(cfg.API.Listen, o) // https by default
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := c.Inject(ctx, pauseRequest(v.pid, time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Revert(ctx, f.ID); err != nil || stopped(t, v.pid) {
+		t.Fatalf("revert over TLS: %v", err)
+	}
+	other, _ := agentCert(t, t.TempDir(), agent.DefaultServerName)
+	o.CAFile = other
+	c2, err := agent.NewClient(cfg.API.Listen, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c2.Inject(ctx, pauseRequest(v.pid, time.Minute)); !errors.Is(err, agent.ErrUnreachable) || stopped(t, v.pid) {
+		t.Fatalf("a controller trusting another CA: %v, stopped %v", err, stopped(t, v.pid))
+	}
+}
+
+// agentCert writes a self-signed certificate for DNS name and its key.
+func agentCert(t *testing.T, dir, name string) (cert, key string) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true, IsCA: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(k)
+	cert, key = filepath.Join(dir, "agent.crt"), filepath.Join(dir, "agent.key")
+	if err := os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cert, key
 }
