@@ -1,7 +1,8 @@
 // Package stress is the resource stress fault: CPU (N workers at P% load)
 // and memory (allocate and touch N MiB). Workers are child processes (the
 // plugin's own executable re-run in worker mode), so they can be placed in
-// a target cgroup, e.g. a container's, and die with the plugin.
+// a target cgroup, named by path or as a Docker container's (container.go),
+// and die with the plugin.
 package stress
 
 import (
@@ -25,6 +26,7 @@ import (
 
 	"github.com/shirou/gopsutil/v3/process"
 
+	"github.com/chaosctl/chaosctl/internal/dockerengine"
 	"github.com/chaosctl/chaosctl/internal/lifeline"
 	"github.com/chaosctl/chaosctl/plugins"
 )
@@ -43,6 +45,10 @@ const CgroupRoot = "/sys/fs/cgroup"
 type Fault struct {
 	mu      sync.Mutex
 	workers map[int]*exec.Cmd // started by this process, reaped on exit
+
+	engine     dockerengine.Lazy             // the container selector's
+	procCgroup func(pid int) ([]byte, error) // /proc/PID/cgroup
+	cgroupRoot string                        // CgroupRoot (tests: a directory of their own)
 }
 
 var (
@@ -51,10 +57,19 @@ var (
 )
 
 // New returns the stress fault.
-func New() *Fault { return &Fault{workers: map[int]*exec.Cmd{}} }
+func New() *Fault {
+	return &Fault{
+		workers: map[int]*exec.Cmd{},
+		engine:  dockerengine.Lazy{Connect: dockerengine.Connect}, procCgroup: readProcCgroup, cgroupRoot: CgroupRoot,
+	}
+}
+
+// Close releases the Docker Engine connection, if any.
+func (f *Fault) Close() error { return f.engine.Close() }
 
 var selector = []plugins.Param{
 	{Name: "cgroup", Type: plugins.TypeString, Doc: "cgroup (v1) path under " + CgroupRoot + "/<controller>/ to run the workers in, e.g. \"docker/<container id>\"; default: the host"},
+	{Name: "container", Type: plugins.TypeString, Doc: "run the workers in the cgroup of this running Docker container (name or id), read from its init process"},
 }
 
 // Describe lists the actions.
@@ -62,7 +77,7 @@ func (*Fault) Describe(context.Context) (plugins.Descriptor, error) {
 	return plugins.Descriptor{
 		Name:    "stress",
 		Version: "1",
-		Doc:     "Burn CPU or hold memory in worker processes, on the host or in a cgroup.",
+		Doc:     "Burn CPU or hold memory in worker processes, on the host, in a cgroup, or in a Docker container's cgroup.",
 		Actions: []plugins.Action{
 			{
 				Name: "cpu", Doc: "run workers that each keep one CPU busy at load percent", Reversible: true,
@@ -83,17 +98,26 @@ func (*Fault) Describe(context.Context) (plugins.Descriptor, error) {
 	}, nil
 }
 
-// Validate checks the cgroup path.
+// Validate checks the cgroup path or the container.
 func (*Fault) Validate(_ context.Context, action string, _, sel plugins.Params) error {
 	if action != "cpu" && action != "memory" {
 		return fmt.Errorf("%w %q", plugins.ErrUnknownAction, action)
 	}
+	var errs []error
 	if cg, ok := sel["cgroup"].(string); ok {
 		if cg == "" || filepath.IsAbs(cg) || strings.Contains(cg, "..") {
-			return &plugins.ValidationError{Field: "target.cgroup", Msg: fmt.Sprintf("want a relative path under %s/<controller>/, got %q", CgroupRoot, cg)}
+			errs = append(errs, &plugins.ValidationError{Field: "target.cgroup", Msg: fmt.Sprintf("want a relative path under %s/<controller>/, got %q", CgroupRoot, cg)})
 		}
 	}
-	return nil
+	if v, ok := sel["container"]; ok {
+		if c, _ := v.(string); c == "" {
+			errs = append(errs, &plugins.ValidationError{Field: "target.container", Msg: "want a container's name or id"})
+		}
+		if _, both := sel["cgroup"]; both {
+			errs = append(errs, &plugins.ValidationError{Field: "target", Msg: "give cgroup or container, not both"})
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func controllers(action string) []string {
@@ -103,15 +127,23 @@ func controllers(action string) []string {
 	return []string{"cpu"}
 }
 
-// Targets is the host, or the cgroup when it exists for the action's controller.
-func (*Fault) Targets(_ context.Context, action string, _ plugins.Params, sel plugins.Params) ([]plugins.Target, error) {
+// Targets is the host, the cgroup when it exists for the action's
+// controllers, or the container's cgroup.
+func (f *Fault) Targets(ctx context.Context, action string, _ plugins.Params, sel plugins.Params) ([]plugins.Target, error) {
+	if name, ok := sel["container"].(string); ok {
+		t, err := f.containerTarget(ctx, action, name)
+		if err != nil {
+			return nil, err
+		}
+		return []plugins.Target{t}, nil
+	}
 	cg, _ := sel["cgroup"].(string)
 	if cg == "" {
 		h, _ := os.Hostname()
 		return []plugins.Target{{Kind: "host", ID: "host", Name: h}}, nil
 	}
 	for _, c := range controllers(action) {
-		if _, err := os.Stat(filepath.Join(CgroupRoot, c, cg, "cgroup.procs")); err != nil {
+		if _, err := os.Stat(filepath.Join(f.cgroupRoot, c, cg, "cgroup.procs")); err != nil {
 			return nil, plugins.ErrNoTargets
 		}
 	}
@@ -238,7 +270,7 @@ func (f *Fault) start(ctx context.Context, job, token, cgroup, action string) (w
 	}
 	if cgroup != "" {
 		for _, c := range controllers(action) {
-			procs := filepath.Join(CgroupRoot, c, cgroup, "cgroup.procs")
+			procs := filepath.Join(f.cgroupRoot, c, cgroup, "cgroup.procs")
 			if err := os.WriteFile(procs, []byte(strconv.Itoa(pid)), 0); err != nil {
 				return fail(fmt.Errorf("place worker %d in %s: %w", pid, procs, err))
 			}
