@@ -20,9 +20,10 @@ import (
 // container-crash kills a pod's container's main process from its node,
 // as a real crash: the kubelet's restart policy applies. It reaches the
 // process through the node's container runtime (Docker, which the
-// kubelet drives through cri-dockerd), so chaosctl must run on the pod's
-// node: the node agent does (contrib/kubernetes), or chaosctl itself
-// when it runs there.
+// kubelet drives through cri-dockerd), from the pod's node: the node
+// agent there does it (the docker plugin's crash), else chaosctl itself
+// when it runs on that node. Status reads the pod's container status
+// (the crash, the restartCount) from the API either way.
 
 type crashData struct {
 	Container    string `json:"container"`
@@ -32,17 +33,27 @@ type crashData struct {
 	RestartCount int32  `json:"restart_count"` // before the crash
 }
 
+// crashInPod: the node agent's docker crash.
+var crashInPod = &inPod{
+	plugin: "docker", action: "crash", selectorKey: "name",
+	params: []nodeParam{{Param: plugins.SignalParam, to: "signal"}},
+	local:  true, apiStatus: true,
+	prepared: func(rd *revertData, cs corev1.ContainerStatus, params plugins.Params) {
+		s, _ := params["signal"].(string)
+		sig, _, _ := plugins.ParseSignal(s)
+		rd.Crash = &crashData{Container: cs.Name, ContainerID: rd.Agent.ContainerID, Signal: sig, RestartCount: cs.RestartCount}
+	},
+}
+
 var containerCrashAction = &action{
 	Action: plugins.Action{
 		Name: "container-crash",
 		Doc: "kill a pod's container's main process from its node (SIGKILL by default), a real crash: the kubelet's restart policy applies; " +
-			"chaosctl or its node agent must run on the pod's node with its Docker Engine; nothing to revert",
-		Params: []plugins.Param{
-			{Name: "container", Type: plugins.TypeString, Doc: "the container's name (default: the pod's first container)"},
-			plugins.SignalParam,
-		},
+			"done by the node agent on the pod's node, else by chaosctl itself when it runs there with the node's Docker Engine; nothing to revert",
+		Params: crashInPod.schema(),
 	},
 	kinds: []string{kube.KindPod},
+	node:  crashInPod,
 	validate: func(params plugins.Params) []error {
 		s, _ := params["signal"].(string)
 		if _, _, err := plugins.ParseSignal(s); err != nil {
@@ -147,18 +158,18 @@ func targetContainer(ctx context.Context, c k8s.Interface, rd *revertData, param
 }
 
 // podContainer finds the pod's container (by name, default its first) on
-// this machine's Docker Engine: in-pod faults reach a container through
-// its node's runtime, so chaosctl must run on the pod's node. The caller
-// closes the Engine.
+// this machine's Docker Engine: the local path of an in-pod fault, when
+// no node agent runs on the pod's node and chaosctl itself runs there.
+// The caller closes the Engine.
 func podContainer(ctx context.Context, p *corev1.Pod, name string) (dockerengine.Engine, dockerengine.Container, corev1.ContainerStatus, error) {
 	var none dockerengine.Container
 	cs, err := containerStatus(p, name)
 	if err != nil {
 		return nil, none, cs, err
 	}
-	id, ok := strings.CutPrefix(cs.ContainerID, "docker://")
-	if !ok {
-		return nil, none, cs, fmt.Errorf("container %s of pod %s/%s runs on %q, not Docker: in-pod faults need chaosctl on its node with that node's Docker Engine", cs.Name, p.Namespace, p.Name, cs.ContainerID)
+	id, err := dockerID(p, cs)
+	if err != nil {
+		return nil, none, cs, err
 	}
 	e, err := dockerengine.Connect(ctx)
 	if err != nil {
@@ -167,8 +178,8 @@ func podContainer(ctx context.Context, p *corev1.Pod, name string) (dockerengine
 	ct, err := e.Inspect(ctx, id)
 	if err != nil {
 		e.Close()
-		return nil, none, cs, fmt.Errorf("container %s of pod %s/%s (docker %s) is not on this machine's Docker Engine: run chaosctl on node %s: %w",
-			cs.Name, p.Namespace, p.Name, short(id), p.Spec.NodeName, err)
+		return nil, none, cs, fmt.Errorf("container %s of pod %s/%s (docker %s) is not on this machine's Docker Engine, and no node agent runs on node %s: deploy %s (or run chaosctl on that node): %w",
+			cs.Name, p.Namespace, p.Name, short(id), p.Spec.NodeName, agentManifest, err)
 	}
 	return e, ct, cs, nil
 }

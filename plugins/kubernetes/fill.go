@@ -25,11 +25,12 @@ import (
 // fill writes one file into a directory of a pod's container (an
 // emptyDir's mount point, say) for the fault's duration, and removes it on
 // revert: disk pressure inside the pod, reached from its node through the
-// container runtime, as container-crash is. It refuses a directory on the
-// filesystem of / or of chaosctl's own directories unless
-// allow_own_filesystem = true: a default emptyDir lives on the node's
-// disk, so fill a sized volume (an emptyDir with medium Memory and a
-// sizeLimit) or say so.
+// container runtime, as container-crash is: by the node agent there (the
+// docker plugin's fill), else by chaosctl itself on that node. It refuses
+// a directory on the filesystem of / or of chaosctl's own directories
+// unless allow_own_filesystem = true: a default emptyDir lives on the
+// node's disk, so fill a sized volume (an emptyDir with medium Memory and
+// a sizeLimit) or say so.
 
 type fillData struct {
 	Container     string `json:"container"`
@@ -41,23 +42,29 @@ type fillData struct {
 	Written       int64  `json:"written"`
 }
 
+// fillInPod: the node agent's docker fill.
+var fillInPod = &inPod{
+	plugin: "docker", action: "fill", selectorKey: "name",
+	params: []nodeParam{
+		{Param: plugins.Param{Name: "path", Type: plugins.TypeString, Required: true, Doc: "absolute directory inside the container, e.g. a volume's mount point"}, to: "path"},
+		{Param: plugins.Param{Name: "percent", Type: plugins.TypeFloat, Min: new(1.0), Max: new(100.0), Doc: "fill until the filesystem is this percent used (default 100)"}, to: "percent"},
+		{Param: plugins.Param{Name: "bytes", Type: plugins.TypeInt, Min: new(1.0), Doc: "write exactly this many bytes instead"}, to: "bytes"},
+		{Param: fill.AllowOwnParam, to: fill.AllowOwnFilesystem},
+	},
+	local: true,
+}
+
 var fillAction = &action{
 	Action: plugins.Action{
 		Name: "fill",
 		Doc: "fill a directory of a pod's container (e.g. an emptyDir's mount point) with one file for the fault's duration, removed on revert; " +
-			"chaosctl must run on the pod's node with its Docker Engine",
+			"done by the node agent on the pod's node, else by chaosctl itself when it runs there with the node's Docker Engine",
 		Reversible: true,
-		Params: []plugins.Param{
-			{Name: "path", Type: plugins.TypeString, Required: true, Doc: "absolute directory inside the container, e.g. a volume's mount point"},
-			{Name: "container", Type: plugins.TypeString, Doc: "the container's name (default: the pod's first container)"},
-			{Name: "percent", Type: plugins.TypeFloat, Min: new(1.0), Max: new(100.0), Doc: "fill until the filesystem is this percent used (default 100)"},
-			{Name: "bytes", Type: plugins.TypeInt, Min: new(1.0), Doc: "write exactly this many bytes instead"},
-			fill.AllowOwnParam,
-			allowNodeWideParam,
-		},
+		Params:     fillInPod.schema(allowNodeWideParam),
 	},
 	kinds:   []string{kube.KindPod},
 	targets: inPodTargets,
+	node:    fillInPod,
 	validate: func(params plugins.Params) []error {
 		var errs []error
 		if p, _ := params["path"].(string); !path.IsAbs(p) {

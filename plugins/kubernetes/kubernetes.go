@@ -1,7 +1,16 @@
-// Package kubernetes is the "kubernetes" fault plugin: delete or evict
+// Package kubernetes is the "kubernetes" fault plugin, one file per
+// action. Through the Kubernetes API (k8s.io/client-go): delete or evict
 // pods, scale a Deployment or StatefulSet, cordon or drain a node, isolate
-// pods behind a deny NetworkPolicy, and crash a pod's container, through
-// the Kubernetes API (k8s.io/client-go), one file per action.
+// pods behind a deny NetworkPolicy.
+//
+// In-pod faults act inside one container of a pod, from its node: the
+// node agent there (chaosctl daemon in agent mode, one pod per node,
+// contrib/kubernetes/agent.yaml) carries them out with its own plugins,
+// holding each under a lease this plugin renews (agent.go, in_pod.go).
+// latency, stress-cpu, stress-memory, network-loss, network-block,
+// network-bandwidth and network-dns need the agent. container-crash and
+// fill use it when one runs on the pod's node, and otherwise act on this
+// machine's Docker Engine (chaosctl itself on the pod's node).
 //
 // Revert data carries the objects' UIDs, so a revert never touches a
 // different object of the same name: when the object was replaced
@@ -21,6 +30,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	k8s "k8s.io/client-go/kubernetes"
 
+	"github.com/chaosctl/chaosctl/internal/agent"
 	"github.com/chaosctl/chaosctl/internal/kube"
 	"github.com/chaosctl/chaosctl/plugins"
 )
@@ -30,7 +40,11 @@ type Fault struct {
 	mu      sync.Mutex
 	clients map[kube.Config]k8s.Interface
 	connect func(context.Context, kube.Config) (k8s.Interface, error)
+	dial    func(addr string) (agentClient, error) // a node agent's client
 	log     zerolog.Logger
+
+	renewMu  sync.Mutex
+	renewals map[string]*renewal // by the agent's fault ID
 }
 
 var (
@@ -42,7 +56,7 @@ var (
 // fault's target table, --kubeconfig/--context, $KUBECONFIG, or the
 // in-cluster service account, on first use.
 func New() *Fault {
-	return &Fault{connect: kube.Connect, log: zerolog.New(os.Stderr).With().Str("plugin", "kubernetes").Logger()}
+	return &Fault{connect: kube.Connect, dial: dialAgent, log: zerolog.New(os.Stderr).With().Str("plugin", "kubernetes").Logger()}
 }
 
 func (f *Fault) client(ctx context.Context, c kube.Config) (k8s.Interface, error) {
@@ -75,10 +89,17 @@ type action struct {
 	inject  func(ctx context.Context, c k8s.Interface, t plugins.Target, params plugins.Params, rd *revertData) error
 	revert  func(ctx context.Context, c k8s.Interface, rd revertData, log zerolog.Logger) error // nil: nothing to undo
 	status  func(ctx context.Context, c k8s.Interface, rd revertData) (plugins.Status, error)
+	// node: an in-pod action the node agent carries out (in_pod.go);
+	// prepare, inject, revert and status are then its local path, if any.
+	node *inPod
 }
 
 // actions is the one list of kubernetes actions.
-var actions = []*action{podDeleteAction, podEvictAction, scaleAction, cordonAction, drainAction, networkPolicyAction, containerCrashAction, fillAction}
+var actions = []*action{
+	podDeleteAction, podEvictAction, scaleAction, cordonAction, drainAction, networkPolicyAction,
+	containerCrashAction, fillAction, latencyAction, stressCPUAction, stressMemoryAction,
+	networkLossAction, networkBlockAction, networkBandwidthAction, networkDNSAction,
+}
 
 func lookup(name string) (*action, error) {
 	for _, a := range actions {
@@ -106,6 +127,7 @@ type revertData struct {
 	Policy *policyData `json:"policy,omitempty"`
 	Crash  *crashData  `json:"crash,omitempty"`
 	Fill   *fillData   `json:"fill,omitempty"`
+	Agent  *agentData  `json:"agent,omitempty"` // in-pod: the node agent holds the fault
 }
 
 func (rd revertData) config() kube.Config {
@@ -123,8 +145,9 @@ func (rd revertData) object() string {
 func (*Fault) Describe(context.Context) (plugins.Descriptor, error) {
 	d := plugins.Descriptor{
 		Name: "kubernetes", Version: "1",
-		Doc: "Delete or evict pods, scale Deployments and StatefulSets, cordon or drain nodes, isolate pods with a NetworkPolicy, " +
-			"crash a pod's container or fill its volume from its node, through the Kubernetes API. kube-system, objects labelled chaosctl.skip=true and chaosctl's own pod are never targets.",
+		Doc: "Delete or evict pods, scale Deployments and StatefulSets, cordon or drain nodes, isolate pods with a NetworkPolicy, through the Kubernetes API; " +
+			"and in-pod faults from the pod's node (crash, fill, latency, stress, network), carried out by the chaosctl node agent there (" + agentManifest + "). " +
+			"kube-system, objects labelled chaosctl.skip=true and chaosctl's own pod are never targets.",
 	}
 	for _, a := range actions {
 		x := a.Action
@@ -161,10 +184,17 @@ func (f *Fault) Targets(ctx context.Context, name string, params plugins.Params,
 	if err != nil {
 		return nil, err
 	}
-	if a.targets != nil {
-		return a.targets(ctx, c, s, params)
+	if a.targets == nil {
+		return podTargets(ctx, c, s)
 	}
-	return podTargets(ctx, c, s)
+	ts, err := a.targets(ctx, c, s, params)
+	if err == nil && a.node != nil && !a.node.local {
+		err = f.agentsOnNodes(ctx, c, a, ts)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return ts, nil
 }
 
 // Target attributes the plugin reads back in Inject.
@@ -228,16 +258,30 @@ func (f *Fault) Prepare(ctx context.Context, req plugins.InjectRequest) ([]byte,
 		return nil, err
 	}
 	rd := baseData(req.Target)
-	if a.prepare != nil {
+	if a.prepare != nil || a.node != nil {
 		c, err := f.client(ctx, rd.config())
 		if err != nil {
 			return nil, err
 		}
-		if err := a.prepare(ctx, c, req.Target, req.Params, &rd); err != nil {
+		if err := f.prepare(ctx, c, a, req, &rd); err != nil {
 			return nil, err
 		}
 	}
 	return json.Marshal(rd)
+}
+
+// prepare is the node agent's (an in-pod action, when one runs on the
+// pod's node), else the action's own.
+func (f *Fault) prepare(ctx context.Context, c k8s.Interface, a *action, req plugins.InjectRequest, rd *revertData) error {
+	if a.node != nil {
+		if viaAgent, err := f.prepareInPod(ctx, c, a, req.Params, rd); err != nil || viaAgent {
+			return err
+		}
+	}
+	if a.prepare == nil {
+		return nil
+	}
+	return a.prepare(ctx, c, req.Target, req.Params, rd)
 }
 
 // Inject applies the action to one target.
@@ -256,14 +300,26 @@ func (f *Fault) Inject(ctx context.Context, req plugins.InjectRequest) ([]byte, 
 	if err != nil {
 		return nil, err
 	}
-	if len(req.Prepared) == 0 && a.prepare != nil {
-		if err := a.prepare(ctx, c, req.Target, req.Params, &rd); err != nil {
+	if len(req.Prepared) == 0 {
+		if err := f.prepare(ctx, c, a, req, &rd); err != nil {
 			return nil, err
 		}
 	}
 	rd.At = time.Now()
-	if err := a.inject(ctx, c, req.Target, req.Params, &rd); err != nil {
-		if a.Reversible && len(req.Prepared) > 0 {
+	switch {
+	case rd.Agent != nil:
+		err = f.injectInPod(ctx, a, req, &rd)
+	case a.inject == nil:
+		return nil, noAgent(a.Name, rd.Node)
+	default:
+		err = a.inject(ctx, c, req.Target, req.Params, &rd)
+	}
+	if err != nil {
+		// The agent's refusal changed nothing (and were the agent to hold
+		// anything, unrenewed, its lease ends it); after any other failure
+		// the agent may hold the fault, and its revert asks it.
+		refused := rd.Agent != nil && errors.Is(err, agent.ErrRefused)
+		if a.Reversible && !refused && (len(req.Prepared) > 0 || rd.Agent != nil) {
 			b, _ := json.Marshal(rd)
 			return b, err
 		}
@@ -278,18 +334,22 @@ func (f *Fault) Revert(ctx context.Context, name string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	if a.revert == nil {
-		return nil
-	}
 	var rd revertData
 	if err := json.Unmarshal(data, &rd); err != nil {
 		return fmt.Errorf("revert data: %w", err)
+	}
+	if a.revert == nil && rd.Agent == nil {
+		return nil
 	}
 	c, err := f.client(ctx, rd.config())
 	if err != nil {
 		return err
 	}
-	return a.revert(ctx, c, rd, f.log.With().Str("action", name).Str("object", rd.object()).Logger())
+	log := f.log.With().Str("action", name).Str("object", rd.object()).Logger()
+	if rd.Agent != nil {
+		return f.revertInPod(ctx, c, rd, log)
+	}
+	return a.revert(ctx, c, rd, log)
 }
 
 // Status reads the real state of the object the fault hit.
@@ -305,6 +365,12 @@ func (f *Fault) Status(ctx context.Context, name string, data []byte) (plugins.S
 	c, err := f.client(ctx, rd.config())
 	if err != nil {
 		return plugins.Status{}, err
+	}
+	switch {
+	case rd.Agent != nil && (a.node == nil || !a.node.apiStatus):
+		return f.statusInPod(ctx, c, rd)
+	case a.status == nil:
+		return plugins.Status{}, fmt.Errorf("revert data of %s names no fault at a node agent", rd.object())
 	}
 	return a.status(ctx, c, rd)
 }

@@ -29,7 +29,7 @@ import (
 // test/ (make test-k8s), against a real cluster.
 
 func onFake(c k8s.Interface) *Fault {
-	return &Fault{connect: func(context.Context, kube.Config) (k8s.Interface, error) { return c, nil }, log: zerolog.Nop()}
+	return &Fault{connect: func(context.Context, kube.Config) (k8s.Interface, error) { return c, nil }, dial: dialAgent, log: zerolog.Nop()}
 }
 
 func deploymentObj(name string, replicas int32) *appsv1.Deployment {
