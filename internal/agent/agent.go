@@ -54,7 +54,7 @@ const (
 // Fault states, as the agent reports them.
 const (
 	StateHeld         = "held"          // injected, its lease running
-	StateReverted     = "reverted"      // reverted: by its controller, its lease's end, or the agent's restart
+	StateReverted     = "reverted"      // reverted: by its controller, its lease's end, or the agent's restart; an instantaneous fault (a crash) is reverted as soon as it is injected
 	StateRevertFailed = "revert-failed" // a revert failed; the agent retries it
 	StateUnknown      = "unknown"       // the inject broke without revert data: nothing can undo it
 )

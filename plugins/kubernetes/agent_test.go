@@ -61,8 +61,14 @@ func newFakeAgent(t *testing.T) *fakeAgent {
 		until := time.Now().Add(req.Lease)
 		f := &agent.Fault{ID: req.ID, Plugin: req.Plugin, Action: req.Action, State: agent.StateHeld, By: req.By, LeaseUntil: &until,
 			Status: &plugins.Status{Active: true, Detail: req.Plugin + " " + req.Action + " in effect"}}
+		if req.Plugin == "docker" && req.Action == "crash" {
+			// As the real agent does: an instantaneous fault is done at once.
+			now := time.Now()
+			f.State, f.RevertedAt, f.LeaseUntil, f.Status = agent.StateReverted, &now, nil, nil
+			f.Notes = []string{"instantaneous: nothing to revert"}
+		}
 		a.faults[req.ID] = f
-		a.answer(w, http.StatusOK, f)
+		a.answer(w, http.StatusCreated, f)
 	})
 	one := func(do func(f *agent.Fault)) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {

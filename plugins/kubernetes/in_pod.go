@@ -192,7 +192,11 @@ func (f *Fault) injectInPod(ctx context.Context, a *action, req plugins.InjectRe
 	if err != nil {
 		return fmt.Errorf("%s %s on container %s of pod %s/%s through the %s: %w", ad.Plugin, ad.Action, ad.Container, rd.Namespace, rd.Name, ad.who(), err)
 	}
-	if fa.State != agent.StateHeld {
+	switch {
+	case !a.Reversible && fa.State == agent.StateReverted:
+		// Instantaneous: the agent holds nothing.
+		return nil
+	case fa.State != agent.StateHeld:
 		return fmt.Errorf("%s answered the inject of %s with state %q: %s", ad.who(), ad.ID, fa.State, strings.Join(fa.Notes, "; "))
 	}
 	if !a.Reversible {
