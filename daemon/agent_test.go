@@ -63,7 +63,7 @@ func TestAgentFaultLifecycle(t *testing.T) {
 	c := agentClient(t, cfg, o)
 	ctx := context.Background()
 
-	req := pauseRequest(v.pid, 3*time.Second)
+	req := pauseRequest(v.pid, 4*time.Second)
 	f, err := c.Inject(ctx, req)
 	if err != nil {
 		t.Fatal(err)
@@ -74,9 +74,9 @@ func TestAgentFaultLifecycle(t *testing.T) {
 	if _, err := c.Inject(ctx, req); !errors.Is(err, agent.ErrRefused) || !strings.Contains(err.Error(), "id already") {
 		t.Fatalf("the same id again: %v, want refused", err)
 	}
-	// Renewed past the first lease: still held.
-	for range 3 {
-		time.Sleep(1500 * time.Millisecond)
+	// Renewed past the first lease (4 x 1s > 4s): still held.
+	for range 5 {
+		time.Sleep(time.Second)
 		r, err := c.Renew(ctx, f.ID)
 		if err != nil || r.State != agent.StateHeld {
 			t.Fatalf("renew: %+v %v", r, err)

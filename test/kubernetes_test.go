@@ -636,6 +636,7 @@ func TestKubernetesLeastPrivilegeRBAC(t *testing.T) {
 	kubectl(t, "apply", "-f", "../contrib/kubernetes/rbac.yaml")
 	t.Cleanup(func() { kubectl(t, "delete", "--wait=true", "-f", "../contrib/kubernetes/rbac.yaml") })
 	kubectl(t, "apply", "--dry-run=server", "-f", "../contrib/kubernetes/daemon.yaml")
+	kubectl(t, "apply", "--dry-run=server", "-f", "../contrib/kubernetes/agent.yaml")
 	namespace(t, c, "shop")
 	deployment(t, c, "shop", "checkout-api", 2)
 

@@ -28,6 +28,11 @@ halt, resume and run use. Every run is kept in its store; every fault is
 recorded before it is injected, and a fault left active by a daemon that died
 is reverted when the daemon starts again.
 
+With [agent] enabled = true in its config it is also a node agent: a
+controller elsewhere (the kubernetes plugin's in-pod faults) asks it over
+the API to inject one fault into a container on this node, under a lease
+the controller renews; a fault whose lease runs out is reverted here.
+
 Without --config it runs with built-in defaults (see "chaosctl daemon --help"
 in README.md). SIGHUP reloads the config file and the scenarios and never
 stops the daemon (changes that need a restart are named in the log);
