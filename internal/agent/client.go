@@ -169,6 +169,12 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
+	if method != http.MethodPost || strings.HasSuffix(path, "/renew") {
+		// Revert, renew and get may be sent again on a fresh connection
+		// when a kept-alive one turns out closed (an agent restarted):
+		// net/http replays only requests it is told are idempotent.
+		req.Header.Set("Idempotency-Key", path)
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {

@@ -193,15 +193,19 @@ func TestFillRefusesChaosctlsFilesystem(t *testing.T) {
 }
 
 func TestResolve(t *testing.T) {
+	v := t.TempDir() // the volumes' sources, as the host sees them
+	for _, d := range []string{"data", "cache"} {
+		require.NoError(t, os.Mkdir(filepath.Join(v, d), 0o755))
+	}
 	c := Container{Pid: 42, Mounts: []Mount{
-		{Source: "/v/data", Destination: "/data"},
-		{Source: "/v/cache", Destination: "/data/cache"},
+		{Source: v + "/data", Destination: "/data"},
+		{Source: v + "/cache", Destination: "/data/cache"},
 		{Type: "tmpfs", Destination: "/tmp"},
 	}}
 	for in, want := range map[string]string{
-		"/data":           "/v/data",
-		"/data/x":         "/v/data/x",
-		"/data/cache/y":   "/v/cache/y",
+		"/data":           v + "/data",
+		"/data/x":         v + "/data/x",
+		"/data/cache/y":   v + "/cache/y",
 		"/datax":          "/proc/42/root/datax",
 		"/tmp":            "/proc/42/root/tmp",
 		"/var/lib/../lib": "/proc/42/root/var/lib",
