@@ -1,6 +1,7 @@
 package dockerengine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -15,6 +16,13 @@ import (
 const (
 	ViaMount  = "mount"  // the path is in a volume or bind mount: its host source
 	ViaRootfs = "rootfs" // the container's own filesystem, through /proc/PID/root (or its upper dir when stopped)
+	// ViaMountRoot: a volume or bind mount whose source chaosctl cannot
+	// see (it runs in a container of its own, as the node agent does),
+	// reached through the running container's /proc/PID/root. What is
+	// written there is in the volume: it outlives the container, and is
+	// reached again through the container that takes its place
+	// (Successor).
+	ViaMountRoot = "mount-root"
 )
 
 // HostPath maps a directory of the container to a host path (see
@@ -22,7 +30,7 @@ const (
 // container's own.
 func HostPath(c Container, cpath string) (string, string, error) {
 	dir, via, err := MapPath(c, cpath)
-	if err == nil && via == ViaRootfs && c.Pid > 0 {
+	if err == nil && (via == ViaRootfs || via == ViaMountRoot) && c.Pid > 0 {
 		if err := OwnPid(c); err != nil {
 			return "", "", err
 		}
@@ -44,15 +52,21 @@ func MapPath(c Container, cpath string) (string, string, error) {
 			best = i
 		}
 	}
-	if best >= 0 && (c.Pid <= 0 || visible(c.Mounts[best].Source)) {
+	if best >= 0 {
 		m := c.Mounts[best]
-		rel := strings.TrimPrefix(cpath, m.Destination)
-		p, err := noSymlinks(m.Source, rel)
-		return p, ViaMount, err
+		root := filepath.Join("/proc", strconv.Itoa(c.Pid), "root")
+		if c.Pid <= 0 || sameDir(m.Source, filepath.Join(root, m.Destination)) {
+			rel := strings.TrimPrefix(cpath, m.Destination)
+			p, err := noSymlinks(m.Source, rel)
+			return p, ViaMount, err
+		}
+		// The source is out of sight, or is another directory of the
+		// same name here (chaosctl in a container of its own: the node
+		// agent, with the host's pids but not its filesystem): the mount
+		// is reached as the container sees it.
+		p, err := noSymlinks(root, cpath)
+		return p, ViaMountRoot, err
 	}
-	// A mount whose source chaosctl cannot see (it runs in a container of
-	// its own: the node agent, with the host's pids but not its
-	// filesystem) is reached as the container sees it, through its root.
 	if c.Pid > 0 {
 		p, err := noSymlinks(filepath.Join("/proc", strconv.Itoa(c.Pid), "root"), cpath)
 		return p, ViaRootfs, err
@@ -88,8 +102,43 @@ func noSymlinks(root, rel string) (string, error) {
 	return p, nil
 }
 
-// visible reports whether a mount's source exists from here.
-func visible(source string) bool {
-	_, err := os.Stat(source)
-	return err == nil
+// sameDir reports whether a mount's source, as chaosctl sees it, is the
+// directory the container sees at the mount's destination. When the
+// container's side cannot be read, the source is trusted if it exists.
+func sameDir(source, inContainer string) bool {
+	s, err := os.Stat(source)
+	if err != nil {
+		return false
+	}
+	c, err := os.Stat(inContainer)
+	if err != nil {
+		return true
+	}
+	return os.SameFile(s, c)
+}
+
+// Labels the kubelet (through cri-dockerd) puts on a pod's containers.
+const (
+	LabelPodUID        = "io.kubernetes.pod.uid"
+	LabelContainerName = "io.kubernetes.container.name"
+)
+
+// Successor is the running container that took the place of a pod's
+// container: the kubelet starts a new one, with a new id, in the same pod,
+// whose volumes outlive its containers. ok is false when none runs now.
+func Successor(ctx context.Context, e Engine, podUID, name string) (Container, bool, error) {
+	if podUID == "" || name == "" {
+		return Container{}, false, nil
+	}
+	cs, err := e.List(ctx)
+	if err != nil {
+		return Container{}, false, err
+	}
+	var best Container
+	for _, c := range cs {
+		if c.Running && c.Pid > 0 && c.Labels[LabelPodUID] == podUID && c.Labels[LabelContainerName] == name && c.StartedAt.After(best.StartedAt) {
+			best = c
+		}
+	}
+	return best, best.ID != "", nil
 }

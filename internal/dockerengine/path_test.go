@@ -2,6 +2,7 @@ package dockerengine
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 )
@@ -13,6 +14,7 @@ import (
 func TestMapPath(t *testing.T) {
 	src := t.TempDir()
 	gone := filepath.Join(t.TempDir(), "not-here")
+	other := t.TempDir() // exists here, but is not src
 	pid := 4242
 	root := fmt.Sprintf("/proc/%d/root", pid)
 	for _, tc := range []struct {
@@ -25,7 +27,9 @@ func TestMapPath(t *testing.T) {
 	}{
 		{"visible volume", Container{Pid: pid, Mounts: []Mount{{Source: src, Destination: "/data"}}}, "/data/sub", filepath.Join(src, "sub"), ViaMount, false},
 		{"longest mount wins", Container{Pid: pid, Mounts: []Mount{{Source: gone, Destination: "/"}, {Source: src, Destination: "/data"}}}, "/data", src, ViaMount, false},
-		{"source out of sight, running", Container{Pid: pid, Mounts: []Mount{{Source: gone, Destination: "/data"}}}, "/data", root + "/data", ViaRootfs, false},
+		{"source out of sight, running", Container{Pid: pid, Mounts: []Mount{{Source: gone, Destination: "/data"}}}, "/data", root + "/data", ViaMountRoot, false},
+		{"a directory of the same name here is another one", Container{Pid: os.Getpid(), Mounts: []Mount{{Source: src, Destination: other}}}, other, fmt.Sprintf("/proc/%d/root%s", os.Getpid(), other), ViaMountRoot, false},
+		{"the same directory both ways", Container{Pid: os.Getpid(), Mounts: []Mount{{Source: src, Destination: src}}}, src, src, ViaMount, false},
 		{"source out of sight, stopped", Container{Mounts: []Mount{{Source: gone, Destination: "/data"}}}, "/data", gone, ViaMount, false},
 		{"no mount", Container{Pid: pid}, "/var/lib", root + "/var/lib", ViaRootfs, false},
 		{"stopped, no mount", Container{UpperDir: src}, "/x", filepath.Join(src, "x"), ViaRootfs, false},

@@ -255,7 +255,7 @@ func (f *Fault) Status(ctx context.Context, name string, data []byte) (plugins.S
 	c, err := e.Inspect(ctx, rd.ContainerID)
 	// A fill of a volume outlives its container; nothing else a reversible
 	// action did does.
-	outlives := rd.Fill != nil && rd.Fill.Via == viaMount
+	outlives := rd.Fill != nil && (rd.Fill.Via == viaMount || rd.Fill.Via == viaMountRoot)
 	switch {
 	case errors.Is(err, ErrNotFound) && a.Reversible && !outlives:
 		return plugins.Status{Detail: fmt.Sprintf("container %s is gone", rd.Name)}, nil

@@ -99,9 +99,9 @@ var fillAction = &action{
 		}
 		file := rd.Fill.HostFile
 		if rd.Fill.Via != viaMount {
-			c, err := e.Inspect(ctx, rd.ContainerID)
+			c, err := fillContainer(ctx, e, rd)
 			if err != nil {
-				return err // not found: the container and its layer are gone
+				return err // not found: the container and its layer (or its pod and its volumes) are gone
 			}
 			dir, _, err := resolve(c, rd.Fill.ContainerPath)
 			if err != nil {
@@ -114,11 +114,19 @@ var fillAction = &action{
 		}
 		return nil
 	},
-	status: func(ctx context.Context, _ Engine, c Container, rd revertData) (plugins.Status, error) {
+	status: func(ctx context.Context, e Engine, c Container, rd revertData) (plugins.Status, error) {
 		if rd.Fill == nil {
 			return plugins.Status{}, nil
 		}
 		file := rd.Fill.HostFile
+		if rd.Fill.Via == viaMountRoot {
+			// Only a running container of the pod reaches the volume:
+			// without one, the fill's state cannot be read, not "gone".
+			var err error
+			if c, err = fillContainer(ctx, e, rd); err != nil {
+				return plugins.Status{}, fmt.Errorf("fill file of %s: %w", rd.Name, err)
+			}
+		}
 		if rd.Fill.Via != viaMount {
 			dir, _, err := resolve(c, rd.Fill.ContainerPath)
 			if err != nil {
@@ -153,7 +161,8 @@ func prepareFill(c Container, params plugins.Params, rd *revertData) error {
 	if err != nil {
 		return err
 	}
-	fd := &fillData{ContainerPath: cpath, File: ".chaosctl-fill-" + randHex(), Via: via}
+	fd := &fillData{ContainerPath: cpath, File: ".chaosctl-fill-" + randHex(), Via: via,
+		PodUID: c.Labels[dockerengine.LabelPodUID], PodContainer: c.Labels[dockerengine.LabelContainerName]}
 	if via == viaMount {
 		fd.HostFile = filepath.Join(dir, fd.File)
 	}
@@ -162,17 +171,50 @@ func prepareFill(c Container, params plugins.Params, rd *revertData) error {
 }
 
 const (
-	viaMount  = dockerengine.ViaMount
-	viaRootfs = dockerengine.ViaRootfs
+	viaMount     = dockerengine.ViaMount
+	viaRootfs    = dockerengine.ViaRootfs
+	viaMountRoot = dockerengine.ViaMountRoot
 )
+
+// fillContainer is the container through which the fill file is reached
+// now. A fill of a volume seen only through the container's root
+// (ViaMountRoot) is in the volume, which outlives the container: after a
+// crash the kubelet starts another container in the pod, and the file is
+// reached through it. While none runs (a restart back-off) the file is
+// out of reach, and that is an error to retry, never "gone".
+func fillContainer(ctx context.Context, e Engine, rd revertData) (Container, error) {
+	c, err := e.Inspect(ctx, rd.ContainerID)
+	if rd.Fill.Via != viaMountRoot || (err == nil && c.Running && c.Pid > 0) {
+		return c, err
+	}
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return c, err
+	}
+	s, ok, serr := dockerengine.Successor(ctx, e, rd.Fill.PodUID, rd.Fill.PodContainer)
+	switch {
+	case serr != nil:
+		return Container{}, serr
+	case ok:
+		return s, nil
+	case err != nil && rd.Fill.PodUID != "":
+		// The container is removed and no container of its pod runs:
+		// the pod, and its volumes, are gone.
+		return Container{}, err
+	}
+	return Container{}, fmt.Errorf("fill file %s of %s is in a volume reachable only through a running container of it (or of its pod), and none runs now: retry once it is running",
+		path.Join(rd.Fill.ContainerPath, rd.Fill.File), rd.Name)
+}
 
 // fillData is what fill's revert needs.
 type fillData struct {
 	ContainerPath string `json:"container_path"`
 	File          string `json:"file"`                // file name in that directory
-	Via           string `json:"via"`                 // mount or rootfs
+	Via           string `json:"via"`                 // mount, rootfs or mount-root
 	HostFile      string `json:"host_file,omitempty"` // mount: the file on the host
 	Written       int64  `json:"written"`
+	// A pod's container (mount-root): its successor reaches the volume.
+	PodUID       string `json:"pod_uid,omitempty"`
+	PodContainer string `json:"pod_container,omitempty"`
 }
 
 // resolve maps a directory of the container to a host path
