@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -13,10 +14,12 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/chaosctl/chaosctl/daemon/api"
 	"github.com/chaosctl/chaosctl/daemon/store"
 	"github.com/chaosctl/chaosctl/internal/agent"
+	"github.com/chaosctl/chaosctl/internal/dockerengine"
 	"github.com/chaosctl/chaosctl/journal"
 	"github.com/chaosctl/chaosctl/lifecycle"
 	"github.com/chaosctl/chaosctl/plugins"
@@ -56,11 +59,13 @@ type agentFaults struct {
 	log     zerolog.Logger
 	plugins []string
 
-	mu      sync.Mutex
-	held    map[string]*heldFault
-	claimed map[string]bool // ids being injected
-	stopped bool            // shutting down: nothing more is held
-	reverts sync.WaitGroup  // reverts of leases that ran out
+	mu        sync.Mutex
+	held      map[string]*heldFault
+	claimed   map[string]bool // ids being injected
+	stopped   bool            // shutting down: nothing more is injected or held
+	halted    bool            // halted by an operator: nothing more is held
+	injecting sync.WaitGroup  // injects in flight (claimed)
+	reverts   sync.WaitGroup  // reverts of leases that ran out
 }
 
 type heldFault struct {
@@ -82,8 +87,18 @@ func newAgentFaults(d *Daemon) *agentFaults {
 		held: map[string]*heldFault{}, claimed: map[string]bool{}}
 }
 
+// agentRunPrefix starts the ledger's run ID of every agent fault, so the
+// daemon's backward half knows them: a fault held here is not a dead
+// run's, and a fault reverted on restart has no run journal to complete.
+const agentRunPrefix = "agent-"
+
+func agentRun(id string) string { return agentRunPrefix + id }
+
+// entry is the ledger entry of agent fault id.
+func (a *agentFaults) entry(id string) (store.Entry, error) { return a.d.store.Entry(agentRun(id), id) }
+
 func (a *agentFaults) forward(id string) lifecycle.Forward {
-	return lifecycle.Forward{Ledger: a.d.store.Ledger(), RunID: id, InjectTimeout: 2 * time.Minute, RevertTimeout: a.d.cfg.Defaults.RevertTimeout.Duration}
+	return lifecycle.Forward{Ledger: a.d.store.Ledger(), RunID: agentRun(id), InjectTimeout: 2 * time.Minute, RevertTimeout: a.d.cfg.Defaults.RevertTimeout.Duration}
 }
 
 // inject takes one fault through the forward half of the lifecycle and
@@ -96,14 +111,8 @@ func (a *agentFaults) inject(ctx context.Context, req agent.InjectRequest) (agen
 		return agent.Fault{}, &plugins.ValidationError{Field: "plugin",
 			Msg: fmt.Sprintf("%q is not a plugin this agent runs for controllers (agent.plugins: %s)", req.Plugin, strings.Join(a.plugins, ", "))}
 	}
-	a.d.mu.Lock()
-	halted := a.d.halted
-	a.d.mu.Unlock()
-	switch {
-	case halted:
-		return agent.Fault{}, api.ErrHalted
-	case a.d.runCtx.Err() != nil:
-		return agent.Fault{}, api.ErrShuttingDown
+	if err := a.selectorAllowed(ctx, req.Selector); err != nil {
+		return agent.Fault{}, err
 	}
 	if err := a.claim(req.ID); err != nil {
 		return agent.Fault{}, err
@@ -160,10 +169,16 @@ func (a *agentFaults) inject(ctx context.Context, req agent.InjectRequest) (agen
 		case lifecycle.Partial:
 			f = a.revertFault(ctx, flt, f, "reverted by the agent: its inject failed part way")
 		}
-		if rerr := fw.Resolve(ctx, f); rerr != nil {
-			err = errors.Join(err, rerr)
+		rerr := fw.Resolve(ctx, f)
+		err = fmt.Errorf("%s/%s on %s: %w", req.Plugin, req.Action, f.Target, errors.Join(err, rerr))
+		if rerr == nil && stateOf(f) == store.StateReverted {
+			// Nothing is left: a refusal (4xx), so the controller records
+			// that nothing was done. Anything else is a 5xx: the
+			// controller then reverts from its prepared data, and the
+			// agent's ledger keeps what it could not undo.
+			err = fmt.Errorf("%w %w", errInjectFailed, err)
 		}
-		return agentFault(f, string(stateOf(f)), req.By), fmt.Errorf("%w %s/%s on %s: %w", errInjectFailed, req.Plugin, req.Action, f.Target, err)
+		return agentFault(f, string(stateOf(f)), req.By), err
 	}
 	f.InjectedAt, f.RevertData = &at, rd
 	if err := fw.Injected(ctx, f); err != nil {
@@ -183,11 +198,15 @@ func (a *agentFaults) inject(ctx context.Context, req agent.InjectRequest) (agen
 	}
 	h := &heldFault{f: f, flt: flt, by: req.By, lease: req.Lease, until: at.Add(req.Lease), done: make(chan struct{})}
 	a.mu.Lock()
-	if a.stopped {
+	if a.stopped || a.halted {
+		why, cause := "it is shutting down", api.ErrShuttingDown
+		if !a.stopped {
+			why, cause = "it was halted", api.ErrHalted
+		}
 		a.mu.Unlock()
-		f = a.revertFault(ctx, flt, f, "reverted by the agent: it is shutting down")
+		f = a.revertFault(ctx, flt, f, "reverted by the agent: "+why)
 		_ = fw.Resolve(ctx, f)
-		return agentFault(f, string(stateOf(f)), req.By), api.ErrShuttingDown
+		return agentFault(f, string(stateOf(f)), req.By), cause
 	}
 	a.held[f.ID] = h
 	h.timer = time.AfterFunc(req.Lease, func() { a.expire(f.ID) })
@@ -206,16 +225,25 @@ func (a *agentFaults) inject(ctx context.Context, req agent.InjectRequest) (agen
 	return a.view(h), nil
 }
 
+// claim reserves id for an inject. An id the ledger has is refused,
+// unless its fault was reverted: then its controller injects it again
+// (reapply = true, after it vanished).
 func (a *agentFaults) claim(id string) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.held[id] != nil || a.claimed[id] {
+	switch {
+	case a.stopped:
+		return api.ErrShuttingDown
+	case a.halted:
+		return api.ErrHalted
+	case a.held[id] != nil || a.claimed[id]:
 		return fmt.Errorf("%w: %s", errAgentIDInUse, id)
 	}
-	if _, err := a.d.store.Entry(id, id); err == nil {
-		return fmt.Errorf("%w: %s", errAgentIDInUse, id)
+	if e, err := a.entry(id); err == nil && e.State != store.StateReverted {
+		return fmt.Errorf("%w: %s (%s)", errAgentIDInUse, id, e.State)
 	}
 	a.claimed[id] = true
+	a.injecting.Add(1)
 	return nil
 }
 
@@ -223,12 +251,29 @@ func (a *agentFaults) unclaim(id string) {
 	a.mu.Lock()
 	delete(a.claimed, id)
 	a.mu.Unlock()
+	a.injecting.Done()
+}
+
+// busy reports whether the ledger's run runID is a fault this agent
+// holds or is injecting: the daemon's retry loop leaves it alone.
+func (a *agentFaults) busy(runID string) bool {
+	id, ok := strings.CutPrefix(runID, agentRunPrefix)
+	if !ok {
+		return false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.held[id] != nil || a.claimed[id]
 }
 
 // take removes a held fault, so that only its taker reverts it.
 func (a *agentFaults) take(id string) *heldFault {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	return a.takeLocked(id)
+}
+
+func (a *agentFaults) takeLocked(id string) *heldFault {
 	h := a.held[id]
 	if h == nil {
 		return nil
@@ -275,7 +320,21 @@ func (a *agentFaults) revertHeld(ctx context.Context, h *heldFault, note string)
 	if f.RevertError != "" {
 		return agentFault(f, agent.StateRevertFailed, h.by), errors.New(f.RevertError)
 	}
+	a.forgetLater(f.ID)
 	return agentFault(f, agent.StateReverted, h.by), nil
+}
+
+// keepReverted is how long a reverted fault stays in the ledger, for its
+// controller's revert and fact check to read; then it is dropped, so a
+// long-lived agent's ledger does not grow with every fault it ever held.
+const keepReverted = 10 * time.Minute
+
+func (a *agentFaults) forgetLater(id string) {
+	time.AfterFunc(keepReverted, func() {
+		if err := a.d.store.Compact(agentRun(id)); err != nil && !errors.Is(err, bolt.ErrDatabaseNotOpen) {
+			a.log.Warn().Err(err).Str("fault", id).Msg("agent fault: drop from the ledger")
+		}
+	})
 }
 
 // revert is the controller's revert: of a held fault, or again of one
@@ -284,21 +343,35 @@ func (a *agentFaults) revert(ctx context.Context, id string) (agent.Fault, error
 	if h := a.take(id); h != nil {
 		return a.revertHeld(ctx, h, "reverted by the agent, asked by its controller ("+h.by+")")
 	}
-	e, err := a.d.store.Entry(id, id)
+	e, err := a.entry(id)
 	if err != nil {
 		return agent.Fault{}, a.unknown(id, err)
 	}
-	if e.State != store.StateRevertFailed {
+	a.mu.Lock()
+	injecting := a.claimed[id]
+	a.mu.Unlock()
+	switch {
+	case injecting:
+		return agent.Fault{}, fmt.Errorf("%w: %s is being injected; revert it once the inject has answered", errAgentIDInUse, id)
+	case e.State != store.StateRevertFailed:
 		return agentFault(e.Fault, string(e.State), ""), nil
 	}
-	b := storeBacklog{d: a.d, by: "the agent, asked by its controller"}
-	f, _, rerr := lifecycle.RevertLeftover(ctx, a.d.catalog, e.Fault, a.d.cfg.Defaults.RevertTimeout.Duration, "the agent, asked by its controller")
-	p := lifecycle.Pending{RunID: id, Failed: true, Fault: e.Fault}
-	if rerr != nil {
-		_ = b.Keep(ctx, p, f)
-		return agentFault(f, agent.StateRevertFailed, ""), rerr
+	// A revert that failed, tried again now: to its end and checked,
+	// whatever becomes of the controller's request.
+	ctx = context.WithoutCancel(ctx)
+	flt, err := a.d.catalog.Lookup(ctx, e.Fault.Plugin)
+	if err != nil {
+		return agentFault(e.Fault, string(e.State), ""), fmt.Errorf("plugin %s: %w", e.Fault.Plugin, err)
 	}
-	return agentFault(f, agent.StateReverted, ""), b.Resolve(ctx, p, f)
+	f := a.revertFault(ctx, flt, e.Fault, "reverted by the agent, asked again by its controller")
+	if err := a.forward(id).Resolve(ctx, f); err != nil {
+		return agentFault(f, string(stateOf(f)), ""), err
+	}
+	if f.RevertError != "" {
+		return agentFault(f, agent.StateRevertFailed, ""), errors.New(f.RevertError)
+	}
+	a.forgetLater(id)
+	return agentFault(f, agent.StateReverted, ""), nil
 }
 
 func (a *agentFaults) unknown(id string, err error) error {
@@ -312,15 +385,13 @@ func (a *agentFaults) unknown(id string, err error) error {
 func (a *agentFaults) expire(id string) {
 	a.mu.Lock()
 	h := a.held[id]
-	renewed := h != nil && time.Now().Before(h.until)
-	a.mu.Unlock()
-	if h == nil || renewed {
+	if h == nil || time.Now().Before(h.until) { // gone, or renewed meanwhile
+		a.mu.Unlock()
 		return
 	}
-	if h = a.take(id); h == nil {
-		return
-	}
+	a.takeLocked(id)
 	a.reverts.Add(1)
+	a.mu.Unlock()
 	defer a.reverts.Done()
 	a.log.Warn().Str("fault", id).Str("by", h.by).Dur("lease", h.lease).Msg("agent fault: lease ran out without a renewal; reverting")
 	_, _ = a.revertHeld(context.Background(), h, fmt.Sprintf("reverted by the agent on its own: its controller (%s) did not renew the lease within %s", h.by, h.lease))
@@ -339,7 +410,9 @@ func (a *agentFaults) revertedEarly(id string, er plugins.EarlyRevert) {
 	f.Notes = append(f.Notes, er.Note)
 	if err := a.forward(id).Resolve(context.Background(), f); err != nil {
 		a.log.Error().Err(err).Str("fault", id).Msg("agent fault: record an early revert")
+		return
 	}
+	a.forgetLater(id)
 }
 
 // renew extends a held fault's lease; a fault no longer held is answered
@@ -368,7 +441,7 @@ func (a *agentFaults) get(ctx context.Context, id string) (agent.Fault, error) {
 	}
 	a.mu.Unlock()
 	if h == nil {
-		e, err := a.d.store.Entry(id, id)
+		e, err := a.entry(id)
 		if err != nil {
 			return agent.Fault{}, a.unknown(id, err)
 		}
@@ -378,7 +451,8 @@ func (a *agentFaults) get(ctx context.Context, id string) (agent.Fault, error) {
 	defer cancel()
 	st, err := h.flt.Status(sctx, h.f.Action, h.f.RevertData)
 	if err != nil {
-		st = plugins.Status{Detail: "the plugin could not tell: " + err.Error()}
+		v.StatusError = err.Error() // unverified: never a guess
+		return v, nil
 	}
 	v.Status = &st
 	return v, nil
@@ -396,10 +470,16 @@ func (a *agentFaults) list() []agent.Fault {
 	return out
 }
 
-// revertAll reverts every held fault: on shutdown, and when halted.
+// revertAll reverts every held fault: on shutdown (stop), and when
+// halted. From then on nothing more is held: an inject in flight reverts
+// its fault itself when it ends, and a shutdown waits for it.
 func (a *agentFaults) revertAll(ctx context.Context, note string, stop bool) {
 	a.mu.Lock()
-	a.stopped = a.stopped || stop
+	if stop {
+		a.stopped = true
+	} else {
+		a.halted = true
+	}
 	ids := make([]string, 0, len(a.held))
 	for id := range a.held {
 		ids = append(ids, id)
@@ -410,8 +490,60 @@ func (a *agentFaults) revertAll(ctx context.Context, note string, stop bool) {
 			_, _ = a.revertHeld(ctx, h, note)
 		}
 	}
+	if stop {
+		a.injecting.Wait()
+	}
 	a.reverts.Wait()
 }
+
+// resume lifts a halt.
+func (a *agentFaults) resume() {
+	a.mu.Lock()
+	a.halted = false
+	a.mu.Unlock()
+}
+
+// selectorAllowed: a controller names one container (or process) on this
+// node, by one key, never the node itself or a protected pod: kube-system,
+// the agent's own namespace, or labelled chaosctl.skip=true. The
+// controller refuses those too; the agent does not take its word for it.
+func (a *agentFaults) selectorAllowed(ctx context.Context, sel plugins.Params) error {
+	bad := func(msg string) error { return &plugins.ValidationError{Field: "selector", Msg: msg} }
+	if len(sel) != 1 {
+		return bad(fmt.Sprintf("names %d keys; an agent fault names one container by %s", len(sel), strings.Join(agentSelectorKeys, ", ")))
+	}
+	for k, v := range sel {
+		if !slices.Contains(agentSelectorKeys, k) {
+			return bad(fmt.Sprintf("key %q: an agent fault names one container by %s", k, strings.Join(agentSelectorKeys, ", ")))
+		}
+		id, ok := v.(string)
+		if k == "pid" || !ok {
+			return nil // a process: the plugin checks it exists
+		}
+		e, err := dockerengine.Connect(ctx)
+		if err != nil {
+			return fmt.Errorf("selector: %w", err)
+		}
+		defer e.Close()
+		c, err := e.Inspect(ctx, id)
+		if err != nil {
+			return bad(fmt.Sprintf("container %s on this node: %v", id, err))
+		}
+		ns := c.Labels["io.kubernetes.pod.namespace"]
+		switch {
+		case ns == "kube-system" || (ns != "" && ns == os.Getenv("POD_NAMESPACE")):
+			return bad(fmt.Sprintf("container %s is in a pod of namespace %s, which is never a target", c.Name, ns))
+		case c.Labels[dockerengine.LabelSkip] == "true" || c.Labels[dockerengine.LabelManaged] == "true":
+			return bad(fmt.Sprintf("container %s is labelled never to be a target", c.Name))
+		}
+	}
+	return nil
+}
+
+// agentSelectorKeys are the keys that name one target: a container (by
+// name or id, for docker, latency and network; container, for stress), or
+// a process.
+var agentSelectorKeys = []string{"name", "container", "pid"}
 
 // view is a held fault on the wire; a.mu is held.
 func (a *agentFaults) view(h *heldFault) agent.Fault {
@@ -438,6 +570,26 @@ func stateOf(f journal.Fault) store.State {
 }
 
 // The agent's API, served only when [agent] enabled.
+
+// tcpHandler is the API on the TCP listener. A node agent's token is in
+// the hands of its controllers, on every node: it opens the agent's API
+// (and the status and metrics) only, never runs or uploaded scenarios,
+// which would run commands as the agent's user on the node. The unix
+// socket, on the node itself, serves everything.
+func (d *Daemon) tcpHandler(token []byte) http.Handler {
+	h := d.Handler(token)
+	if d.agent == nil {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if strings.HasPrefix(p, "/v1/agent/") || p == "/v1/agent/faults" || p == "/v1/status" || p == "/metrics" {
+			h.ServeHTTP(w, r)
+			return
+		}
+		writeErr(w, http.StatusForbidden, errors.New("this daemon is a node agent: its TCP listener serves /v1/agent/, /v1/status and /metrics only"))
+	})
+}
 
 func (d *Daemon) agentRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/agent/faults", d.handleAgentInject)

@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"math/big"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -194,7 +195,7 @@ func TestAgentRestartReverts(t *testing.T) {
 	}
 	// A crash, not a shutdown (which reverts): the ledger as it was, the
 	// agent's memory gone.
-	e, err := td.d.store.Entry(f.ID, f.ID)
+	e, err := td.d.agent.entry(f.ID)
 	if err != nil || e.State != store.StateInjected {
 		t.Fatalf("ledger entry %+v %v, want injected", e, err)
 	}
@@ -204,7 +205,7 @@ func TestAgentRestartReverts(t *testing.T) {
 	}
 	td.d.agent.held = map[string]*heldFault{}
 	td.d.agent.mu.Unlock()
-	if err := td.d.store.Ledger().Injected(ctx, f.ID, e.Fault); err != nil {
+	if err := td.d.store.Ledger().Injected(ctx, agentRun(f.ID), e.Fault); err != nil {
 		t.Fatal(err)
 	}
 	td.stop(t)
@@ -218,6 +219,57 @@ func TestAgentRestartReverts(t *testing.T) {
 	}
 	if _, err := c.Revert(ctx, f.ID); err != nil && !errors.Is(err, agent.ErrUnknownFault) {
 		t.Fatalf("the controller's revert after the agent's restart: %v", err)
+	}
+	// No run journal is made up for it.
+	if h, err := td.c.History(ctx, 0, ""); err != nil || len(h) != 0 {
+		t.Fatalf("history %+v %v, want none: an agent fault is no run", h, err)
+	}
+}
+
+// TestAgentRetryLoopLeavesHeldFaults: the daemon's retry of faults left
+// pending never reverts one the agent holds under a live lease.
+func TestAgentRetryLoopLeavesHeldFaults(t *testing.T) {
+	v := startVictim(t)
+	cfg, o := agentConfig(t)
+	td := start(t, cfg)
+	c := agentClient(t, cfg, o)
+	ctx := context.Background()
+	f, err := c.Inject(ctx, pauseRequest(v.pid, time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	td.d.retryFailed(ctx)
+	if g, err := c.Get(ctx, f.ID); err != nil || g.State != agent.StateHeld || !stopped(t, v.pid) {
+		t.Fatalf("after a retry pass: %+v %v, stopped %v; want still held", g, err, stopped(t, v.pid))
+	}
+}
+
+// TestAgentTCPServesTheAgentOnly: a node agent's token, which its
+// controllers hold, opens neither runs nor uploaded scenarios; and a
+// selector names one container or process, never the node.
+func TestAgentTCPServesTheAgentOnly(t *testing.T) {
+	cfg, o := agentConfig(t)
+	start(t, cfg)
+	tok, _ := os.ReadFile(o.TokenFile)
+	for _, p := range []string{"/v1/runs", "/v1/scenarios", "/v1/faults"} {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+cfg.API.Listen+p, nil)
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("GET %s with the agent's token: %d, want 403", p, resp.StatusCode)
+		}
+	}
+	c := agentClient(t, cfg, o)
+	for _, sel := range []plugins.Params{{}, {"pid": int64(1), "name": "x"}, {"labels": map[string]any{"app": "x"}}, {"host": true}} {
+		req := pauseRequest(1, time.Minute)
+		req.Selector = sel
+		if _, err := c.Inject(context.Background(), req); !errors.Is(err, agent.ErrRefused) || !strings.Contains(err.Error(), "selector") {
+			t.Errorf("selector %v: %v, want refused naming the selector", sel, err)
+		}
 	}
 }
 

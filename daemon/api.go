@@ -436,7 +436,7 @@ func (d *Daemon) Serve(ctx context.Context, ready func()) error {
 			l = tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 		}
 		tok = bytes.TrimSpace(tok)
-		h, err := d.uiHandler(d.Handler(tok), tok, d.cfg.API.TLSCert != "")
+		h, err := d.uiHandler(d.tcpHandler(tok), tok, d.cfg.API.TLSCert != "")
 		if err != nil {
 			l.Close()
 			closeAll()

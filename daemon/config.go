@@ -298,6 +298,9 @@ func (c Config) check() []keyErr {
 	if c.Agent.Enabled && c.API.Listen == "" {
 		bad("agent.enabled", "a node agent answers its controllers over TCP: set api.listen (and api.token_file; tls_cert and tls_key off loopback)")
 	}
+	if c.Agent.Enabled && c.UI.Enabled {
+		bad("ui.enabled", "a node agent serves only the agent's API on its TCP listener: no dashboard")
+	}
 	if c.UI.Enabled && c.API.Listen == "" {
 		bad("ui.enabled", "the dashboard is served on the TCP listener (a browser cannot reach a unix socket): set api.listen")
 	}

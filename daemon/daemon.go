@@ -457,6 +457,9 @@ func (d *Daemon) Resume() error {
 	d.mu.Lock()
 	d.halted = false
 	d.mu.Unlock()
+	if d.agent != nil {
+		d.agent.resume()
+	}
 	d.metrics.Halted.Set(0)
 	d.log.Warn().Msg("resumed")
 	return d.store.SetHalted(false)

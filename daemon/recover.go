@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/chaosctl/chaosctl/daemon/store"
@@ -84,6 +85,13 @@ func (b storeBacklog) Keep(ctx context.Context, p lifecycle.Pending, f journal.F
 // run that was still running interrupted.
 func (b storeBacklog) Interrupted(_ context.Context, o lifecycle.Outcome) error {
 	d := b.d
+	if strings.HasPrefix(o.RunID, agentRunPrefix) {
+		// A node agent's fault has no run journal: the ledger and the log
+		// tell its story, and its controller reads it from the agent.
+		d.log.Warn().Str("fault", strings.TrimPrefix(o.RunID, agentRunPrefix)).Int("reverted", o.Reverted).Int("unknown", o.Unknown).Int("failed", o.Failed).
+			Str("by", b.by).Msg("agent fault reconciled")
+		return d.store.Compact(o.RunID)
+	}
 	now := time.Now()
 	j, err := d.store.Run(o.RunID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -173,7 +181,7 @@ func (d *Daemon) retryLoop(ctx context.Context, every time.Duration) {
 func (d *Daemon) retryFailed(ctx context.Context) int {
 	outs, err := lifecycle.Recover(ctx, storeBacklog{d: d, by: "the daemon's retry"}, lifecycle.Recovery{
 		Catalog: d.catalog, Timeout: d.cfg.Defaults.RevertTimeout.Duration, Log: d.log, By: "the daemon's retry",
-		Skip: d.isRunning, OnlyChanged: true,
+		Skip: func(runID string) bool { return d.isRunning(runID) || (d.agent != nil && d.agent.busy(runID)) }, OnlyChanged: true,
 	})
 	if err != nil {
 		d.log.Error().Err(err).Msg("fault ledger")

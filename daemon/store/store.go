@@ -508,3 +508,9 @@ func (s *Store) Entry(runID, faultID string) (Entry, error) {
 	})
 	return e, err
 }
+
+// Compact drops the reverted ledger entries of a run whose story is kept
+// elsewhere: a node agent's faults, which have no run journal.
+func (s *Store) Compact(runID string) error {
+	return s.db.Update(func(tx *bolt.Tx) error { return compactLedger(tx, runID) })
+}

@@ -149,8 +149,10 @@ type Fault struct {
 	RevertedAt  *time.Time     `json:"reverted_at,omitempty"`
 	RevertError string         `json:"revert_error,omitempty"`
 	Notes       []string       `json:"notes,omitempty"` // who reverted it, and why
-	// Status is the plugin's fact check of the fault, asked now (GET).
-	Status *plugins.Status `json:"status,omitempty"`
+	// Status is the plugin's fact check of the fault, asked now (GET);
+	// StatusError says why the plugin could not tell.
+	Status      *plugins.Status `json:"status,omitempty"`
+	StatusError string          `json:"status_error,omitempty"`
 }
 
 // Reverted reports whether the fault is undone, by whoever undid it.

@@ -351,8 +351,10 @@ func (f *Fault) statusInPod(ctx context.Context, c k8s.Interface, rd revertData)
 	}
 	switch fa.State {
 	case agent.StateHeld:
-		if fa.Status == nil {
-			return plugins.Status{Active: true, Detail: ad.who() + ": held, its plugin reports no status"}, nil
+		if fa.StatusError != "" || fa.Status == nil {
+			// Held, but the node plugin could not tell whether it is in
+			// effect: unverified, never a guess either way.
+			return plugins.Status{}, fmt.Errorf("%s holds %s, but its plugin could not tell whether it is in effect: %w: %s", ad.who(), ad.ID, plugins.ErrUnimplemented, fa.StatusError)
 		}
 		return plugins.Status{Active: fa.Status.Active, Detail: ad.who() + ": " + fa.Status.Detail, Lasting: fa.Status.Lasting}, nil
 	case agent.StateReverted:
