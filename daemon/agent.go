@@ -343,16 +343,18 @@ func (a *agentFaults) revert(ctx context.Context, id string) (agent.Fault, error
 	if h := a.take(id); h != nil {
 		return a.revertHeld(ctx, h, "reverted by the agent, asked by its controller ("+h.by+")")
 	}
+	a.mu.Lock()
+	injecting := a.claimed[id]
+	a.mu.Unlock()
+	if injecting {
+		// Not "unknown": the inject may yet hold it.
+		return agent.Fault{}, fmt.Errorf("%w: %s is being injected; revert it once the inject has answered", errAgentIDInUse, id)
+	}
 	e, err := a.entry(id)
 	if err != nil {
 		return agent.Fault{}, a.unknown(id, err)
 	}
-	a.mu.Lock()
-	injecting := a.claimed[id]
-	a.mu.Unlock()
 	switch {
-	case injecting:
-		return agent.Fault{}, fmt.Errorf("%w: %s is being injected; revert it once the inject has answered", errAgentIDInUse, id)
 	case e.State != store.StateRevertFailed:
 		return agentFault(e.Fault, string(e.State), ""), nil
 	}

@@ -207,9 +207,13 @@ func (f *Fault) injectInPod(ctx context.Context, a *action, req plugins.InjectRe
 		}
 		return nil
 	}
-	f.keepAlive(ctx, cl, ad, lease)
+	f.keepAlive(ctx, cl, ad, lease, req.Duration)
 	return nil
 }
+
+// renewalSlack is how long past a fault's duration its lease is still
+// renewed, waiting for the engine's revert (its own bound is 2 minutes).
+const renewalSlack = 3 * time.Minute
 
 // renewal is one fault whose lease this process renews.
 type renewal struct {
@@ -219,8 +223,14 @@ type renewal struct {
 
 // keepAlive renews the lease of ad's fault every third of it, until
 // stopRenewing (Revert) or the end of this process.
-func (f *Fault) keepAlive(ctx context.Context, cl agentClient, ad *agentData, lease time.Duration) {
+func (f *Fault) keepAlive(ctx context.Context, cl agentClient, ad *agentData, lease, duration time.Duration) {
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	if duration > 0 {
+		// Never for ever: a revert that does not come (a lost engine, an
+		// operator's "faults forget") leaves the fault to the agent's
+		// lease, past the fault's duration and the revert's bound.
+		rctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), duration+renewalSlack)
+	}
 	r := &renewal{cancel: cancel, done: make(chan struct{})}
 	f.renewMu.Lock()
 	if f.renewals == nil {

@@ -341,6 +341,11 @@ func (f *Fault) Revert(ctx context.Context, name string, data []byte) error {
 	if a.revert == nil && rd.Agent == nil {
 		return nil
 	}
+	if rd.Agent != nil {
+		// Whatever becomes of this revert, the lease is no longer
+		// renewed from here: at worst the agent reverts when it ends.
+		f.stopRenewing(rd.Agent.ID)
+	}
 	c, err := f.client(ctx, rd.config())
 	if err != nil {
 		return err
