@@ -576,3 +576,64 @@ func TestKubernetesAgentRestartReverts(t *testing.T) {
 		t.Fatalf("after the restart the fault is %+v", g)
 	}
 }
+
+// A fill through the agent outlives the container it went in by: the
+// pod's app crashes (killed here) while its volume is full, the kubelet
+// starts a new container, and the revert still removes the file, through
+// the container that took its place.
+func TestKubernetesAgentFillRevertedAfterContainerRestart(t *testing.T) {
+	c := kubeCluster(t)
+	nodeAgent(t, c, agent.DefaultLease)
+	namespace(t, c, "shop")
+	deploymentWith(t, c, "shop", "checkout-api", 1, withVolume)
+	path := writeScenario(t, kubeFaultScenario, map[string]string{
+		"Action": "fill", "Target": `namespace = "shop"` + "\n" + `owner = "Deployment/checkout-api"`, "Params": `path = "/data"`,
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	jpath := filepath.Join(t.TempDir(), "journal.json")
+	cmd := exec.CommandContext(ctx, bins.chaosctl, "run", "--local", path, "--journal", jpath)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Signal(syscall.SIGINT); _ = cmd.Wait() }()
+	waitUntil(t, 30*time.Second, "the pod's volume filled", func() bool { return fillFiles(t) == 1 })
+	before := restarts(t, c, "shop")
+	l, err := c.CoreV1().Pods("shop").List(ctx, metav1.ListOptions{})
+	if err != nil || len(l.Items) != 1 {
+		t.Fatalf("pods: %v", err)
+	}
+	old := strings.TrimPrefix(l.Items[0].Status.ContainerStatuses[0].ContainerID, "docker://")
+	if out, err := exec.Command("docker", "kill", "--signal", "KILL", old).CombinedOutput(); err != nil {
+		t.Fatalf("crash the app: %v\n%s", err, out)
+	}
+	waitUntil(t, 60*time.Second, "the kubelet to start a new container in the pod", func() bool {
+		p, err := c.CoreV1().Pods("shop").Get(ctx, l.Items[0].Name, metav1.GetOptions{})
+		if err != nil || len(p.Status.ContainerStatuses) == 0 {
+			return false
+		}
+		cs := p.Status.ContainerStatuses[0]
+		return cs.State.Running != nil && !strings.HasSuffix(cs.ContainerID, old)
+	})
+	if fillFiles(t) != 1 {
+		t.Fatal("the fill file went with the container: this test proves nothing")
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	b, err := os.ReadFile(jpath)
+	if n := fillFiles(t); n != 0 {
+		t.Fatalf("%d fill files left in the pod's volume after the revert; journal:\n%s", n, b)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var j journal.Journal
+	if err := json.Unmarshal(b, &j); err != nil || len(j.Faults) != 1 || j.Faults[0].RevertedAt == nil || j.Faults[0].RevertError != "" {
+		t.Fatalf("journal: %v, faults %+v", err, j.Faults)
+	}
+	if after := restarts(t, c, "shop"); len(after) != 1 {
+		t.Fatalf("restarts %v -> %v", before, after)
+	}
+}

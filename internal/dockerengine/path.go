@@ -136,8 +136,16 @@ func Successor(ctx context.Context, e Engine, podUID, name string) (Container, b
 	}
 	var best Container
 	for _, c := range cs {
-		if c.Running && c.Pid > 0 && c.Labels[LabelPodUID] == podUID && c.Labels[LabelContainerName] == name && c.StartedAt.After(best.StartedAt) {
-			best = c
+		if !c.Running || c.Labels[LabelPodUID] != podUID || c.Labels[LabelContainerName] != name {
+			continue
+		}
+		// A listed container has no pid: the Engine's inspect has.
+		in, err := e.Inspect(ctx, c.ID)
+		if err != nil || !in.Running || in.Pid <= 0 {
+			continue
+		}
+		if best.ID == "" || in.StartedAt.After(best.StartedAt) {
+			best = in
 		}
 	}
 	return best, best.ID != "", nil

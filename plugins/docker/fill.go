@@ -11,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	gdisk "github.com/shirou/gopsutil/v3/disk"
 
@@ -176,6 +177,9 @@ const (
 	viaMountRoot = dockerengine.ViaMountRoot
 )
 
+// successorWait bounds the wait for a pod's next container.
+var successorWait = 15 * time.Second
+
 // fillContainer is the container through which the fill file is reached
 // now. A fill of a volume seen only through the container's root
 // (ViaMountRoot) is in the volume, which outlives the container: after a
@@ -190,7 +194,17 @@ func fillContainer(ctx context.Context, e Engine, rd revertData) (Container, err
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return c, err
 	}
+	// The kubelet starts the next container within a second or so (then
+	// backs off): wait a little for it rather than fail the revert.
 	s, ok, serr := dockerengine.Successor(ctx, e, rd.Fill.PodUID, rd.Fill.PodContainer)
+	for deadline := time.Now().Add(successorWait); serr == nil && !ok && rd.Fill.PodUID != "" && time.Now().Before(deadline); {
+		select {
+		case <-ctx.Done():
+			return Container{}, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+		s, ok, serr = dockerengine.Successor(ctx, e, rd.Fill.PodUID, rd.Fill.PodContainer)
+	}
 	switch {
 	case serr != nil:
 		return Container{}, serr

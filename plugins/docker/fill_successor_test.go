@@ -14,6 +14,8 @@ import (
 // the one the kubelet started in its place. While none runs, that is an
 // error to retry, never "gone"; once the pod is gone, it is.
 func TestFillContainer(t *testing.T) {
+	defer func(w time.Duration) { successorWait = w }(successorWait)
+	successorWait = 300 * time.Millisecond
 	pod := map[string]string{dockerengine.LabelPodUID: "uid-1", dockerengine.LabelContainerName: "app"}
 	now := time.Now()
 	running := func(id string, at time.Time) Container {
