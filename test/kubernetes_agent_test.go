@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -635,5 +636,35 @@ func TestKubernetesAgentFillRevertedAfterContainerRestart(t *testing.T) {
 	}
 	if after := restarts(t, c, "shop"); len(after) != 1 {
 		t.Fatalf("restarts %v -> %v", before, after)
+	}
+}
+
+// The daemon as the controller: `chaosctl run` through a daemon, whose
+// kubernetes plugin sends the in-pod fault to the node agent, and reverts
+// it there.
+func TestKubernetesAgentThroughTheDaemon(t *testing.T) {
+	c := kubeCluster(t)
+	cl := nodeAgent(t, c, agent.DefaultLease)
+	namespace(t, c, "shop")
+	deployment(t, c, "shop", "checkout-api", 1)
+	pid := podPid(t, c, "shop")
+	d := newDaemonDir(t)
+	d.start(t)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	r := chaosctl(t, ctx, "run", "--socket", d.socket, kubeExample("kubernetes-pod-network-block.toml"))
+	if r.journal == nil || r.journal.Verdict != journal.Passed {
+		t.Fatalf("through the daemon: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	var run journal.Journal
+	if code := d.get(t, "/v1/runs/"+r.journal.RunID, &run); code != http.StatusOK || run.Verdict != journal.Passed {
+		t.Fatalf("the daemon has no passed run %s (%d %s): it did not go through the daemon", r.journal.RunID, code, run.Verdict)
+	}
+	if af := agentFaultOf(t, cl, r.journal.Faults[0]); af.State != agent.StateReverted {
+		t.Fatalf("the agent's fault: %+v", af)
+	}
+	if n := nftRules(t, pid); n != 0 {
+		t.Fatalf("%d chaosctl rules left in the pod", n)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,12 +72,15 @@ func TestNewClientRefusesTokenInClear(t *testing.T) {
 	}{
 		{"http://10.0.0.5:7071", ErrTokenInClear},
 		{"http://127.0.0.1:7071", nil},
-		{"10.0.0.5:7071", nil}, // https by default
 	} {
 		_, err := NewClient(tc.addr, Options{TokenFile: tok})
 		if !errors.Is(err, tc.want) && !(tc.want == nil && err == nil) {
 			t.Errorf("%s: %v, want %v", tc.addr, err, tc.want)
 		}
+	}
+	// https by default, and only against the agents' own CA.
+	if _, err := NewClient("10.0.0.5:7071", Options{TokenFile: tok}); err == nil || !strings.Contains(err.Error(), EnvCAFile) {
+		t.Errorf("https without the agents' CA: %v, want an error naming %s", err, EnvCAFile)
 	}
 	if _, err := NewClient("127.0.0.1:7071", Options{}); err == nil {
 		t.Error("no token: no error")

@@ -71,6 +71,12 @@ func NewClient(addr string, o Options) (*Client, error) {
 	if o.TokenFile == "" {
 		return nil, fmt.Errorf("no token for the node agent: set %s to the file holding the agents' API token", EnvTokenFile)
 	}
+	if u.Scheme == "https" && o.CAFile == "" {
+		// The address comes from a pod's IP or annotation: without the
+		// agents' own CA, any certificate a public CA signed would do, and
+		// the token would go to whoever holds it.
+		return nil, fmt.Errorf("agent address %s: set %s to the CA of the agents' certificates (agent.yaml's chaosctl-agent-tls)", addr, EnvCAFile)
+	}
 	tok, err := os.ReadFile(o.TokenFile)
 	if err != nil {
 		return nil, fmt.Errorf("agent token: %w", err)

@@ -3,6 +3,7 @@ package kubernetes
 import (
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -108,6 +109,15 @@ func newFakeAgent(t *testing.T) *fakeAgent {
 		t.Fatal(err)
 	}
 	t.Setenv(agent.EnvTokenFile, tok)
+	// The agents' CA, for the https addresses of discovery (the fake
+	// itself answers plain http on loopback).
+	ts := httptest.NewTLSServer(http.NotFoundHandler())
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ts.Close()
+	t.Setenv(agent.EnvCAFile, ca)
 	return a
 }
 
