@@ -2,10 +2,7 @@ package api
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,6 +17,7 @@ import (
 
 	"github.com/chaosctl/chaosctl/daemon/store"
 	"github.com/chaosctl/chaosctl/experiments"
+	"github.com/chaosctl/chaosctl/internal/httpapi"
 	"github.com/chaosctl/chaosctl/journal"
 )
 
@@ -84,15 +82,9 @@ func NewClient(o ClientOptions) (*Client, error) {
 	c := &Client{base: strings.TrimRight(base, "/"), where: o.Addr}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if o.CAFile != "" {
-		pem, err := os.ReadFile(o.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("CA file: %w", err)
+		if tr.TLSClientConfig, err = httpapi.TLSConfig(o.CAFile, ""); err != nil {
+			return nil, err
 		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("CA file %s: no PEM certificates", o.CAFile)
-		}
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
 	c.hc = &http.Client{Transport: tr}
 	if o.TokenFile != "" {
@@ -120,35 +112,15 @@ func DefaultSocket() string {
 
 // Loopback reports whether host (a name or an IP, without port) is this
 // machine's loopback.
-func Loopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
+func Loopback(host string) bool { return httpapi.Loopback(host) }
 
 // Where says which daemon the client talks to.
 func (c *Client) Where() string { return c.where }
 
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	req, err := httpapi.NewRequest(ctx, method, c.base+path, c.token, body)
 	if err != nil {
 		return err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

@@ -1,20 +1,18 @@
 package agent
 
 import (
-	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/chaosctl/chaosctl/internal/httpapi"
 )
 
 // Client errors; test them with errors.Is.
@@ -65,7 +63,7 @@ func NewClient(addr string, o Options) (*Client, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("agent address %q: want host:port, https://host:port or http://127.0.0.1:port", addr)
 	}
-	if u.Scheme == "http" && !loopback(u.Hostname()) {
+	if u.Scheme == "http" && !httpapi.Loopback(u.Hostname()) {
 		return nil, fmt.Errorf("%w: agent address %s is plain http to %s, not a loopback address: serve the agent over TLS", ErrTokenInClear, addr, u.Hostname())
 	}
 	if o.TokenFile == "" {
@@ -83,32 +81,18 @@ func NewClient(addr string, o Options) (*Client, error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if o.CAFile != "" {
-		pem, err := os.ReadFile(o.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("agent CA file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("agent CA file %s: no PEM certificates", o.CAFile)
-		}
 		name := o.ServerName
 		if name == "" {
 			name = DefaultServerName
 		}
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, ServerName: name, MinVersion: tls.VersionTLS12}
+		if tr.TLSClientConfig, err = httpapi.TLSConfig(o.CAFile, name); err != nil {
+			return nil, fmt.Errorf("agent %w", err)
+		}
 	}
 	if o.Timeout == 0 {
 		o.Timeout = 30 * time.Second
 	}
 	return &Client{base: strings.TrimRight(base, "/"), token: strings.TrimSpace(string(tok)), hc: &http.Client{Transport: tr, Timeout: o.Timeout}}, nil
-}
-
-func loopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Addr is where the agent is.
@@ -159,22 +143,10 @@ type ErrorBody struct {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	req, err := httpapi.NewRequest(ctx, method, c.base+path, c.token, body)
 	if err != nil {
 		return err
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
 	if method != http.MethodPost || strings.HasSuffix(path, "/renew") {
 		// Revert, renew and get may be sent again on a fresh connection
 		// when a kept-alive one turns out closed (an agent restarted):
