@@ -312,6 +312,15 @@ func TestKubernetesAgentNetworkBlock(t *testing.T) {
 	pid := podPid(t, c, "shop")
 	truth := watchReady(t, c, "shop", "checkout-api")
 
+	// The dry run names the pod and the agent that will cut it off.
+	dry := runExample(t, "kubernetes-pod-network-block.toml", "--dry-run")
+	if dry.code != 0 || !strings.Contains(dry.stdout, "pod:shop/checkout-api-") || !strings.Contains(dry.stdout, "via node agent "+agentNamespace+"/chaosctl-agent-") {
+		t.Fatalf("dry run: exit %d\n%s\n%s", dry.code, dry.stdout, dry.stderr)
+	}
+	if n := nftRules(t, pid); n != 0 {
+		t.Fatalf("the dry run injected: %d rules", n)
+	}
+
 	r := runExample(t, "kubernetes-pod-network-block.toml")
 	j := r.journal
 	if j.Verdict != journal.Passed {

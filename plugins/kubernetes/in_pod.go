@@ -418,23 +418,30 @@ func podGone(ctx context.Context, c k8s.Interface, rd revertData) (string, error
 	return "", nil
 }
 
-// agentsOnNodes checks, for an agent-only action's dry run and preflight,
-// that an agent runs on each target's node.
+// agentsOnNodes names, for the dry run and preflight, the node agent that
+// will carry out an in-pod action on each target ("via node agent
+// ns/pod"); an agent-only action without an agent on a target's node is
+// an error, one with a local path says it runs here.
 func (f *Fault) agentsOnNodes(ctx context.Context, c k8s.Interface, a *action, ts []plugins.Target) error {
-	seen := map[string]bool{}
-	for _, t := range ts {
+	via := map[string]string{}
+	for i, t := range ts {
 		node := t.Attrs[attrNode]
-		if seen[node] {
-			continue
+		v, seen := via[node]
+		if !seen {
+			ag, err := f.findAgent(ctx, c, node)
+			switch {
+			case err != nil:
+				return err
+			case ag != nil:
+				v = "via node agent " + ag.Pod
+			case a.node.local:
+				v = "from this machine's Docker Engine (no node agent on " + node + ")"
+			default:
+				return noAgent(a.Name, node)
+			}
+			via[node] = v
 		}
-		seen[node] = true
-		ag, err := f.findAgent(ctx, c, node)
-		if err != nil {
-			return err
-		}
-		if ag == nil {
-			return noAgent(a.Name, node)
-		}
+		ts[i].Name += " " + v
 	}
 	return nil
 }

@@ -188,7 +188,7 @@ func (f *Fault) Targets(ctx context.Context, name string, params plugins.Params,
 		return podTargets(ctx, c, s)
 	}
 	ts, err := a.targets(ctx, c, s, params)
-	if err == nil && a.node != nil && !a.node.local {
+	if err == nil && a.node != nil {
 		err = f.agentsOnNodes(ctx, c, a, ts)
 	}
 	if err != nil {
