@@ -60,7 +60,7 @@ func (d *Daemon) loadDirs(ctx context.Context, dirs []string) (map[string]*scena
 			}
 			if prev, dup := out[sc.Name]; dup {
 				line, col := 1, 1
-				if p, ok := sc.Pos["name"]; ok {
+				if p, ok := sc.Pos.Get("name"); ok {
 					line, col = p.Line, p.Col
 				}
 				errs = append(errs, api.LoadError{File: f, Errors: []string{

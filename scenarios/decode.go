@@ -58,7 +58,7 @@ func Parse(ctx context.Context, path string, data []byte, cat plugins.Catalog) (
 		return nil, err
 	}
 	sum := sha256.Sum256(data)
-	s.Path, s.Hash, s.Pos = path, hex.EncodeToString(sum[:]), doc.Index
+	s.Path, s.Hash, s.Pos = path, hex.EncodeToString(sum[:]), doc.Pos
 	return s, nil
 }
 

@@ -50,12 +50,12 @@ func TestLoadGood(t *testing.T) {
 		{"recovery.measure_from default", s.Recovery.MeasureFrom, "inject"},
 		{"safety.on_empty_selection default", s.Safety.OnEmptySelection, "fail"},
 		{"safety.stop[0].window default", s.Safety.Stop[0].Window.Duration, 10 * time.Second},
-		{"pos probe[1].address", s.Pos["probe[1].address"], Position{Line: 29, Col: 1}},
-		{"pos fault[0] header", s.Pos["fault[0]"], Position{Line: 43, Col: 1}},
-		{"pos fault[0].target.name", s.Pos["fault[0].target.name"], Position{Line: 47, Col: 12}},
-		{"pos fault[0].params.count", s.Pos["fault[0].params.count"], Position{Line: 48, Col: 8}},
-		{"pos fault[1].params.percent", s.Pos["fault[1].params.percent"], Position{Line: 58, Col: 1}},
-		{"pos safety.stop[0].probe", s.Pos["safety.stop[0].probe"], Position{Line: 69, Col: 1}},
+		{"pos probe[1].address", s.Pos.Index()["probe[1].address"], Position{Line: 29, Col: 1}},
+		{"pos fault[0] header", s.Pos.Index()["fault[0]"], Position{Line: 43, Col: 1}},
+		{"pos fault[0].target.name", s.Pos.Index()["fault[0].target.name"], Position{Line: 47, Col: 12}},
+		{"pos fault[0].params.count", s.Pos.Index()["fault[0].params.count"], Position{Line: 48, Col: 8}},
+		{"pos fault[1].params.percent", s.Pos.Index()["fault[1].params.percent"], Position{Line: 58, Col: 1}},
+		{"pos safety.stop[0].probe", s.Pos.Index()["safety.stop[0].probe"], Position{Line: 69, Col: 1}},
 	}
 	for _, c := range checks {
 		if !reflect.DeepEqual(c.got, c.want) {

@@ -40,7 +40,7 @@ func TestLoadRunbook(t *testing.T) {
 		{"data_check.name default", rb.DataCheck.Name, "data-check"},
 		{"data_check.method default", rb.DataCheck.Method, "GET"},
 		{"data_check.expect_status default", rb.DataCheck.ExpectStatus, []int{200}},
-		{"pos step[2]", s.Pos["runbook.step[2]"], Position{Line: 44, Col: 1}},
+		{"pos step[2]", s.Pos.Index()["runbook.step[2]"], Position{Line: 44, Col: 1}},
 	}
 	for _, c := range checks {
 		if !reflect.DeepEqual(c.got, c.want) {

@@ -36,7 +36,7 @@ type Scenario struct {
 	// Filled by the loader, not the file.
 	Path string `toml:"-"` // file it was read from
 	Hash string `toml:"-"` // sha256 of the file's bytes, hex
-	Pos  Index  `toml:"-"` // where each key stands in the file
+	Pos  *Positions `toml:"-"` // where each key stands in the file, once asked
 }
 
 // Postmortem is the incident the scenario replays.
@@ -149,3 +149,6 @@ type Position = stricttoml.Position
 // Index maps a key path such as "fault[0].params.signal" or "probe[1].url"
 // to where it stands in the file; Lookup finds a key or its nearest table.
 type Index = stricttoml.Index
+
+// Positions is a file's key index, built when first asked.
+type Positions = stricttoml.Positions

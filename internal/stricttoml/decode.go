@@ -19,22 +19,18 @@ import (
 // with every value already typed (string, int64, float64, bool, time.Time,
 // []any, []map[string]any, map[string]any), and the position of every key.
 type Doc struct {
-	File  string
-	Top   map[string]any
-	Index Index
+	File string
+	Top  map[string]any
+	Pos  *Positions // built when a position is first asked for
 }
 
 // Parse parses data (named file in errors). A syntax error comes back as
 // an *Error at the position BurntSushi gives.
 func Parse(file string, data []byte) (*Doc, error) {
-	d := &Doc{File: file}
-	// The index needs only the text: build it beside BurntSushi's parse.
-	ix := make(chan Index, 1)
-	go func() { ix <- BuildIndex(data) }()
+	d := &Doc{File: file, Pos: NewPositions(data)}
 	// Decoded into a map of any, BurntSushi hands over its parse tree as
 	// it is: the Decoder below places the values into fields, once each.
 	_, err := toml.Decode(string(data), &d.Top)
-	d.Index = <-ix
 	if err != nil {
 		e := &Error{File: file, Line: 1, Col: 1, Msg: err.Error(), err: err}
 		var pe toml.ParseError
@@ -50,7 +46,7 @@ func Parse(file string, data []byte) (*Doc, error) {
 // At is an *Error about field, placed at its key or, when the key is not in
 // the file, at the nearest table that holds it.
 func (d *Doc) At(field, msg string) *Error {
-	p := d.Index.Lookup(field)
+	p := d.Pos.Lookup(field)
 	return &Error{File: d.File, Line: p.Line, Col: p.Col, Field: field, Msg: msg}
 }
 

@@ -47,7 +47,7 @@ func decode(t *testing.T, src string, configure func(*Decoder)) (conf, []string)
 	}
 	var got []string
 	d := &Decoder{Doc: doc, Report: func(path string, err error) {
-		p := doc.Index.Lookup(path)
+		p := doc.Pos.Lookup(path)
 		var (
 			uk *UnknownKeyError
 			te *TypeError

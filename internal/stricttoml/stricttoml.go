@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Position is a 1-based line and column (in bytes) in a file.
@@ -30,6 +31,43 @@ type Position struct {
 // to where its key stands in the file. Tables opened by a header stand at
 // the header's bracket; elements of an inline array at their array's key.
 type Index map[string]Position
+
+// Positions is a file's Index, built on first use: positions are needed
+// only to say where something is wrong, and most files are right, so a
+// valid file is decoded without the index (a big win on big files: the
+// index is larger than the text it is built from). The zero value and nil
+// know no position (everything is at 1:1).
+type Positions struct {
+	once sync.Once
+	data []byte // until the index is built; must not change meanwhile
+	ix   Index
+}
+
+// NewPositions is the lazily built index of data.
+func NewPositions(data []byte) *Positions { return &Positions{data: data} }
+
+// Index builds the index, the first time, and returns it.
+func (p *Positions) Index() Index {
+	if p == nil {
+		return nil
+	}
+	p.once.Do(func() {
+		if p.data != nil {
+			p.ix = BuildIndex(p.data)
+		}
+		p.data = nil
+	})
+	return p.ix
+}
+
+// Lookup is Index().Lookup.
+func (p *Positions) Lookup(path string) Position { return p.Index().Lookup(path) }
+
+// Get is where path itself stands, if it is in the file.
+func (p *Positions) Get(path string) (Position, bool) {
+	pos, ok := p.Index()[path]
+	return pos, ok
+}
 
 // Lookup returns where path stands or, when it is not in the file, where
 // its nearest enclosing table starts; 1:1 when nothing encloses it.
