@@ -34,8 +34,8 @@ type Scenario struct {
 	Runbook     *Runbook   `toml:"runbook"`
 
 	// Filled by the loader, not the file.
-	Path string `toml:"-"` // file it was read from
-	Hash string `toml:"-"` // sha256 of the file's bytes, hex
+	Path string     `toml:"-"` // file it was read from
+	Hash string     `toml:"-"` // sha256 of the file's bytes, hex
 	Pos  *Positions `toml:"-"` // where each key stands in the file, once asked
 }
 
