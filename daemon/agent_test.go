@@ -38,6 +38,23 @@ func agentConfig(t *testing.T) (Config, agent.Options) {
 	return cfg, agent.Options{TokenFile: tok}
 }
 
+// agentRig is a running agent, a process its faults stop, and a
+// controller's client.
+type agentRig struct {
+	v   *victim
+	cfg Config
+	td  *testDaemon
+	c   *agent.Client
+}
+
+func startAgent(t *testing.T) agentRig {
+	t.Helper()
+	v := startVictim(t)
+	cfg, o := agentConfig(t)
+	td := start(t, cfg)
+	return agentRig{v: v, cfg: cfg, td: td, c: agentClient(t, cfg, o)}
+}
+
 func agentClient(t *testing.T, cfg Config, o agent.Options) *agent.Client {
 	t.Helper()
 	c, err := agent.NewClient("http://"+cfg.API.Listen, o)
@@ -58,10 +75,8 @@ func pauseRequest(pid int, lease time.Duration) agent.InjectRequest {
 // its lease, reverts; the agent answers a second revert as done and an
 // unknown id as unknown.
 func TestAgentFaultLifecycle(t *testing.T) {
-	v := startVictim(t)
-	cfg, o := agentConfig(t)
-	start(t, cfg)
-	c := agentClient(t, cfg, o)
+	rig := startAgent(t)
+	v, c := rig.v, rig.c
 	ctx := context.Background()
 
 	req := pauseRequest(v.pid, 4*time.Second)
@@ -109,10 +124,8 @@ func TestAgentFaultLifecycle(t *testing.T) {
 // TestAgentLeaseRunsOut: a controller that stops renewing (it died) has
 // its fault reverted by the agent on its own, soon after the lease.
 func TestAgentLeaseRunsOut(t *testing.T) {
-	v := startVictim(t)
-	cfg, o := agentConfig(t)
-	start(t, cfg)
-	c := agentClient(t, cfg, o)
+	rig := startAgent(t)
+	v, c := rig.v, rig.c
 	ctx := context.Background()
 	f, err := c.Inject(ctx, pauseRequest(v.pid, agent.MinLease))
 	if err != nil {
@@ -139,10 +152,8 @@ func TestAgentLeaseRunsOut(t *testing.T) {
 // TestAgentRefusals: what the agent refuses is refused with the field,
 // and injects nothing.
 func TestAgentRefusals(t *testing.T) {
-	v := startVictim(t)
-	cfg, o := agentConfig(t)
-	start(t, cfg)
-	c := agentClient(t, cfg, o)
+	rig := startAgent(t)
+	v, c := rig.v, rig.c
 	ctx := context.Background()
 	exited := exec.Command("true")
 	if err := exited.Run(); err != nil {
@@ -172,7 +183,7 @@ func TestAgentRefusals(t *testing.T) {
 			}
 		})
 	}
-	bad, err := agent.NewClient("http://"+cfg.API.Listen, agent.Options{TokenFile: writeTemp(t, "wrong")})
+	bad, err := agent.NewClient("http://"+rig.cfg.API.Listen, agent.Options{TokenFile: writeTemp(t, "wrong")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,10 +195,8 @@ func TestAgentRefusals(t *testing.T) {
 // TestAgentRestartReverts: an agent that dies holding a fault reverts it
 // when it starts again, and its controller's revert then finds it done.
 func TestAgentRestartReverts(t *testing.T) {
-	v := startVictim(t)
-	cfg, o := agentConfig(t)
-	td := start(t, cfg)
-	c := agentClient(t, cfg, o)
+	rig := startAgent(t)
+	v, td, c := rig.v, rig.td, rig.c
 	ctx := context.Background()
 	f, err := c.Inject(ctx, pauseRequest(v.pid, time.Minute))
 	if err != nil {
@@ -213,7 +222,7 @@ func TestAgentRestartReverts(t *testing.T) {
 		t.Fatal("setup: the crash reverted the fault")
 	}
 
-	start(t, cfg)
+	start(t, rig.cfg)
 	if stopped(t, v.pid) {
 		t.Fatal("the restarted agent did not revert the fault its predecessor held")
 	}
@@ -229,10 +238,8 @@ func TestAgentRestartReverts(t *testing.T) {
 // TestAgentRetryLoopLeavesHeldFaults: the daemon's retry of faults left
 // pending never reverts one the agent holds under a live lease.
 func TestAgentRetryLoopLeavesHeldFaults(t *testing.T) {
-	v := startVictim(t)
-	cfg, o := agentConfig(t)
-	td := start(t, cfg)
-	c := agentClient(t, cfg, o)
+	rig := startAgent(t)
+	v, td, c := rig.v, rig.td, rig.c
 	ctx := context.Background()
 	f, err := c.Inject(ctx, pauseRequest(v.pid, time.Minute))
 	if err != nil {
@@ -276,10 +283,8 @@ func TestAgentTCPServesTheAgentOnly(t *testing.T) {
 // TestAgentShutdownAndHaltRevert: nothing held outlives the agent, and a
 // halt reverts what it holds.
 func TestAgentShutdownAndHaltRevert(t *testing.T) {
-	v := startVictim(t)
-	cfg, o := agentConfig(t)
-	td := start(t, cfg)
-	c := agentClient(t, cfg, o)
+	rig := startAgent(t)
+	v, td, c := rig.v, rig.td, rig.c
 	ctx := context.Background()
 	if _, err := c.Inject(ctx, pauseRequest(v.pid, time.Minute)); err != nil {
 		t.Fatal(err)
