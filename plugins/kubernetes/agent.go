@@ -50,6 +50,27 @@ func dialAgent(addr string) (agentClient, error) {
 	return agent.NewClient(addr, agent.OptionsFromEnv())
 }
 
+// agentAt is the client of the agent at addr, dialled once: Status asks
+// about once a second for every fault held, and a client per call would
+// leave a connection behind each time, against the agent's
+// api.max_connections.
+func (f *Fault) agentAt(addr string) (agentClient, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if cl, ok := f.agents[addr]; ok {
+		return cl, nil
+	}
+	cl, err := f.dial(addr)
+	if err != nil {
+		return nil, err
+	}
+	if f.agents == nil {
+		f.agents = map[string]agentClient{}
+	}
+	f.agents[addr] = cl
+	return cl, nil
+}
+
 // nodeAgent is the agent found on one node.
 type nodeAgent struct {
 	Pod    string // namespace/name of the agent's pod
@@ -104,7 +125,7 @@ func (f *Fault) findAgent(ctx context.Context, c k8s.Interface, node string) (*n
 		if !ok {
 			continue
 		}
-		cl, err := f.dial(addr)
+		cl, err := f.agentAt(addr)
 		if err != nil {
 			return nil, fmt.Errorf("node agent %s/%s on node %s: %w", p.Namespace, p.Name, node, err)
 		}

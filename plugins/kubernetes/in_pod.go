@@ -177,7 +177,7 @@ func (f *Fault) injectInPod(ctx context.Context, a *action, req plugins.InjectRe
 	if err != nil {
 		return err
 	}
-	cl, err := f.dial(ad.Addr)
+	cl, err := f.agentAt(ad.Addr)
 	if err != nil {
 		return fmt.Errorf("%s: %w", ad.who(), err)
 	}
@@ -383,7 +383,7 @@ func (f *Fault) statusInPod(ctx context.Context, c k8s.Interface, rd revertData)
 // address, else, when nothing answers there (the agent's pod was
 // recreated with a new IP), at the agent on its node now.
 func (f *Fault) atAgent(ctx context.Context, c k8s.Interface, ad *agentData, do func(agentClient) (agent.Fault, error)) (agent.Fault, error) {
-	cl, err := f.dial(ad.Addr)
+	cl, err := f.agentAt(ad.Addr)
 	if err != nil {
 		return agent.Fault{}, fmt.Errorf("%s: %w", ad.who(), err)
 	}

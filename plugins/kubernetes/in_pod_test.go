@@ -415,3 +415,29 @@ func TestLeaseRenewals(t *testing.T) {
 		})
 	})
 }
+
+// TestAgentDialledOnce: the fact checks of a held fault (about one a
+// second) reuse one client of the agent, and so its connections.
+func TestAgentDialledOnce(t *testing.T) {
+	ctx := context.Background()
+	ag := newFakeAgent(t)
+	_, f := inPodCluster(t, ag.srv.URL)
+	dials := 0
+	f.dial = func(addr string) (agentClient, error) { dials++; return dialAgent(addr) }
+	req, _ := prepared(t, f, "network-block", plugins.Params{"ports": []any{"8080"}})
+	data, err := f.Inject(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if _, err := f.Status(ctx, "network-block", data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Revert(ctx, "network-block", data); err != nil {
+		t.Fatal(err)
+	}
+	if dials != 1 {
+		t.Fatalf("dialled the agent %d times, want once", dials)
+	}
+}

@@ -41,6 +41,7 @@ type Fault struct {
 	clients map[kube.Config]k8s.Interface
 	connect func(context.Context, kube.Config) (k8s.Interface, error)
 	dial    func(addr string) (agentClient, error) // a node agent's client
+	agents  map[string]agentClient                 // dialled, by address: one connection pool each
 	log     zerolog.Logger
 
 	renewMu  sync.Mutex
