@@ -53,10 +53,10 @@ func (f *Fault) containerTarget(ctx context.Context, action, name string) (plugi
 	if err != nil {
 		return plugins.Target{}, fmt.Errorf("cgroups of container %s (pid %d): %w", c.Name, c.Pid, err)
 	}
-	// As dockerengine.OwnPid: the pid is the container's process as seen
-	// from here, not one of the same number in another pid namespace.
-	if !bytes.Contains(b, []byte(c.ID)) {
-		return plugins.Target{}, fmt.Errorf("pid %d is not container %s's process as seen from here: run chaosctl in the host's pid namespace (docker run --pid=host) to stress a container", c.Pid, c.Name)
+	// The pid is the container's process as seen from here, not one of
+	// the same number in another pid namespace.
+	if err := dockerengine.OwnCgroups(c, b); err != nil {
+		return plugins.Target{}, err
 	}
 	cg, err := cgroupPath(b, controllers(action))
 	if err != nil {
