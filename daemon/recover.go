@@ -110,6 +110,12 @@ func (b storeBacklog) Interrupted(_ context.Context, o lifecycle.Outcome) error 
 	if j.Verdict == journal.Running {
 		j.Verdict = journal.Interrupted
 		j.EndedAt = now
+		if p, perr := d.store.SampleLogPath(o.RunID); perr == nil {
+			// What the run measured before it died is in its sample log.
+			if err := j.AdoptSampleLog(p); err != nil {
+				msg += fmt.Sprintf("; its sample log is unreadable: %v", err)
+			}
+		}
 		j.Reasons = append(j.Reasons, "the daemon stopped mid-run (crash, kill -9 or power loss); "+msg)
 		d.metrics.Runs.WithLabelValues(j.Scenario, string(journal.Interrupted)).Inc()
 	} else {

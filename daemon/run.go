@@ -188,7 +188,7 @@ func thinned(j *journal.Journal, q url.Values) (*journal.Journal, error) {
 		if err != nil || n < 1 || n > maxPoints {
 			return nil, fmt.Errorf("%w: points %q: a number from 1 to %d", ErrBadResolution, pts, maxPoints)
 		}
-		width = experiments.ThinWidth(from, to, n)
+		width = journal.ThinWidth(from, to, n)
 	}
 	buckets := int(to.Sub(from)/width) + 1
 	th := journal.NewThinner(from, width, 2*buckets)

@@ -248,12 +248,12 @@ func (r *recorder) span() (first, last time.Time) {
 	return first, last
 }
 
-// A journal with up to maxJournalSamples samples keeps every one, as it
-// always did. A longer run's journal, when it has a sample log, keeps
-// them thinned to journalPoints buckets over the run: the log has them all.
+// A journal with up to journal.MaxWholeSamples samples keeps every one.
+// A longer run's journal, when it has a sample log, keeps them thinned to
+// journal.ThinPoints buckets over the run: the log has them all.
 const (
-	maxJournalSamples = 20000
-	journalPoints     = 1000
+	maxJournalSamples = journal.MaxWholeSamples
+	journalPoints     = journal.ThinPoints
 )
 
 // journalSamples are the samples a journal carries, and, when thinned,
@@ -284,18 +284,11 @@ func (r *recorder) forJournal(started, now time.Time) journalSamples {
 	if last.After(to) {
 		to = last
 	}
-	width := ThinWidth(from, to, journalPoints)
+	width := journal.ThinWidth(from, to, journalPoints)
 	return journalSamples{
 		samples: r.thinned(journal.NewThinner(from, width, 2*journalPoints)),
 		total:   n, resolution: width, log: r.sink.Path(), load: load,
 	}
-}
-
-// ThinWidth is the bucket width that thins [from, to] to about points
-// buckets: a whole number of milliseconds, at least one.
-func ThinWidth(from, to time.Time, points int) time.Duration {
-	w := to.Sub(from) / time.Duration(max(points, 1))
-	return max(w.Truncate(time.Millisecond)+time.Millisecond, time.Millisecond)
 }
 
 // release drops every sample once the journal has what it keeps of them.

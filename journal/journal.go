@@ -112,7 +112,9 @@ type Journal struct {
 	// A long run's journal keeps its samples thinned (see Thinner): then
 	// SamplesTotal is how many were recorded, SampleResolution the width of
 	// the buckets they were thinned to, and SampleLog the file that has
-	// every one of them (see SampleLog). All zero when Samples is complete.
+	// every one of them (see SampleLog). All zero when Samples is complete,
+	// except in the journal of a run that died, which names the log its
+	// samples were read back from (AdoptSampleLog).
 	SamplesTotal     int           `json:"samples_total,omitempty"`
 	SampleResolution time.Duration `json:"sample_resolution_ns,omitempty"`
 	SampleLog        string        `json:"sample_log,omitempty"`

@@ -28,6 +28,11 @@ const (
 	StateRevertFailed = "revert-failed"
 )
 
+// StateRun is a ledger's first record: the run itself (its scenario and
+// journal), with no fault, so that a run that dies before its first fault
+// is still known for what it was.
+const StateRun = "run"
+
 // ErrLedgerBusy: the ledger belongs to a run that is still going.
 var ErrLedgerBusy = errors.New("ledger is held by a live run")
 
@@ -101,6 +106,14 @@ func CreateLedger(dir, runID, scenario string, opts ...LedgerOptions) (*FileLedg
 			l.ref = ref
 		}
 	}
+	if err := l.write(LedgerRecord{RunID: runID, Scenario: scenario, Journal: l.journal, State: StateRun}); err != nil {
+		l.f.Close()
+		os.Remove(path)
+		if l.ref != "" {
+			os.Remove(l.ref)
+		}
+		return nil, err
+	}
 	return l, nil
 }
 
@@ -127,23 +140,31 @@ func writeRef(index, runID, ledger string) (string, error) {
 }
 
 func (l *FileLedger) put(runID, state string, f Fault) error {
-	b, err := json.Marshal(LedgerRecord{RunID: runID, Scenario: l.scenario, Journal: l.journal, State: state, Fault: f})
-	if err != nil {
-		return err
-	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if _, err := l.f.Write(append(b, '\n')); err != nil {
-		return fmt.Errorf("ledger %s: %w", l.path, err)
-	}
-	if err := l.f.Sync(); err != nil {
-		return fmt.Errorf("ledger %s: %w", l.path, err)
+	if err := l.write(LedgerRecord{RunID: runID, Scenario: l.scenario, Journal: l.journal, State: state, Fault: f}); err != nil {
+		return err
 	}
 	switch state {
 	case StateReverted, StateUnknown:
 		delete(l.open, f.ID)
 	default:
 		l.open[f.ID] = true
+	}
+	return nil
+}
+
+// write appends r, fsync'd.
+func (l *FileLedger) write(r LedgerRecord) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	if _, err := l.f.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("ledger %s: %w", l.path, err)
+	}
+	if err := l.f.Sync(); err != nil {
+		return fmt.Errorf("ledger %s: %w", l.path, err)
 	}
 	return nil
 }
@@ -337,7 +358,12 @@ func readPending(path string) (*PendingLedger, error) {
 			return nil, fmt.Errorf("ledger %s: %w: line %d is not a ledger record", path, ErrCorruptLedger, bad)
 		}
 		var r LedgerRecord
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil || r.Fault.ID == "" {
+		err := json.Unmarshal(sc.Bytes(), &r)
+		if err == nil && r.State == StateRun && r.Fault.ID == "" {
+			p.Scenario, p.Journal = r.Scenario, r.Journal
+			continue
+		}
+		if err != nil || r.Fault.ID == "" {
 			bad = line
 			continue
 		}

@@ -107,3 +107,25 @@ func TestCorruptLedgerIsReportedAndKept(t *testing.T) {
 		})
 	}
 }
+
+// A run that dies before its first fault is still known by its ledger:
+// its scenario and the journal it was to write.
+func TestLedgerOfARunWithNoFault(t *testing.T) {
+	dir := t.TempDir()
+	want := filepath.Join(t.TempDir(), "elsewhere.json")
+	l, err := CreateLedger(dir, "r3", "checkout", LedgerOptions{Journal: want})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.f.Close() // the run dies
+	p, err := PendingLedgers(dir)
+	if err != nil || len(p) != 1 {
+		t.Fatalf("pending %v %v", p, err)
+	}
+	if p[0].RunID != "r3" || p[0].Scenario != "checkout" || p[0].Journal != want || len(p[0].Faults) != 0 {
+		t.Fatalf("pending ledger %+v", p[0])
+	}
+	if err := p[0].Release(true); err != nil {
+		t.Fatal(err)
+	}
+}

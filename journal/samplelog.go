@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/chaosctl/chaosctl/probes"
@@ -154,4 +155,63 @@ func ReadSampleLog(path string, fn func(probes.Sample) error) error {
 			return err
 		}
 	}
+}
+
+// SampleLogBeside is where a local run whose journal goes to journalPath
+// streams its samples: beside it, named after it.
+func SampleLogBeside(journalPath string) string {
+	return strings.TrimSuffix(journalPath, ".json") + ".samples.jsonl"
+}
+
+// AdoptSampleLog gives j the samples in the sample log at path, which is
+// all that is left of what a run measured when it died before writing
+// them to its journal: every one of them, or, past MaxWholeSamples, as
+// thinned as a long run's journal keeps them. j names the log and counts
+// its samples (SampleLog, SamplesTotal), and its span widens to cover
+// them. A log that is not there leaves j as it was; so does a journal
+// that names its log already.
+func (j *Journal) AdoptSampleLog(path string) error {
+	if j.SampleLog != "" {
+		return nil
+	}
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	n := 0
+	var first, last time.Time
+	err := ReadSampleLog(path, func(s probes.Sample) error {
+		if n == 0 || s.Time.Before(first) {
+			first = s.Time
+		}
+		if e := s.End(); e.After(last) {
+			last = e
+		}
+		n++
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		j.SampleLog = path
+		return nil
+	}
+	// A journal made up after the run died starts when it was made up.
+	if j.StartedAt.IsZero() || first.Before(j.StartedAt) {
+		j.StartedAt = first
+	}
+	if last.After(j.EndedAt) {
+		j.EndedAt = last
+	}
+	var width time.Duration // every sample
+	if n > MaxWholeSamples {
+		width = ThinWidth(j.StartedAt, j.EndedAt, ThinPoints)
+	}
+	th := NewThinner(j.StartedAt, width, 2*ThinPoints)
+	if err := ReadSampleLog(path, func(s probes.Sample) error { th.Add(s); return nil }); err != nil {
+		return err
+	}
+	j.Samples = th.Samples()
+	j.SampleLog, j.SamplesTotal, j.SampleResolution = path, n, width
+	return nil
 }

@@ -91,3 +91,65 @@ func TestReadSampleLogTornAndCorrupt(t *testing.T) {
 	_, err = readAll(t, filepath.Join(dir, "missing"))
 	assert.ErrorIs(t, err, os.ErrNotExist)
 }
+
+func TestAdoptSampleLog(t *testing.T) {
+	dir := t.TempDir()
+	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	write := func(path string, n int, every time.Duration) {
+		l, err := CreateSampleLog(path)
+		require.NoError(t, err)
+		for i := range n {
+			require.NoError(t, l.Record(probes.Sample{Probe: "api", Time: t0.Add(time.Duration(i) * every), OK: i%7 != 0, Latency: 10 * time.Millisecond}))
+		}
+		require.NoError(t, l.Close())
+	}
+	logPath := SampleLogBeside(filepath.Join(dir, "run.json"))
+	require.Equal(t, filepath.Join(dir, "run.samples.jsonl"), logPath)
+	write(logPath, 3, time.Second)
+	long := filepath.Join(dir, "long.samples.jsonl")
+	write(long, MaxWholeSamples+1, 10*time.Millisecond)
+	made := t0.Add(time.Hour) // when recover made the journal up
+	lastEnd := t0.Add(2*time.Second + 10*time.Millisecond)
+
+	tests := []struct {
+		name        string
+		j           Journal
+		path        string
+		wantLog     string
+		wantTotal   int
+		wantKept    int // samples in the journal; -1: thinned
+		wantStart   time.Time
+		wantEnd     time.Time
+		wantThinned bool
+	}{
+		{"made up after the death", Journal{StartedAt: made, EndedAt: made}, logPath, logPath, 3, 3, t0, made, false},
+		{"started before its samples", Journal{StartedAt: t0.Add(-time.Minute)}, logPath, logPath, 3, 3, t0.Add(-time.Minute), lastEnd, false},
+		{"a long run's, thinned", Journal{}, long, long, MaxWholeSamples + 1, -1, t0, t0.Add(MaxWholeSamples*10*time.Millisecond + 10*time.Millisecond), true},
+		{"no log", Journal{StartedAt: made, EndedAt: made}, filepath.Join(dir, "none.jsonl"), "", 0, 0, made, made, false},
+		{"names its log already", Journal{SampleLog: "/other", SamplesTotal: 9, StartedAt: made, EndedAt: made}, logPath, "/other", 9, 0, made, made, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			j := tt.j
+			require.NoError(t, j.AdoptSampleLog(tt.path))
+			assert.Equal(t, tt.wantLog, j.SampleLog)
+			assert.Equal(t, tt.wantTotal, j.SamplesTotal)
+			assert.True(t, tt.wantStart.Equal(j.StartedAt), "started %v, want %v", j.StartedAt, tt.wantStart)
+			assert.True(t, tt.wantEnd.Equal(j.EndedAt), "ended %v, want %v", j.EndedAt, tt.wantEnd)
+			if tt.wantThinned {
+				assert.Positive(t, j.SampleResolution)
+				assert.Less(t, len(j.Samples), 3*ThinPoints+3)
+				assert.Greater(t, len(j.Samples), ThinPoints/2)
+			} else {
+				assert.Zero(t, j.SampleResolution)
+				assert.Len(t, j.Samples, tt.wantKept)
+			}
+		})
+	}
+
+	bad := filepath.Join(dir, "bad.jsonl")
+	require.NoError(t, os.WriteFile(bad, []byte("{}\n{}\n"), 0o600))
+	var j Journal
+	require.ErrorIs(t, j.AdoptSampleLog(bad), ErrNotSampleLog)
+	assert.Empty(t, j.SampleLog)
+}

@@ -8,6 +8,21 @@ import (
 	"github.com/chaosctl/chaosctl/probes"
 )
 
+// A journal with up to MaxWholeSamples samples keeps every one. A longer
+// run's journal keeps them thinned to ThinPoints buckets over the run,
+// and names the sample log that has them all.
+const (
+	MaxWholeSamples = 20000
+	ThinPoints      = 1000
+)
+
+// ThinWidth is the bucket width that thins [from, to] to about points
+// buckets: a whole number of milliseconds, at least one.
+func ThinWidth(from, to time.Time, points int) time.Duration {
+	w := to.Sub(from) / time.Duration(max(points, 1))
+	return max(w.Truncate(time.Millisecond)+time.Millisecond, time.Millisecond)
+}
+
 // Thinner downsamples samples to buckets of one width, per probe, by start
 // time, as the report's timeline thins to what a pixel shows: each bucket
 // keeps its first failure and its ok samples of lowest and highest

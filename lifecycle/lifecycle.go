@@ -125,13 +125,16 @@ type Recovery struct {
 
 // Outcome is what Recover did for one run.
 type Outcome struct {
-	RunID    string          `json:"run_id"`
-	Scenario string          `json:"scenario"`
-	Journal  string          `json:"journal,omitempty"`
-	Reverted int             `json:"reverted"`
-	Unknown  int             `json:"unknown"`
-	Failed   int             `json:"failed"`
-	Faults   []journal.Fault `json:"-"`
+	RunID    string `json:"run_id"`
+	Scenario string `json:"scenario"`
+	Journal  string `json:"journal,omitempty"`
+	// SampleLog is the dead run's samples, which its journal names; set
+	// by callers that know where runs keep them.
+	SampleLog string          `json:"sample_log,omitempty"`
+	Reverted  int             `json:"reverted"`
+	Unknown   int             `json:"unknown"`
+	Failed    int             `json:"failed"`
+	Faults    []journal.Fault `json:"-"`
 }
 
 // Message says in one sentence what recovery did for the run.

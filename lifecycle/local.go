@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/chaosctl/chaosctl/journal"
@@ -87,6 +89,33 @@ func (l *LocalLedgers) Interrupted(_ context.Context, o Outcome) error {
 	return errors.Join(werr, led.Release(o.Failed == 0))
 }
 
+// InterruptQuiet writes, as interrupted, the journal of every dead run
+// whose ledger Pending found with nothing left to revert (the run died
+// before its first fault or after its last revert) and which has no
+// final journal, then releases those ledgers. Recover reports only runs
+// with faults left; these are the rest.
+func (l *LocalLedgers) InterruptQuiet(context.Context) ([]Outcome, error) {
+	var out []Outcome
+	var errs []error
+	for id, p := range l.open {
+		if len(p.Faults) > 0 {
+			continue // Recover's, kept for a failed revert
+		}
+		o := Outcome{RunID: p.RunID, Scenario: p.Scenario, Journal: p.Journal}
+		if j, err := journal.Read(p.Journal); p.Journal != "" && (err != nil || j.Verdict == journal.Running) {
+			if err := writeInterrupted(o, "chaosctl"); err != nil {
+				errs = append(errs, fmt.Errorf("journal of run %s: %w", id, err))
+				continue // its ledger stays, for the next attempt
+			}
+			out = append(out, o)
+		}
+		errs = append(errs, p.Release(true))
+		delete(l.open, id)
+	}
+	slices.SortFunc(out, func(a, b Outcome) int { return strings.Compare(a.RunID, b.RunID) })
+	return out, errors.Join(errs...)
+}
+
 // Close releases the ledgers Recover did not finish with (a dead run whose
 // every fault was already reverted is removed).
 func (l *LocalLedgers) Close() error {
@@ -119,9 +148,13 @@ func writeInterrupted(o Outcome, by string) error {
 	}
 	msg := o.Message(by)
 	if j.Verdict == journal.Running || j.Verdict == "" {
-		// No final journal: the run died.
+		// No final journal: the run died. What it measured is in its
+		// sample log, which the journal now names.
 		j.Verdict = journal.Interrupted
 		msg = "the run died mid-run (kill -9, power loss); " + msg
+		if err := j.AdoptSampleLog(journal.SampleLogBeside(o.Journal)); err != nil {
+			msg += fmt.Sprintf("; its sample log is unreadable: %v", err)
+		}
 	}
 	j.Reasons = append(j.Reasons, msg)
 	if _, err := os.Stat(filepath.Dir(o.Journal)); err != nil {

@@ -311,6 +311,7 @@ func TestDaemonKilledMidFaultRevertsOnRestart(t *testing.T) {
 			d.start(t)
 			id := d.startRun(t, "crash")
 			eventually(t, "the fault to be active", 10*time.Second, func() bool { return active(t) })
+			waitSampleLog(t, filepath.Join(d.dir, "samples", id+".jsonl"))
 
 			if err := d.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 				t.Fatal(err)
@@ -335,6 +336,9 @@ func TestDaemonKilledMidFaultRevertsOnRestart(t *testing.T) {
 			}
 			if len(j.Faults) != 1 || j.Faults[0].RevertedAt == nil || !strings.Contains(strings.Join(j.Reasons, ";"), "reverted 1 fault(s)") {
 				t.Errorf("journal faults %+v reasons %v", j.Faults, j.Reasons)
+			}
+			if len(j.Samples) == 0 || j.SampleLog == "" || j.SamplesTotal != len(j.Samples) {
+				t.Errorf("the interrupted run's journal has %d of the %d samples it took before the crash, from %q", len(j.Samples), j.SamplesTotal, j.SampleLog)
 			}
 			// A second restart has nothing left to do.
 			if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {

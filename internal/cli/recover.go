@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/chaosctl/chaosctl/journal"
 	"github.com/chaosctl/chaosctl/lifecycle"
 	"github.com/chaosctl/chaosctl/plugins"
 )
@@ -30,8 +32,10 @@ the state directory (CHAOSCTL_STATE_DIR, default ~/.local/state/chaosctl).
 If the run dies before it reverts, the ledger stays. recover reverts every
 fault those ledgers show as still in effect (found through the index wherever
 --journal put them, and in --journal-dir), writes the dead run's journal as
-interrupted at the path the run was given, and removes the ledger. chaosctl
-run does the same before each local run.`,
+interrupted at the path the run was given, naming the sample log that holds
+what it measured, and removes the ledger. A run that died with no fault in
+effect gets its interrupted journal too. chaosctl run does the same before
+each local run.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cat := pf.catalog(e)
@@ -43,8 +47,12 @@ run does the same before each local run.`,
 				}
 			} else {
 				for _, r := range res {
-					fmt.Fprintf(e.stdout, "run %s (%s): %d reverted, %d unknown, %d failed; journal %s\n",
+					fmt.Fprintf(e.stdout, "run %s (%s): %d reverted, %d unknown, %d failed; journal %s",
 						r.RunID, r.Scenario, r.Reverted, r.Unknown, r.Failed, r.Journal)
+					if r.SampleLog != "" {
+						fmt.Fprintf(e.stdout, ", samples %s", r.SampleLog)
+					}
+					fmt.Fprintln(e.stdout)
 				}
 				if len(res) == 0 && err == nil {
 					fmt.Fprintln(e.stdout, "nothing to recover in", dir)
@@ -70,7 +78,16 @@ func recoverLeftovers(ctx context.Context, e *env, dir string, cat plugins.Catal
 	out, err := lifecycle.Recover(ctx, b, lifecycle.Recovery{
 		Catalog: cat, Timeout: recoverTimeout, Log: e.log, By: "chaosctl after the run that injected it died",
 	})
-	err = errors.Join(err, b.Close())
+	quiet, qerr := b.InterruptQuiet(ctx)
+	out = append(out, quiet...)
+	err = errors.Join(err, qerr, b.Close())
+	for i, o := range out {
+		if p := journal.SampleLogBeside(o.Journal); o.Journal != "" {
+			if _, serr := os.Stat(p); serr == nil {
+				out[i].SampleLog = p
+			}
+		}
+	}
 	for _, o := range out {
 		if o.Failed > 0 {
 			err = errors.Join(err, fmt.Errorf("run %s: %d revert(s) failed; the ledger is kept for the next attempt", o.RunID, o.Failed))

@@ -199,7 +199,7 @@ func runScenario(ctx context.Context, e *env, file string, f runFlags) error {
 	// Every sample streams to a log beside the journal, so that a long run
 	// (a load probe at 1000 req/s) keeps a thinned journal and the log has
 	// them all. A run whose journal keeps every sample removes its log.
-	logPath := strings.TrimSuffix(path, ".json") + ".samples.jsonl"
+	logPath := journal.SampleLogBeside(path)
 	var sink experiments.SampleSink
 	if !f.dryRun {
 		sl, err := journal.CreateSampleLog(logPath)
