@@ -30,7 +30,9 @@ func Parse(file string, data []byte) (*Doc, error) {
 	d := &Doc{File: file, Pos: NewPositions(data)}
 	// Decoded into a map of any, BurntSushi hands over its parse tree as
 	// it is: the Decoder below places the values into fields, once each.
-	_, err := toml.Decode(string(data), &d.Top)
+	// A big file is parsed in pieces at once (split.go).
+	top, err := parseTop(data)
+	d.Top = top
 	if err != nil {
 		e := &Error{File: file, Line: 1, Col: 1, Msg: err.Error(), err: err}
 		var pe toml.ParseError

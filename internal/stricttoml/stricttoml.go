@@ -4,14 +4,16 @@
 // ("fault[0].params.signal", "probe[1].url"). Scenarios and the daemon
 // config both read their files through it.
 //
-// BurntSushi/toml parses the file once (Parse); the Decoder then places
-// the values it parsed into Go fields by BurntSushi's own rules, key by
-// key, which is what lets it report every problem and not only the first.
+// BurntSushi/toml parses the file once (Parse; a big file in pieces at
+// once, one per core, where that gives the same table, see split.go); the
+// Decoder then places the values it parsed into Go fields by BurntSushi's
+// own rules, key by key, which is what lets it report every problem and
+// not only the first.
 // (Going back to BurntSushi for each value, through Primitive, cost more
 // than the parse itself on a file of 40,000 probes.) BurntSushi keeps no
 // position for keys, and names the elements of arrays of tables without
 // their index, so the package builds its own position Index in one pass
-// over the text (BuildIndex), beside the parse.
+// over the text (BuildIndex), when a position is first asked for.
 package stricttoml
 
 import (
