@@ -63,13 +63,7 @@ func TestLocalRunKilledIsRecovered(t *testing.T) {
 		t.Fatalf("journal verdict %s faults %+v", j.Verdict, j.Faults)
 	}
 	assertAdoptsSampleLog(t, j, samples, r.stdout)
-	if _, err := os.Stat(ledgers[0]); !os.IsNotExist(err) {
-		t.Errorf("ledger left after a full recovery: %v", err)
-	}
-	// Nothing more to do the second time.
-	if r := chaosctlIn(t, "recover", "--journal-dir", dir); !strings.Contains(r.stdout, "nothing to recover") {
-		t.Errorf("second recover: %s", r.stdout)
-	}
+	assertRecoveredForGood(t, dir, ledgers[0])
 }
 
 // TestLocalRunKilledBeforeAnyFault: a local run killed with -9 in its
@@ -113,7 +107,14 @@ func TestLocalRunKilledBeforeAnyFault(t *testing.T) {
 		t.Fatalf("journal verdict %s faults %+v", j.Verdict, j.Faults)
 	}
 	assertAdoptsSampleLog(t, j, samples, r.stdout)
-	if _, err := os.Stat(ledgers[0]); !os.IsNotExist(err) {
+	assertRecoveredForGood(t, dir, ledgers[0])
+}
+
+// assertRecoveredForGood: the dead run's ledger is gone, and a second
+// recover has nothing to do.
+func assertRecoveredForGood(t *testing.T, dir, ledger string) {
+	t.Helper()
+	if _, err := os.Stat(ledger); !os.IsNotExist(err) {
 		t.Errorf("ledger left after recovery: %v", err)
 	}
 	if r := chaosctlIn(t, "recover", "--journal-dir", dir); !strings.Contains(r.stdout, "nothing to recover") {
