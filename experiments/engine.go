@@ -409,12 +409,14 @@ func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
 	}
 	failures = append(failures, r.figures(steadyStart, fw, time.Now())...)
 	failures = append(failures, rv...)
-	r.checkRates(probers)
+	short := r.checkRates(probers)
 	if r.hasReasons() {
 		return journal.Error, failures
 	}
 	if len(failures) > 0 {
-		return journal.Failed, failures
+		// A load generator short of its rate may be why the run failed:
+		// say so beside the failures.
+		return journal.Failed, append(failures, short...)
 	}
 	if why := r.inconclusiveReasons(); len(why) > 0 {
 		return journal.Inconclusive, why
@@ -424,17 +426,21 @@ func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
 
 // checkRates makes the run inconclusive when a probe that aims at a rate
 // (a load probe) sent less than 95% of it: the run did not test the load
-// it claims.
-func (r *run) checkRates(probers []probes.Prober) {
+// it claims. It returns what it found.
+func (r *run) checkRates(probers []probes.Prober) []string {
+	var short []string
 	for i, p := range r.sc.Probes {
 		rr, ok := probers[i].(probes.RateReporter)
 		if !ok {
 			continue
 		}
 		if got, want := rr.Achieved(); got < 0.95*want {
-			r.addInconclusive(fmt.Sprintf("probe %s: rate not achieved: %s of %s req/s", p.Name, rateText(got), rateText(want)))
+			why := fmt.Sprintf("probe %s: rate not achieved: %s of %s req/s", p.Name, rateText(got), rateText(want))
+			r.addInconclusive(why)
+			short = append(short, why)
 		}
 	}
+	return short
 }
 
 // rateText is a rate in requests per second, to the request above 10.

@@ -65,7 +65,7 @@ func TestStreamingProbeRate(t *testing.T) {
 		{"exactly 95%", 950, 1000, false, journal.Passed, ""},
 		{"not achieved", 612.4, 1000, false, journal.Inconclusive, "probe p: rate not achieved: 612 of 1000 req/s"},
 		{"low rate", 3.14, 5, false, journal.Inconclusive, "probe p: rate not achieved: 3.1 of 5.0 req/s"},
-		{"failed stays failed", 100, 1000, true, journal.Failed, "s"},
+		{"failed stays failed, and says the rate fell short", 100, 1000, true, journal.Failed, "probe p: rate not achieved: 100 of 1000 req/s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
