@@ -31,26 +31,58 @@ type runFlags struct {
 	notify     notifyFlags
 }
 
-// notifyFlags are the daemon's [notify] keys for a local run.
+// notifyFlags are the daemon's [notify] keys for a local run. The events
+// flags apply to every URL of their kind.
 type notifyFlags struct {
-	webhooks, slack           []string
-	grafana, grafanaTokenFile string
+	webhooks, slack            []string
+	webhookEvents, slackEvents []string
+	grafana, grafanaTokenFile  string
+	grafanaDashboardUID        string
+}
+
+// notifyFlagOf names the flag that sets a [notify] key
+// ("notify.webhook[1].events" -> --notify-webhook-events).
+var notifyFlagOf = map[string]string{
+	"webhook.url":           "--notify-webhook",
+	"webhook.events":        "--notify-webhook-events",
+	"slack.url":             "--notify-slack",
+	"slack.events":          "--notify-slack-events",
+	"grafana.url":           "--notify-grafana",
+	"grafana.token_file":    "--notify-grafana-token-file",
+	"grafana.dashboard_uid": "--notify-grafana-dashboard-uid",
 }
 
 // config is the notify.Config the flags name, checked; errors name the flag.
 func (n notifyFlags) config() (notify.Config, error) {
 	var c notify.Config
 	for _, u := range n.webhooks {
-		c.Webhooks = append(c.Webhooks, notify.Webhook{URL: u})
+		c.Webhooks = append(c.Webhooks, notify.Webhook{URL: u, Events: n.webhookEvents})
 	}
 	for _, u := range n.slack {
-		c.Slack = append(c.Slack, notify.Slack{URL: u})
+		c.Slack = append(c.Slack, notify.Slack{URL: u, Events: n.slackEvents})
 	}
-	c.Grafana = notify.Grafana{URL: n.grafana, TokenFile: n.grafanaTokenFile}
+	c.Grafana = notify.Grafana{URL: n.grafana, TokenFile: n.grafanaTokenFile, DashboardUID: n.grafanaDashboardUID}
 	var errs []error
+	if len(n.webhookEvents) > 0 && len(n.webhooks) == 0 {
+		errs = append(errs, errors.New("--notify-webhook-events: applies to --notify-webhook, and there is none"))
+	}
+	if len(n.slackEvents) > 0 && len(n.slack) == 0 {
+		errs = append(errs, errors.New("--notify-slack-events: applies to --notify-slack, and there is none"))
+	}
 	for _, e := range c.Check("notify") {
-		flag := "--notify-" + strings.Split(strings.TrimPrefix(e.Key, "notify."), "[")[0]
-		flag = strings.NewReplacer(".url", "", ".token_file", "-token-file", ".dashboard_uid", "").Replace(flag)
+		key := strings.TrimPrefix(e.Key, "notify.")
+		// Drop the indexes: webhook[1].events[0] -> webhook.events.
+		var b strings.Builder
+		for part := range strings.SplitSeq(key, "[") {
+			if _, rest, ok := strings.Cut(part, "]"); ok {
+				part = rest
+			}
+			b.WriteString(part)
+		}
+		flag, ok := notifyFlagOf[b.String()]
+		if !ok {
+			flag = "--notify " + key
+		}
 		errs = append(errs, fmt.Errorf("%s: %s", flag, e.Msg))
 	}
 	return c, errors.Join(errs...)
@@ -103,6 +135,9 @@ here. --local runs in this process regardless.`,
 	cmd.Flags().StringVar(&f.notify.grafana, "notify-grafana", "", "Grafana base URL: annotate each fault and the verdict (needs --notify-grafana-token-file)")
 	cmd.Flags().StringVar(&f.notify.grafanaTokenFile, "notify-grafana-token-file", "", "file holding the Grafana API token")
 	cmd.Flags().StringArrayVar(&f.notify.slack, "notify-slack", nil, "Slack incoming-webhook URL for the verdict; repeatable")
+	cmd.Flags().StringSliceVar(&f.notify.webhookEvents, "notify-webhook-events", nil, "the events every --notify-webhook gets, of start, fault, verdict (default: all)")
+	cmd.Flags().StringSliceVar(&f.notify.slackEvents, "notify-slack-events", nil, "the events every --notify-slack gets, of start, fault, verdict (default: verdict)")
+	cmd.Flags().StringVar(&f.notify.grafanaDashboardUID, "notify-grafana-dashboard-uid", "", "annotate this Grafana dashboard only, not the organisation")
 	return cmd
 }
 
