@@ -346,6 +346,7 @@ func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
 	} else if len(blind) > 0 {
 		return journal.Inconclusive, blind
 	}
+	judgedSteady := time.Now()
 
 	if r.sc.Runbook != nil && r.opts.RunbookBefore != nil {
 		r.phase(journal.PhaseRunbookBefore, nil)
@@ -409,6 +410,7 @@ func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
 	}
 	failures = append(failures, r.figures(steadyStart, fw, time.Now())...)
 	failures = append(failures, rv...)
+	r.checkUnmeasured(judgedSteady, time.Now())
 	short := r.checkRates(probers)
 	if r.hasReasons() {
 		return journal.Error, failures
@@ -422,6 +424,19 @@ func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
 		return journal.Inconclusive, why
 	}
 	return journal.Passed, []string{r.passedReason()}
+}
+
+// checkUnmeasured makes the run inconclusive when a probe could not
+// measure (its Prometheus was unreachable) after steady state: its SLOs
+// were judged without those samples, and what was not seen cannot let a
+// run pass. A run that failed on what was measured stays failed; one
+// whose only "breach" was Prometheus going away is not failed for it.
+func (r *run) checkUnmeasured(from, to time.Time) {
+	for _, p := range r.sc.Probes {
+		if n, why := r.rec.unmeasuredIn(p.Name, from, to.Add(r.slack())); n > 0 {
+			r.addInconclusive(fmt.Sprintf("probe %s could not measure %d time(s) after steady state (%s): its SLOs were judged without those samples, so the run cannot pass on them", p.Name, n, why))
+		}
+	}
 }
 
 // checkRates makes the run inconclusive when a probe that aims at a rate
@@ -545,6 +560,11 @@ func (r *run) steady(from, to time.Time) (reasons, blind []string) {
 		f := r.rec.figure(o, from, to)
 		switch {
 		case f.Samples == 0:
+			if n, why := r.rec.unmeasuredIn(o.Probe, from, to); n > 0 {
+				reasons = append(reasons, fmt.Sprintf("steady state could not be established: SLO %s (%s) had no measured sample, its probe %s could not measure (%d time(s): %s); nothing was injected",
+					o.Name, o, o.Probe, n, why))
+				continue
+			}
 			blind = append(blind, fmt.Sprintf("SLO %s (%s) had no samples in steady state: nothing can be judged, nothing was injected", o.Name, o))
 		case !f.Held:
 			reasons = append(reasons, fmt.Sprintf("steady state did not hold: SLO %s (%s) measured availability %.2f%%, p99 %s over %d samples; nothing was injected",

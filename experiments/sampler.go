@@ -29,7 +29,18 @@ type recorder struct {
 	// streams are the probes that stream (a load probe): the journal
 	// keeps their requests aggregated per interval as well.
 	streams map[string]bool
+	// unmeasured are each probe's samples that measured nothing
+	// (Sample.Unmeasured), by the instant each ended, and the first
+	// maxUnmeasuredKept of them. They are no evidence either way: they go
+	// to the sink, the live view and the journal, never into the series
+	// the SLOs are judged on.
+	unmeasured     map[string][]time.Time
+	unmeasuredKept map[string][]probes.Sample
 }
+
+// maxUnmeasuredKept bounds the unmeasured samples a journal keeps, per
+// probe (the sample log has them all).
+const maxUnmeasuredKept = 1000
 
 // SampleSink is where a run streams its samples as they are recorded: the
 // daemon's sample log (journal.SampleLog). Record is called with one
@@ -48,16 +59,26 @@ func newRecorder(sink SampleSink, notify func(probes.Sample)) *recorder {
 
 func (r *recorder) add(s probes.Sample) {
 	r.mu.Lock()
-	if r.byProbe == nil {
-		r.byProbe = map[string]*packedSeries{}
+	if s.Unmeasured {
+		if r.unmeasured == nil {
+			r.unmeasured, r.unmeasuredKept = map[string][]time.Time{}, map[string][]probes.Sample{}
+		}
+		r.unmeasured[s.Probe] = append(r.unmeasured[s.Probe], s.End())
+		if len(r.unmeasuredKept[s.Probe]) < maxUnmeasuredKept {
+			r.unmeasuredKept[s.Probe] = append(r.unmeasuredKept[s.Probe], s)
+		}
+	} else {
+		if r.byProbe == nil {
+			r.byProbe = map[string]*packedSeries{}
+		}
+		ss := r.byProbe[s.Probe]
+		if ss == nil {
+			ss = &packedSeries{probe: s.Probe}
+			r.byProbe[s.Probe] = ss
+		}
+		ss.add(s)
+		r.n++
 	}
-	ss := r.byProbe[s.Probe]
-	if ss == nil {
-		ss = &packedSeries{probe: s.Probe}
-		r.byProbe[s.Probe] = ss
-	}
-	ss.add(s)
-	r.n++
 	r.mu.Unlock()
 	if r.sink != nil {
 		r.sinkMu.Lock()
@@ -69,6 +90,36 @@ func (r *recorder) add(s probes.Sample) {
 	if r.notify != nil {
 		r.notify(s)
 	}
+}
+
+// unmeasuredIn is how many of probe's samples that ended in [from, to)
+// measured nothing, and why the first of the run did not.
+func (r *recorder) unmeasuredIn(probe string, from, to time.Time) (int, string) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	n := 0
+	for _, t := range r.unmeasured[probe] {
+		if !t.Before(from) && t.Before(to) {
+			n++
+		}
+	}
+	why := ""
+	if kept := r.unmeasuredKept[probe]; len(kept) > 0 {
+		why = kept[0].Err
+	}
+	return n, why
+}
+
+// withUnmeasured is samples and the unmeasured ones kept, ordered by
+// start time as a journal's samples are.
+func (r *recorder) withUnmeasured(samples []probes.Sample) []probes.Sample {
+	r.mu.RLock()
+	for _, kept := range r.unmeasuredKept {
+		samples = append(samples, kept...)
+	}
+	r.mu.RUnlock()
+	slices.SortStableFunc(samples, func(a, b probes.Sample) int { return a.Time.Compare(b.Time) })
+	return samples
 }
 
 // streaming marks probe as one that streams its samples.
@@ -274,7 +325,7 @@ func (r *recorder) forJournal(started, now time.Time) journalSamples {
 	r.mu.RUnlock()
 	load := r.loadSeries(started, now)
 	if r.sink == nil || n <= maxJournalSamples {
-		return journalSamples{samples: r.snapshot(), load: load}
+		return journalSamples{samples: r.withUnmeasured(r.snapshot()), load: load}
 	}
 	first, last := r.span()
 	from, to := started, now
@@ -286,7 +337,7 @@ func (r *recorder) forJournal(started, now time.Time) journalSamples {
 	}
 	width := journal.ThinWidth(from, to, journalPoints)
 	return journalSamples{
-		samples: r.thinned(journal.NewThinner(from, width, 2*journalPoints)),
+		samples: r.withUnmeasured(r.thinned(journal.NewThinner(from, width, 2*journalPoints))),
 		total:   n, resolution: width, log: r.sink.Path(), load: load,
 	}
 }

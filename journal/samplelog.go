@@ -72,6 +72,9 @@ func (l *SampleLog) Record(s probes.Sample) error {
 		b = append(b, `,"error":`...)
 		b = l.appendString(b, s.Err)
 	}
+	if s.Unmeasured {
+		b = append(b, `,"unmeasured":true`...)
+	}
 	b = append(b, "}\n"...)
 	l.line = b
 	if _, err := l.w.Write(b); err != nil {

@@ -34,6 +34,7 @@ func TestSampleLogRoundTrip(t *testing.T) {
 		{Probe: `odd "name"`, Time: t0.UTC(), OK: true, Value: 12.345678901234567},
 		{Probe: "cpu", Time: t0, OK: true, Value: 1e300},
 		{Probe: "cpu", Time: t0, OK: true, Value: -0.000001},
+		{Probe: "prom", Time: t0, Latency: time.Millisecond, Err: "prometheus unreachable: connection refused", Unmeasured: true},
 	}
 	for _, s := range in {
 		require.NoError(t, l.Record(s))

@@ -22,6 +22,11 @@ type Sample struct {
 	Latency time.Duration `json:"latency_ns"`      // how long the attempt took
 	Value   float64       `json:"value,omitempty"` // the measured figure (status code, CPU %, ...)
 	Err     string        `json:"error,omitempty"` // why it was not ok
+	// Unmeasured is a sample that measured nothing: the probe's source of
+	// truth (a Prometheus server) could not be asked. It is no evidence
+	// either way, so the SLOs are judged without it; OK is false and Err
+	// says why.
+	Unmeasured bool `json:"unmeasured,omitempty"`
 }
 
 // End is when the attempt finished: the instant its outcome became known.

@@ -289,6 +289,8 @@ func (p *promProber) Probe(ctx context.Context) Sample {
 	s := Sample{Probe: p.name, Time: start, Latency: time.Since(start), OK: err == nil, Value: v}
 	if err != nil {
 		s.Err = err.Error()
+		// Prometheus down is not the service down.
+		s.Unmeasured = errors.Is(err, ErrPrometheusUnreachable)
 	}
 	return s
 }

@@ -32,7 +32,9 @@ func timeline(j *journal.Journal, s journal.SLOResult) string {
 	var samples []probes.Sample
 	var maxLat time.Duration
 	for _, smp := range j.Samples {
-		if smp.Probe == s.Probe {
+		// An unmeasured sample (Prometheus unreachable) is no evidence
+		// either way: a gap, not a failure.
+		if smp.Probe == s.Probe && !smp.Unmeasured {
 			samples = append(samples, smp)
 			if smp.OK && smp.Latency > maxLat {
 				maxLat = smp.Latency

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -28,8 +29,9 @@ const scrapeInterval = 200 * time.Millisecond
 // promServer is a real Prometheus (Debian's package) started by a test on
 // loopback with its own config and storage, killed at cleanup.
 type promServer struct {
-	url string
-	log string // its log file
+	url     string
+	log     string // its log file
+	pidfile string // its pid
 }
 
 // startPrometheus runs prometheus scraping each job's address at
@@ -77,6 +79,10 @@ func startPrometheus(t *testing.T, jobs map[string]string) *promServer {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		_ = cmd.Wait()
 	})
+	ps.pidfile = filepath.Join(dir, "prometheus.pid")
+	if err := os.WriteFile(ps.pidfile, []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := http.Get(ps.url + "/-/ready")
@@ -233,15 +239,55 @@ func TestPrometheusUnreachableIsNotSteady(t *testing.T) {
 			continue
 		}
 		n++
-		if s.OK || !strings.HasPrefix(s.Err, "prometheus unreachable: ") {
-			t.Errorf("sample %+v, want failed with \"prometheus unreachable: ...\"", s)
+		if s.OK || !s.Unmeasured || !strings.HasPrefix(s.Err, "prometheus unreachable: ") {
+			t.Errorf("sample %+v, want unmeasured with \"prometheus unreachable: ...\"", s)
 		}
 	}
 	if n == 0 {
 		t.Error("no prometheus samples in the journal")
 	}
+	if why := strings.Join(r.journal.Reasons, "\n"); !strings.Contains(why, "steady state could not be established: SLO prometheus-up") || !strings.Contains(why, "prometheus unreachable") {
+		t.Errorf("reasons %q: want them to say Prometheus could not be asked", r.journal.Reasons)
+	}
 	if after := tg.pid(t); after != before {
 		t.Errorf("pid %d -> %d: a fault was injected into a run that was not steady", before, after)
+	}
+}
+
+// TestPrometheusLostMidRunIsNotAFailure: Prometheus itself dies while
+// the fault is in (here the fault kills it). The service never broke;
+// every Prometheus sample after that measured nothing, so the run is
+// inconclusive, never failed (a false failure of the service) and never
+// passed (on what it did not see).
+func TestPrometheusLostMidRunIsNotAFailure(t *testing.T) {
+	tg := startTarget(t, true)
+	ps := startPrometheus(t, map[string]string{"target": tg.addr})
+	ps.waitFor(t, `up{job="target"}`, "1", 10*time.Second)
+	sc := promCrashScenario(tg, ps.url, `up{job="target"}`, "100ms")
+	sc.Faults = []fault{pidfileFault("kill-prometheus", "kill", ps.pidfile, nil)}
+	sc.Within, sc.Hold = "2s", "500ms"
+	r := chaosctl(t, context.Background(), "run", scenarioFile(t, sc))
+	if r.journal == nil || r.journal.Verdict != journal.Inconclusive || r.code != 7 {
+		t.Fatalf("exit %d, want 7 (inconclusive)\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	why := strings.Join(r.journal.Reasons, "\n")
+	if !strings.Contains(why, "probe target-up could not measure") || !strings.Contains(why, "prometheus unreachable") {
+		t.Errorf("reasons %q: want them to say Prometheus could not be asked", r.journal.Reasons)
+	}
+	measured, unmeasured := 0, 0
+	for _, s := range r.journal.Samples {
+		switch {
+		case s.Probe != "target-up":
+		case s.Unmeasured:
+			unmeasured++
+		case s.OK:
+			measured++
+		default:
+			t.Errorf("a measured failure %+v: Prometheus said the target was down, and it never was", s)
+		}
+	}
+	if measured == 0 || unmeasured == 0 {
+		t.Errorf("%d measured and %d unmeasured Prometheus samples, want both", measured, unmeasured)
 	}
 }
 
