@@ -273,12 +273,19 @@ func waitGone(t *testing.T, pid int) {
 // chaosctl-plugin-NAME, and a checksums file with sum (or the right one).
 func external(t *testing.T, name, sum string) host.Config {
 	t.Helper()
+	return externalAs(t, host.ExternalPrefix, name, sum)
+}
+
+// externalAs is external for a file named prefix+NAME: a fault plugin
+// (host.ExternalPrefix) or a probe plugin (host.ProbePrefix).
+func externalAs(t *testing.T, prefix, name, sum string) host.Config {
+	t.Helper()
 	dir := t.TempDir()
 	b, err := os.ReadFile(os.Args[0])
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, host.ExternalPrefix+name)
+	path := filepath.Join(dir, prefix+name)
 	if err := os.WriteFile(path, b, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +295,7 @@ func external(t *testing.T, name, sum string) host.Config {
 	}
 	sums := filepath.Join(t.TempDir(), "SHA256SUMS")
 	if sum != "none" {
-		if err := os.WriteFile(sums, []byte(sum+"  "+host.ExternalPrefix+name+"\n"), 0o644); err != nil {
+		if err := os.WriteFile(sums, []byte(sum+"  "+prefix+name+"\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -297,55 +304,70 @@ func external(t *testing.T, name, sum string) host.Config {
 	return host.Config{Builtins: []string{}, Dir: dir, Checksums: sums}
 }
 
+// TestExternalChecksums: a third-party plugin, fault or probe, runs only
+// with its checksum, and only from files nobody else may rewrite.
 func TestExternalChecksums(t *testing.T) {
 	bad := strings.Repeat("ab", 32)
-	for _, tc := range []struct {
-		name, sum string
-		want      error
-		msg       []string
+	ctx := context.Background()
+	kinds := []struct {
+		kind, prefix string
+		load         func(*host.Catalog) error
 	}{
-		{"wrong sum", bad, host.ErrChecksumMismatch, []string{"refusing to run", host.ExternalPrefix + "disk", "expects " + bad, "sha256 is "}},
-		{"no sum", "none", host.ErrNoChecksum, []string{"refusing to run", "does not exist"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			cfg := external(t, "disk", tc.sum)
-			c := newCatalog(t, cfg)
-			if got := c.Names(); len(got) != 1 || got[0] != "disk" {
-				t.Fatalf("names %v", got)
-			}
-			_, err := c.Lookup(context.Background(), "disk")
-			if !errors.Is(err, tc.want) {
-				t.Fatalf("lookup: %v, want %v", err, tc.want)
-			}
-			for _, m := range tc.msg {
-				if !strings.Contains(err.Error(), m) {
-					t.Errorf("refusal %q lacks %q", err, m)
-				}
-			}
-		})
+		{"fault", host.ExternalPrefix, func(c *host.Catalog) error { _, err := c.Lookup(ctx, "disk"); return err }},
+		{"probe", host.ProbePrefix, func(c *host.Catalog) error { _, err := c.ProbeKind(ctx, "disk.check"); return err }},
 	}
-	// The right sum on a file others may rewrite proves nothing.
-	for _, which := range []string{"plugin", "plugin dir", "checksums"} {
-		t.Run("writable "+which, func(t *testing.T) {
-			cfg := external(t, "disk", "")
-			p := map[string]string{"plugin": filepath.Join(cfg.Dir, host.ExternalPrefix+"disk"), "plugin dir": cfg.Dir, "checksums": cfg.Checksums}[which]
-			st, err := os.Stat(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Chmod(p, st.Mode().Perm()|0o002); err != nil {
-				t.Fatal(err)
-			}
-			_, err = newCatalog(t, cfg).Lookup(context.Background(), "disk")
-			if !errors.Is(err, host.ErrUnsafePlugin) || !strings.Contains(err.Error(), "writable by its group or others") {
-				t.Fatalf("lookup: %v, want a refusal of the writable %s", err, which)
-			}
-		})
+	for _, k := range kinds {
+		for _, tc := range []struct {
+			name, sum string
+			want      error
+			msg       []string
+		}{
+			{"wrong sum", bad, host.ErrChecksumMismatch, []string{"refusing to run", k.prefix + "disk", "expects " + bad, "sha256 is "}},
+			{"no sum", "none", host.ErrNoChecksum, []string{"refusing to run", "does not exist"}},
+		} {
+			t.Run(k.kind+" "+tc.name, func(t *testing.T) {
+				cfg := externalAs(t, k.prefix, "disk", tc.sum)
+				c := newCatalog(t, cfg)
+				if got := c.Names(); k.kind == "fault" && (len(got) != 1 || got[0] != "disk") {
+					t.Fatalf("names %v", got)
+				}
+				err := k.load(c)
+				if !errors.Is(err, tc.want) {
+					t.Fatalf("load: %v, want %v", err, tc.want)
+				}
+				for _, m := range tc.msg {
+					if !strings.Contains(err.Error(), m) {
+						t.Errorf("refusal %q lacks %q", err, m)
+					}
+				}
+			})
+		}
+		// The right sum on a file others may rewrite proves nothing.
+		for _, which := range []string{"plugin", "plugin dir", "checksums"} {
+			t.Run(k.kind+" writable "+which, func(t *testing.T) {
+				cfg := externalAs(t, k.prefix, "disk", "")
+				p := map[string]string{"plugin": filepath.Join(cfg.Dir, k.prefix+"disk"), "plugin dir": cfg.Dir, "checksums": cfg.Checksums}[which]
+				st, err := os.Stat(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chmod(p, st.Mode().Perm()|0o002); err != nil {
+					t.Fatal(err)
+				}
+				err = k.load(newCatalog(t, cfg))
+				if !errors.Is(err, host.ErrUnsafePlugin) || !strings.Contains(err.Error(), "writable by its group or others") {
+					t.Fatalf("load: %v, want a refusal of the writable %s", err, which)
+				}
+			})
+		}
 	}
 	t.Run("unknown plugin", func(t *testing.T) {
 		c := newCatalog(t, external(t, "disk", ""))
-		if _, err := c.Lookup(context.Background(), "nope"); !errors.Is(err, plugins.ErrUnknownPlugin) {
+		if _, err := c.Lookup(ctx, "nope"); !errors.Is(err, plugins.ErrUnknownPlugin) {
 			t.Fatalf("lookup: %v", err)
+		}
+		if _, err := c.ProbeKind(ctx, "nope.check"); !errors.Is(err, plugins.ErrUnknownPlugin) {
+			t.Fatalf("probe kind: %v", err)
 		}
 	})
 }
