@@ -94,6 +94,48 @@ func TestProbePluginEndToEnd(t *testing.T) {
 	}
 }
 
+// TestProbePluginSeesTheBreach: the SLO is judged on the plugin's
+// samples through a breach. The probe is ok while a marker file is absent;
+// the fault creates it for 1s: the plugin's samples fail while it is
+// there, and the recovery measured from them is the fault's length.
+func TestProbePluginSeesTheBreach(t *testing.T) {
+	dir, sums := probePluginDir(t)
+	marker := filepath.Join(t.TempDir(), "marker")
+	path := scenarioFile(t, scenario{Name: "file-probe-breach", Steady: "500ms",
+		Probes: []probe{{Name: "no-marker", Kind: "file.exists", Interval: "50ms", Timeout: "500ms", Keys: keys{"path": marker, "absent": true}}},
+		SLOs:   []objective{{Name: "clear", Probe: "no-marker", Availability: 100, Window: "500ms"}},
+		Faults: []fault{{Name: "marker", Plugin: "touch", Action: "create", Keys: keys{"duration": "1s"}, Target: keys{"path": marker}}},
+		Within: "3s", Hold: "300ms"})
+	r := chaosctl(t, context.Background(), "run", path, "--plugin-dir", dir, "--plugin-checksums", sums)
+	if r.code != 0 || r.journal == nil || r.journal.Verdict != journal.Passed {
+		t.Fatalf("exit %d, want 0 and passed\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	j := r.journal
+	if len(j.Faults) != 1 || j.Faults[0].InjectedAt == nil || j.Faults[0].RevertedAt == nil {
+		t.Fatalf("fault not journalled: %+v", j.Faults)
+	}
+	in, out := *j.Faults[0].InjectedAt, *j.Faults[0].RevertedAt
+	failed := 0
+	for _, s := range j.Samples {
+		if s.Probe == "no-marker" && !s.OK {
+			failed++
+			if s.End().Before(in) || s.Time.After(out) {
+				t.Errorf("sample %+v failed outside the fault (%v to %v)", s, in, out)
+			}
+		}
+	}
+	if failed < 5 {
+		t.Errorf("%d failed samples of the plugin probe while the marker was there, want about 20", failed)
+	}
+	if j.Recovery == nil || j.Recovery.Duration == nil {
+		t.Fatalf("recovery not measured: %+v", j.Recovery)
+	}
+	// Measured from the injection: the marker was there for 1s.
+	if d := *j.Recovery.Duration; d < time.Second || d > 2*time.Second {
+		t.Errorf("time to recover %v, want the fault's 1s and less than a second more", d)
+	}
+}
+
 // TestProbePluginKilledMidRun: kill -9 the probe plugin while a run
 // samples it: the samples say "probe plugin died", the plugin is
 // relaunched, later samples are ok, and the run ends with a verdict.
