@@ -220,7 +220,9 @@ func TestNotifyRun(t *testing.T) {
 }
 
 // TestNotifyDaemonRun: the daemon's [notify] section gets a daemon run's
-// notifications.
+// notifications. Its fault is a pause, reverted after 500ms, so Grafana
+// gets a region from injection to revert, tagged with the verdict later
+// (the kill of TestNotifyRun is a point).
 func TestNotifyDaemonRun(t *testing.T) {
 	hook, grafana, slack := newReceiver(t, 0), newReceiver(t, 0), newReceiver(t, 0)
 	tg := startTarget(t, true)
@@ -235,7 +237,7 @@ func TestNotifyDaemonRun(t *testing.T) {
 	if err := os.WriteFile(cfgPath, cfg, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(d.scenarios, "crash.toml"), []byte(processScenario(tg, "kill", "0s").toml()), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(d.scenarios, "crash.toml"), []byte(processScenario(tg, "pause", "500ms").toml()), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	d.start(t)
@@ -245,12 +247,13 @@ func TestNotifyDaemonRun(t *testing.T) {
 		j = d.run(t, id)
 		return j.Verdict != journal.Running
 	})
-	if j.Verdict != journal.Passed {
-		t.Fatalf("verdict %s %v", j.Verdict, j.Reasons)
+	if j.Verdict != journal.Passed || len(j.Faults) != 1 || j.Faults[0].RevertedAt == nil {
+		t.Fatalf("verdict %s %v, faults %+v: want passed with the pause reverted", j.Verdict, j.Reasons, j.Faults)
 	}
+	// Grafana: the fault's region, its verdict tag (a PATCH), the run's.
 	eventually(t, "the verdict's notifications", 10*time.Second, func() bool {
 		ps := hook.payloads(t)
-		return len(slack.requests()) == 1 && len(grafana.requests()) >= 2 && len(ps) > 0 && ps[len(ps)-1].Event == notify.EventVerdict
+		return len(slack.requests()) == 1 && len(grafana.requests()) >= 3 && len(ps) > 0 && ps[len(ps)-1].Event == notify.EventVerdict
 	})
 	checkRunNotified(t, j, hook, grafana, slack)
 }
