@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/chaosctl/chaosctl/probes"
+	"github.com/chaosctl/chaosctl/runbooks/steps"
 	"github.com/chaosctl/chaosctl/scenarios"
 )
 
@@ -29,22 +30,26 @@ func commandUses(sc *scenarios.Scenario) []string {
 		out = append(out, (&scenarios.Error{File: sc.Path, Line: p.Line, Col: p.Col, Field: field, Msg: msg}).Error())
 	}
 	for i, p := range sc.Probes {
-		if _, ok := p.Spec.(*probes.CmdSpec); ok {
-			at(fmt.Sprintf("probe[%d].kind", i), fmt.Sprintf("probe %q runs a command (kind cmd)", p.Name))
+		if k, ok := probes.Lookup(p.Kind); ok && k.RunsCommands {
+			at(fmt.Sprintf("probe[%d].kind", i), fmt.Sprintf("probe %q runs a command (kind %s)", p.Name, p.Kind))
 		}
 	}
+	runs := func(kind string) bool {
+		k, err := steps.Lookup(kind)
+		return err == nil && k.RunsCommands
+	}
 	if rb := sc.Runbook; rb != nil {
-		steps := func(path string, list []scenarios.Step) {
+		list := func(path string, list []scenarios.Step) {
 			for i, st := range list {
-				if st.Kind == scenarios.StepCommand {
-					at(fmt.Sprintf("%s[%d].kind", path, i), fmt.Sprintf("runbook step %q runs a command (kind command)", st.Name))
+				if runs(st.Kind) {
+					at(fmt.Sprintf("%s[%d].kind", path, i), fmt.Sprintf("runbook step %q runs a command (kind %s)", st.Name, st.Kind))
 				}
 			}
 		}
-		steps("runbook.before", rb.Before)
-		steps("runbook.step", rb.Steps)
-		if dc := rb.DataCheck; dc != nil && dc.Kind == scenarios.StepCommand {
-			at("runbook.data_check.kind", fmt.Sprintf("runbook data check %q runs a command (kind command)", dc.Name))
+		list("runbook.before", rb.Before)
+		list("runbook.step", rb.Steps)
+		if dc := rb.DataCheck; dc != nil && runs(dc.Kind) {
+			at("runbook.data_check.kind", fmt.Sprintf("runbook data check %q runs a command (kind %s)", dc.Name, dc.Kind))
 		}
 	}
 	return out

@@ -11,9 +11,10 @@ import (
 
 func init() {
 	register(Kind{
-		Name:    "cmd",
-		Doc:     "Run a command; ok when it exits with expect_exit and stdout matches stdout_regex. Value: exit code.",
-		NewSpec: func() Spec { return &CmdSpec{} },
+		Name:         "cmd",
+		Doc:          "Run a command; ok when it exits with expect_exit and stdout matches stdout_regex. Value: exit code.",
+		NewSpec:      func() Spec { return &CmdSpec{} },
+		RunsCommands: true,
 	})
 }
 

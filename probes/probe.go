@@ -94,6 +94,10 @@ type Kind struct {
 	// checks the keys against it and hands them to the spec, which must be
 	// a KeysSpec.
 	Keys []plugins.Param
+	// RunsCommands marks a kind that runs programs on this machine: the
+	// daemon's [policy] allow_commands decides whether uploaded scenarios
+	// may use it.
+	RunsCommands bool
 }
 
 // KeysSpec is the Spec of a kind with Keys: it takes its keys, checked

@@ -11,9 +11,10 @@ import (
 
 func init() {
 	register(Kind{
-		Name: KindCommand,
-		Keys: []string{"command", "env", "dir", "expect_exit", "stdout_regex"},
-		Spec: commandStep{},
+		Name:         KindCommand,
+		Keys:         []string{"command", "env", "dir", "expect_exit", "stdout_regex"},
+		Spec:         commandStep{},
+		RunsCommands: true,
 	})
 }
 

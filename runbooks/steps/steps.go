@@ -78,6 +78,10 @@ type Kind struct {
 	// NoDataCheck, when set, says why a step of this kind cannot be a
 	// runbook's data check, which must prove that data survived.
 	NoDataCheck string
+	// RunsCommands marks a kind that runs programs on this machine: the
+	// daemon's [policy] allow_commands decides whether uploaded scenarios
+	// may use it.
+	RunsCommands bool
 }
 
 // FieldError names the key of a step that is wrong; probe specs use the
