@@ -22,6 +22,6 @@ set +e
 CHAOSCTL_JOURNAL_DIR="$dir/journals" "$bin/chaosctl" run --journal "$dir/journal.json" scenarios/examples/restore-from-backup.toml
 code=$?
 set -e
-"$bin/chaosctl" report "$dir/journal.json" --format html -o "$dir/report.html"
+"$bin/chaosctl" report "$dir/journal.json" --format html --out "$dir/report.html"
 echo "exit code $code (0 passed, 1 failed); report: $dir/report.html"
 exit $code

@@ -58,7 +58,7 @@ func TestRunbookContainerRestoresFromBackup(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte("FROM scratch\nCOPY target /target\nENTRYPOINT [\"/target\"]\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	docker(t, "build", "-q", "-t", image, ctxDir)
+	docker(t, "build", "-q", "--label", testLabel+"=1", "-t", image, ctxDir)
 	t.Cleanup(func() { _ = exec.Command("docker", "rmi", "-f", image).Run() })
 
 	dataDir := t.TempDir()
@@ -66,7 +66,7 @@ func TestRunbookContainerRestoresFromBackup(t *testing.T) {
 		t.Fatal(err)
 	}
 	port := strings.TrimPrefix(freeAddr(t), "127.0.0.1:")
-	docker(t, "run", "-d", "--name", name, "-p", "127.0.0.1:"+port+":8080", "-v", dataDir+":/data",
+	docker(t, "run", "-d", "--name", name, "--label", testLabel+"=1", "-p", "127.0.0.1:"+port+":8080", "-v", dataDir+":/data",
 		image, "-listen", "0.0.0.0:8080", "-data", "/data/data.txt", "-wipe-on-term", "-start-delay", "300ms")
 	t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", name).Run() })
 
