@@ -1,7 +1,8 @@
 // Package fill is the mechanics every fault that fills a filesystem shares
-// (the disk plugin, the docker plugin's fill of a container's path): how
-// much a fill needs, allocating it for real, and the refusal to fill the
-// filesystems chaosctl itself lives on. No plugin imports another for it.
+// (the disk plugin; the docker and kubernetes plugins' fill of a
+// container's path, ContainerFile): how much a fill needs, allocating it
+// for real, and the refusal to fill the filesystems chaosctl itself lives
+// on. No plugin imports another for it.
 package fill
 
 import (
