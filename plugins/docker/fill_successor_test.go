@@ -2,54 +2,38 @@ package docker
 
 import (
 	"context"
-	"errors"
+	"fmt"
+	"os"
 	"testing"
-	"time"
+	"testing/synctest"
 
 	"github.com/chaosctl/chaosctl/internal/dockerengine"
+	"github.com/chaosctl/chaosctl/plugins/fill/filltest"
 )
 
-// TestFillContainer: a fill of a volume seen only through the container's
-// root is reached through the pod's running container: the original, or
-// the one the kubelet started in its place. While none runs, that is an
-// error to retry, never "gone"; once the pod is gone, it is.
-func TestFillContainer(t *testing.T) {
-	defer func(w time.Duration) { successorWait = w }(successorWait)
-	successorWait = 300 * time.Millisecond
+// TestFillRevertedThroughTheSuccessor: revert data as this plugin wrote it
+// for a fill of a pod's volume seen only through the container's root,
+// whose container is gone: the file is removed through the container the
+// kubelet started in its place; while none runs, Status and Revert fail
+// and the file is kept. (How the container is found: fill's TestReach.)
+func TestFillRevertedThroughTheSuccessor(t *testing.T) {
 	pod := map[string]string{dockerengine.LabelPodUID: "uid-1", dockerengine.LabelContainerName: "app"}
-	now := time.Now()
-	running := func(id string, at time.Time) Container {
-		return Container{ID: id, Running: true, State: "running", Pid: 100, StartedAt: at, Labels: pod}
-	}
-	exited := Container{ID: "old", State: "exited", Labels: pod}
-	fd := func(via string) revertData {
-		return revertData{ContainerID: "old", Name: "k8s_app", Fill: &fillData{ContainerPath: "/data", File: ".chaosctl-fill-x", Via: via, PodUID: "uid-1", PodContainer: "app"}}
-	}
-	for _, tc := range []struct {
-		name     string
-		engine   *fakeEngine
-		via      string
-		want     string
-		notFound bool
-		fails    bool
-	}{
-		{"the original still runs", newFake(running("old", now)), viaMountRoot, "old", false, false},
-		{"its successor runs", newFake(exited, running("new1", now.Add(-time.Second)), running("new2", now)), viaMountRoot, "new2", false, false},
-		{"restart back-off: none runs", newFake(exited), viaMountRoot, "", false, true},
-		{"the pod is gone", newFake(), viaMountRoot, "", true, true},
-		{"another pod's container is no successor", newFake(exited, Container{ID: "x", Running: true, Pid: 7, Labels: map[string]string{dockerengine.LabelPodUID: "uid-2", dockerengine.LabelContainerName: "app"}}), viaMountRoot, "", false, true},
-		{"rootfs: the container's own layer", newFake(exited), viaRootfs, "old", false, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c, err := fillContainer(context.Background(), tc.engine, fd(tc.via))
-			switch {
-			case tc.fails && err == nil:
-				t.Fatalf("got %s, want an error", c.ID)
-			case tc.fails && errors.Is(err, ErrNotFound) != tc.notFound:
-				t.Fatalf("err %v: not found %v, want %v", err, errors.Is(err, ErrNotFound), tc.notFound)
-			case !tc.fails && (err != nil || c.ID != tc.want):
-				t.Fatalf("got %s %v, want %s", c.ID, err, tc.want)
-			}
+	for _, crash := range []filltest.Crash{filltest.Restarted, filltest.BackOff} {
+		t.Run(fmt.Sprint("crash ", crash), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				e, dir, file := filltest.AfterCrash(t, crash, pod, ".chaosctl-fill-0a1b2c3d")
+				data := fmt.Appendf(nil, `{"container_id":"old","name":"k8s_app","fill":{"container_path":%q,"file":".chaosctl-fill-0a1b2c3d","via":"mount-root","written":4096,"pod_uid":"uid-1","pod_container":"app"}}`, dir)
+				f := NewWithEngine(e)
+				st, serr := f.Status(context.Background(), "fill", data)
+				err := f.Revert(context.Background(), "fill", data)
+				_, left := os.Stat(file)
+				switch restarted := crash == filltest.Restarted; {
+				case restarted && (serr != nil || !st.Active || err != nil || left == nil):
+					t.Fatalf("status %+v %v; revert %v; the file: %v", st, serr, err, left)
+				case !restarted && (serr == nil || err == nil || left != nil):
+					t.Fatalf("status %+v %v; revert %v, want errors and the file kept (%v)", st, serr, err, left)
+				}
+			})
 		})
 	}
 }
