@@ -2,18 +2,12 @@ package kubernetes
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path"
-	"path/filepath"
 	"strings"
 
 	"github.com/rs/zerolog"
-	gdisk "github.com/shirou/gopsutil/v3/disk"
 	k8s "k8s.io/client-go/kubernetes"
 
 	"github.com/chaosctl/chaosctl/internal/dockerengine"
@@ -30,28 +24,32 @@ import (
 // a directory on the filesystem of / or of chaosctl's own directories
 // unless allow_own_filesystem = true: a default emptyDir lives on the
 // node's disk, so fill a sized volume (an emptyDir with medium Memory and
-// a sizeLimit) or say so.
+// a sizeLimit) or say so. The mechanics are fill's ContainerFile, shared
+// with the docker plugin.
 
+// fillData is the revert data of a fill done here: the pod's container,
+// and the file (whose pod_uid and pod_container a version before them did
+// not record: see fillFile).
 type fillData struct {
-	Container     string `json:"container"`
-	ContainerID   string `json:"container_id"`
-	ContainerPath string `json:"container_path"`
-	File          string `json:"file"`
-	Via           string `json:"via"`                 // dockerengine.ViaMount or ViaRootfs
-	HostFile      string `json:"host_file,omitempty"` // ViaMount: the file on the node
-	Written       int64  `json:"written"`
+	Container   string `json:"container"`    // the pod's container, by name
+	ContainerID string `json:"container_id"` // its Docker id when the fill was prepared
+	fill.ContainerFile
 }
 
 // fillInPod: the node agent's docker fill.
 var fillInPod = &inPod{
 	plugin: "docker", action: "fill", selectorKey: "name",
-	params: []nodeParam{
-		{Param: plugins.Param{Name: "path", Type: plugins.TypeString, Required: true, Doc: "absolute directory inside the container, e.g. a volume's mount point"}, to: "path"},
-		{Param: plugins.Param{Name: "percent", Type: plugins.TypeFloat, Min: new(1.0), Max: new(100.0), Doc: "fill until the filesystem is this percent used (default 100)"}, to: "percent"},
-		{Param: plugins.Param{Name: "bytes", Type: plugins.TypeInt, Min: new(1.0), Doc: "write exactly this many bytes instead"}, to: "bytes"},
-		{Param: fill.AllowOwnParam, to: fill.AllowOwnFilesystem},
-	},
-	local: true,
+	params: sameNames(fill.ContainerParams()),
+	local:  true,
+}
+
+// sameNames are parameters the agent's plugin takes by the same names.
+func sameNames(ps []plugins.Param) []nodeParam {
+	out := make([]nodeParam, len(ps))
+	for i, p := range ps {
+		out[i] = nodeParam{Param: p, to: p.Name}
+	}
+	return out
 }
 
 var fillAction = &action{
@@ -62,21 +60,10 @@ var fillAction = &action{
 		Reversible: true,
 		Params:     fillInPod.schema(allowNodeWideParam),
 	},
-	kinds:   []string{kube.KindPod},
-	targets: inPodTargets,
-	node:    fillInPod,
-	validate: func(params plugins.Params) []error {
-		var errs []error
-		if p, _ := params["path"].(string); !path.IsAbs(p) {
-			errs = append(errs, &plugins.ValidationError{Field: "params.path", Msg: fmt.Sprintf("must be an absolute path in the container, got %q", p)})
-		}
-		_, hasP := params["percent"]
-		_, hasB := params["bytes"]
-		if hasP && hasB {
-			errs = append(errs, &plugins.ValidationError{Field: "params", Msg: "give percent or bytes, not both"})
-		}
-		return errs
-	},
+	kinds:    []string{kube.KindPod},
+	targets:  inPodTargets,
+	node:     fillInPod,
+	validate: fill.ValidateContainer,
 	prepare: func(ctx context.Context, c k8s.Interface, _ plugins.Target, params plugins.Params, rd *revertData) error {
 		e, ct, cs, err := targetContainer(ctx, c, rd, params)
 		if err != nil {
@@ -84,113 +71,144 @@ var fillAction = &action{
 		}
 		defer e.Close()
 		cpath, _ := params["path"].(string)
-		dir, via, err := dockerengine.HostPath(ct, cpath)
+		fd, err := fill.PrepareContainer(ct, cpath)
 		if err != nil {
 			return err
 		}
-		var b [4]byte
-		_, _ = rand.Read(b[:])
-		fd := &fillData{Container: cs.Name, ContainerID: ct.ID, ContainerPath: cpath, File: ".chaosctl-fill-" + hex.EncodeToString(b[:]), Via: via}
-		if via == dockerengine.ViaMount {
-			fd.HostFile = filepath.Join(dir, fd.File)
-		}
-		rd.Fill = fd
+		rd.Fill = &fillData{Container: cs.Name, ContainerID: ct.ID, ContainerFile: *fd}
 		return nil
 	},
 	inject: func(ctx context.Context, _ k8s.Interface, _ plugins.Target, params plugins.Params, rd *revertData) error {
-		fd := rd.Fill
-		dir, err := fillDir(ctx, fd)
-		if err != nil {
-			return err
-		}
-		st, err := os.Stat(dir)
-		if err != nil {
-			return fmt.Errorf("path %s of pod %s/%s (%s): %w", fd.ContainerPath, rd.Namespace, rd.Name, dir, err)
-		}
-		if !st.IsDir() {
-			return fmt.Errorf("path %s of pod %s/%s is not a directory", fd.ContainerPath, rd.Namespace, rd.Name)
-		}
-		if err := fill.RefuseOwnFilesystem(dir, params, "params.path"); err != nil {
-			return fmt.Errorf("path %s of pod %s/%s: %w", fd.ContainerPath, rd.Namespace, rd.Name, err)
-		}
-		goal := fill.Goal{Percent: 100}
-		if v, ok := params["percent"].(float64); ok {
-			goal.Percent = v
-		} else if v, ok := params["percent"].(int64); ok {
-			goal.Percent = float64(v)
-		}
-		if v, ok := params["bytes"].(int64); ok {
-			goal = fill.Goal{Bytes: v}
-		}
-		n, err := fill.To(ctx, filepath.Join(dir, fd.File), goal)
-		fd.Written = n
-		if err != nil {
-			return fmt.Errorf("fill %s of pod %s/%s: %w", fd.ContainerPath, rd.Namespace, rd.Name, err)
-		}
-		return nil
+		return injectFill(ctx, dockerengine.Connect, rd, params)
 	},
-	revert: func(ctx context.Context, _ k8s.Interface, rd revertData, log zerolog.Logger) error {
-		if rd.Fill == nil {
-			return nil
-		}
-		file := rd.Fill.HostFile
-		if file == "" {
-			dir, err := fillDir(ctx, rd.Fill)
-			if err != nil {
-				log.Warn().Err(err).Msg("not removing the fill file: its container is gone, and its filesystem with it")
-				return nil
-			}
-			file = filepath.Join(dir, rd.Fill.File)
-		}
-		if err := os.Remove(file); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("remove fill file %s: %w", file, err)
-		}
-		return nil
+	revert: func(ctx context.Context, c k8s.Interface, rd revertData, log zerolog.Logger) error {
+		return revertFill(ctx, c, dockerengine.Connect, rd, log)
 	},
-	status: func(ctx context.Context, _ k8s.Interface, rd revertData) (plugins.Status, error) {
-		if rd.Fill == nil {
-			return plugins.Status{}, fmt.Errorf("revert data names no fill file")
-		}
-		file := rd.Fill.HostFile
-		if file == "" {
-			dir, err := fillDir(ctx, rd.Fill)
-			if err != nil {
-				return plugins.Status{Detail: err.Error()}, nil
-			}
-			file = filepath.Join(dir, rd.Fill.File)
-		}
-		st, err := os.Stat(file)
-		if errors.Is(err, fs.ErrNotExist) {
-			return plugins.Status{Detail: "no fill file in " + rd.Fill.ContainerPath}, nil
-		}
-		if err != nil {
-			return plugins.Status{}, err
-		}
-		d := fmt.Sprintf("fill file of %d bytes in %s of container %s", st.Size(), rd.Fill.ContainerPath, rd.Fill.Container)
-		if u, err := gdisk.UsageWithContext(ctx, filepath.Dir(file)); err == nil {
-			d += fmt.Sprintf(", its filesystem %.1f%% used (%d bytes free)", u.UsedPercent, u.Free)
-		}
-		return plugins.Status{Active: true, Detail: d}, nil
+	status: func(ctx context.Context, c k8s.Interface, rd revertData) (plugins.Status, error) {
+		return statusFill(ctx, c, dockerengine.Connect, rd)
 	},
 }
 
-// fillDir is the fill's directory on the node, through the volume's
-// source or the container's /proc/PID/root.
-func fillDir(ctx context.Context, fd *fillData) (string, error) {
-	if fd.HostFile != "" {
-		return filepath.Dir(fd.HostFile), nil
+// connectFunc opens this machine's Docker Engine (dockerengine.Connect;
+// a fake in tests).
+type connectFunc func(context.Context) (dockerengine.Engine, error)
+
+// injectFill writes the prepared fill file, through the container as the
+// Engine shows it now.
+func injectFill(ctx context.Context, connect connectFunc, rd *revertData, params plugins.Params) error {
+	if rd.Fill == nil {
+		return fmt.Errorf("revert data of pod %s/%s names no fill file", rd.Namespace, rd.Name)
 	}
-	e, err := dockerengine.Connect(ctx)
+	e, err := connect(ctx)
 	if err != nil {
-		return "", err
+		return fmt.Errorf("in-pod faults reach the container through its node's Docker Engine: %w", err)
 	}
 	defer e.Close()
-	ct, err := e.Inspect(ctx, fd.ContainerID)
+	who := rd.fillWho()
+	ct, err := e.Inspect(ctx, rd.Fill.ContainerID)
 	if err != nil {
-		return "", err
+		return fmt.Errorf("%s (docker %s): %w", who, short(rd.Fill.ContainerID), err)
 	}
-	dir, _, err := dockerengine.HostPath(ct, fd.ContainerPath)
-	return dir, err
+	return rd.Fill.Inject(ctx, ct, params, who)
+}
+
+// revertFill removes the fill file. When no container on this machine's
+// Engine reaches it any more, it is done only if the file went with what
+// held it (fillGone); otherwise the file may still be there, and that is
+// an error to retry.
+func revertFill(ctx context.Context, c k8s.Interface, connect connectFunc, rd revertData, log zerolog.Logger) error {
+	if rd.Fill == nil {
+		return nil
+	}
+	err := withFillEngine(ctx, connect, rd, func(e dockerengine.Engine) error {
+		return rd.fillFile().Revert(ctx, e, rd.Fill.ContainerID, rd.fillWho())
+	})
+	if !errors.Is(err, dockerengine.ErrNotFound) {
+		return err
+	}
+	why, gerr := fillGone(ctx, c, rd)
+	if gerr != nil {
+		return fmt.Errorf("remove fill file %s of %s: %w", path.Join(rd.Fill.ContainerPath, rd.Fill.File), rd.fillWho(), gerr)
+	}
+	log.Info().Err(err).Msgf("not removing the fill file: %s", why)
+	return nil
+}
+
+// statusFill reads the fill file's real state; one that cannot be reached
+// is an error, unless it went with what held it (fillGone).
+func statusFill(ctx context.Context, c k8s.Interface, connect connectFunc, rd revertData) (plugins.Status, error) {
+	if rd.Fill == nil {
+		return plugins.Status{}, fmt.Errorf("revert data names no fill file")
+	}
+	var st plugins.Status
+	err := withFillEngine(ctx, connect, rd, func(e dockerengine.Engine) error {
+		var err error
+		st, err = rd.fillFile().Status(ctx, e, rd.Fill.ContainerID, rd.fillWho())
+		return err
+	})
+	if !errors.Is(err, dockerengine.ErrNotFound) {
+		return st, err
+	}
+	why, gerr := fillGone(ctx, c, rd)
+	if gerr != nil {
+		return plugins.Status{}, fmt.Errorf("fill file %s of %s: %w", path.Join(rd.Fill.ContainerPath, rd.Fill.File), rd.fillWho(), gerr)
+	}
+	return plugins.Status{Detail: "no fill file: " + why}, nil
+}
+
+// withFillEngine calls do with this machine's Engine, when the fill file
+// is reached through a container (nil for a volume's source, which needs
+// none).
+func withFillEngine(ctx context.Context, connect connectFunc, rd revertData, do func(dockerengine.Engine) error) error {
+	if rd.Fill.Via == dockerengine.ViaMount {
+		return do(nil)
+	}
+	e, err := connect(ctx)
+	if err != nil {
+		return fmt.Errorf("the fill file of %s is reached through its node's Docker Engine: %w", rd.fillWho(), err)
+	}
+	defer e.Close()
+	return do(e)
+}
+
+// fillGone says why the fill file needs no removal when this machine's
+// Engine has no container that reaches it: the container's own
+// filesystem went with the container; a volume goes only with its pod,
+// and while the API still has the pod, the file is out of reach, not
+// gone (this is not its node, or the kubelet has yet to start a
+// container).
+func fillGone(ctx context.Context, c k8s.Interface, rd revertData) (string, error) {
+	if rd.Fill.Via != dockerengine.ViaMountRoot {
+		return fmt.Sprintf("container %s (docker %s) is gone, and its filesystem with it", rd.Fill.Container, short(rd.Fill.ContainerID)), nil
+	}
+	gone, err := podGone(ctx, c, rd)
+	switch {
+	case err != nil:
+		return "", err
+	case gone == "":
+		return "", fmt.Errorf("pod %s/%s is still there, and so is its volume with the file, but no container of it runs on this machine's Docker Engine: retry on node %s once one runs", rd.Namespace, rd.Name, rd.Node)
+	}
+	return fmt.Sprintf("pod %s/%s is %s, and its volumes with it", rd.Namespace, rd.Name, gone), nil
+}
+
+// fillFile is the fill's file as the shared mechanics take it. Revert data
+// from before pod_uid and pod_container were recorded names the pod (its
+// uid) and the container (by name) all the same: with them, the container
+// the kubelet starts in the place of a crashed one is found.
+func (rd revertData) fillFile() *fill.ContainerFile {
+	fd := rd.Fill.ContainerFile
+	if fd.PodUID == "" {
+		fd.PodUID = string(rd.UID)
+	}
+	if fd.PodContainer == "" {
+		fd.PodContainer = rd.Fill.Container
+	}
+	return &fd
+}
+
+// fillWho names the fill's container in errors and Details.
+func (rd revertData) fillWho() string {
+	return fmt.Sprintf("container %s of pod %s/%s", rd.Fill.Container, rd.Namespace, rd.Name)
 }
 
 // allowNodeWideParam: an in-pod fault on a pod that shares the node's
