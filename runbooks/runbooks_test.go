@@ -10,6 +10,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -97,54 +98,69 @@ func scenario(rto time.Duration, steps ...scenarios.Step) *scenarios.Scenario {
 	}
 }
 
+// TestWaitStep runs in a synctest bubble: the 200ms until the service is
+// up and the windows the wait judges are the bubble's time.
 func TestWaitStep(t *testing.T) {
-	f := &feed{}
-	var mu sync.Mutex
-	upNow := false
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go f.run(ctx, func() bool { mu.Lock(); defer mu.Unlock(); return upNow })
-	time.AfterFunc(200*time.Millisecond, func() { mu.Lock(); upNow = true; mu.Unlock() })
-	sc := scenario(time.Second)
-	e := &env{sc: sc, samples: f.get, disasterAt: time.Now()}
-	r := &Runner{Log: zerolog.Nop()}
+	synctest.Test(t, func(t *testing.T) {
+		f := &feed{}
+		var mu sync.Mutex
+		upNow := false
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var fed sync.WaitGroup
+		fed.Go(func() { f.run(ctx, func() bool { mu.Lock(); defer mu.Unlock(); return upNow }) })
+		time.AfterFunc(200*time.Millisecond, func() { mu.Lock(); upNow = true; mu.Unlock() })
+		sc := scenario(time.Second)
+		e := &env{sc: sc, samples: f.get, disasterAt: time.Now()}
+		r := &Runner{Log: zerolog.Nop()}
 
-	short := scenarios.Step{Name: "w", Kind: "wait", SLO: "up", Timeout: dur(100 * time.Millisecond)}
-	if s := r.step(context.Background(), short, e); s.Status != journal.StepFailed || !strings.Contains(s.Error, "still waiting: SLO up") {
-		t.Errorf("wait before recovery = %+v, want failed still waiting", s)
-	}
-	for _, st := range []scenarios.Step{
-		{Name: "w", Kind: "wait", SLO: "up", Timeout: dur(2 * time.Second)},
-		{Name: "w", Kind: "wait", Probe: "p", Timeout: dur(2 * time.Second)},
-	} {
-		start := time.Now()
-		s := r.step(context.Background(), st, e)
-		if s.Status != journal.StepOK {
-			t.Fatalf("wait %+v = %+v", st, s)
+		short := scenarios.Step{Name: "w", Kind: "wait", SLO: "up", Timeout: dur(100 * time.Millisecond)}
+		if s := r.step(context.Background(), short, e); s.Status != journal.StepFailed || !strings.Contains(s.Error, "still waiting: SLO up") {
+			t.Errorf("wait before recovery = %+v, want failed still waiting", s)
 		}
-		if st.SLO != "" && time.Since(start) < 100*time.Millisecond {
-			t.Errorf("SLO wait returned after %v, before a full 100ms window of ok samples", time.Since(start))
+		for _, st := range []scenarios.Step{
+			{Name: "w", Kind: "wait", SLO: "up", Timeout: dur(2 * time.Second)},
+			{Name: "w", Kind: "wait", Probe: "p", Timeout: dur(2 * time.Second)},
+		} {
+			start := time.Now()
+			s := r.step(context.Background(), st, e)
+			if s.Status != journal.StepOK {
+				t.Fatalf("wait %+v = %+v", st, s)
+			}
+			if st.SLO != "" && time.Since(start) < 100*time.Millisecond {
+				t.Errorf("SLO wait returned after %v, before a full 100ms window of ok samples", time.Since(start))
+			}
 		}
-	}
+		cancel()
+		fed.Wait()
+	})
 }
 
 // restoreRun drives Restore against a fed sample stream: the service is
 // down from the disaster until the runbook's steps bring it up (or never).
+// It runs in a synctest bubble: the RTO and the hold windows are the
+// bubble's time, while the steps' commands run for real (time stands still
+// while one runs).
 func restoreRun(t *testing.T, sc *scenarios.Scenario, up func() bool) *journal.Journal {
 	t.Helper()
-	f := &feed{}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go f.run(ctx, up)
-	j := &journal.Journal{Faults: []journal.Fault{{IntentAt: time.Now()}}}
-	r := &Runner{Log: zerolog.Nop()}
-	failures, err := r.Restore(context.Background(), sc, j, f.get)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(failures, j.Runbook.Failures) {
-		t.Errorf("returned failures %q, journal has %q", failures, j.Runbook.Failures)
-	}
+	var j *journal.Journal
+	synctest.Test(t, func(t *testing.T) {
+		f := &feed{}
+		ctx, cancel := context.WithCancel(context.Background())
+		var fed sync.WaitGroup
+		fed.Go(func() { f.run(ctx, up) })
+		j = &journal.Journal{Faults: []journal.Fault{{IntentAt: time.Now()}}}
+		r := &Runner{Log: zerolog.Nop()}
+		failures, err := r.Restore(context.Background(), sc, j, f.get)
+		cancel()
+		fed.Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(failures, j.Runbook.Failures) {
+			t.Errorf("returned failures %q, journal has %q", failures, j.Runbook.Failures)
+		}
+	})
 	return j
 }
 
