@@ -46,6 +46,12 @@ type PrometheusSpec struct {
 // page): the service was not measured, which is not the service failing.
 var ErrPrometheusUnreachable = errors.New("prometheus unreachable")
 
+// ErrPrometheusRefused: the server (or a proxy in front of it) refused the
+// probe's request (401, 403, 404): a token, header or URL is wrong. The
+// service was not measured either; preflight and validate --online say
+// which key to fix.
+var ErrPrometheusRefused = errors.New("prometheus refused the query")
+
 // expectation is a parsed expect: a comparison with a threshold, or a
 // test of whether the result is empty.
 type expectation struct {
@@ -251,7 +257,37 @@ func (t *promTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
-	return t.base.RoundTrip(req)
+	resp, err := t.base.RoundTrip(req)
+	if err == nil {
+		switch resp.StatusCode {
+		case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound:
+			_ = resp.Body.Close()
+			return nil, &refusedError{code: resp.StatusCode, token: t.tokenFile != ""}
+		}
+	}
+	return resp, err
+}
+
+// refusedError is an answer that says the request itself is wrong: not
+// allowed (401, 403) or not there (404).
+type refusedError struct {
+	code  int
+	token bool // a bearer token was sent
+}
+
+func (e *refusedError) Error() string {
+	return fmt.Sprintf("%d %s", e.code, http.StatusText(e.code))
+}
+
+// field is the key to fix.
+func (e *refusedError) field() (string, string) {
+	if e.code == http.StatusNotFound {
+		return "url", "is this Prometheus's base URL (the API is at URL/api/v1/query)?"
+	}
+	if e.token {
+		return "bearer_token_file", "does the server accept this token?"
+	}
+	return "bearer_token_file", "the server wants credentials: give a bearer_token_file"
 }
 
 type promProber struct {
@@ -290,7 +326,7 @@ func (p *promProber) Probe(ctx context.Context) Sample {
 	if err != nil {
 		s.Err = err.Error()
 		// Prometheus down is not the service down.
-		s.Unmeasured = errors.Is(err, ErrPrometheusUnreachable)
+		s.Unmeasured = errors.Is(err, ErrPrometheusUnreachable) || errors.Is(err, ErrPrometheusRefused)
 	}
 	return s
 }
@@ -303,15 +339,22 @@ func (p *promProber) Close() error {
 
 // Preflight runs the query once. A query Prometheus rejects (bad PromQL,
 // one that cannot be evaluated) or whose result is not an instant vector
-// or a scalar is an error on "query" with Prometheus's own message.
+// or a scalar is an error on "query" with Prometheus's own message; a
+// request the server refuses (401, 403: bearer_token_file; 404: url) is an
+// error on the key to fix.
 func (p *promProber) Preflight(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
 	defer cancel()
 	res, err := p.query(ctx)
 	if err != nil {
 		var qe *queryError
-		if errors.As(err, &qe) {
+		var re *refusedError
+		switch {
+		case errors.As(err, &qe):
 			return FieldError{Field: "query", Msg: qe.msg}
+		case errors.As(err, &re):
+			field, hint := re.field()
+			return FieldError{Field: field, Msg: fmt.Sprintf("prometheus answered %s: %s", re, hint)}
 		}
 		return nil // unreachable: the samples will say so
 	}
@@ -340,10 +383,13 @@ func (p *promProber) query(ctx context.Context) (model.Value, error) {
 		return res, nil
 	}
 	var te *tokenError
+	var re *refusedError
 	var ae *v1.Error
 	switch {
 	case errors.As(err, &te):
 		return nil, te
+	case errors.As(err, &re):
+		return nil, fmt.Errorf("%w: %w", ErrPrometheusRefused, re)
 	case errors.As(err, &ae) && (ae.Type == v1.ErrBadData || ae.Type == v1.ErrExec):
 		return nil, &queryError{msg: ae.Msg}
 	case errors.As(err, &ae):

@@ -163,6 +163,7 @@ func TestPrometheusProbeUnreachable(t *testing.T) {
 	t.Run("refused", func(t *testing.T) {
 		s := probeOnce(buildProm(t, PrometheusSpec{URL: "http://" + closedPort(t), Query: "up", Expect: "== 1"}))
 		assert.False(t, s.OK)
+		assert.True(t, s.Unmeasured)
 		assert.Regexp(t, `^prometheus unreachable: .*connection refused`, s.Err)
 	})
 	t.Run("a proxy's 502", func(t *testing.T) {
@@ -195,6 +196,38 @@ func TestPrometheusProbeUnreachable(t *testing.T) {
 		p := buildProm(t, PrometheusSpec{URL: "http://" + closedPort(t), Query: "up", Expect: "== 1"})
 		assert.NoError(t, p.Preflight(context.Background()))
 	})
+}
+
+// A server that refuses the request (401, 403, 404) measured nothing, and
+// preflight (so validate --online) names the key to fix.
+func TestPrometheusProbeRefused(t *testing.T) {
+	token := filepath.Join(t.TempDir(), "token")
+	require.NoError(t, os.WriteFile(token, []byte("t0k3n\n"), 0o600))
+	tests := []struct {
+		name      string
+		code      int
+		tokenFile string
+		field     string
+		msg       string
+	}{
+		{"no credentials", http.StatusUnauthorized, "", "bearer_token_file", "prometheus answered 401 Unauthorized: the server wants credentials: give a bearer_token_file"},
+		{"a token it does not take", http.StatusForbidden, token, "bearer_token_file", "prometheus answered 403 Forbidden: does the server accept this token?"},
+		{"not its API", http.StatusNotFound, "", "url", "prometheus answered 404 Not Found: is this Prometheus's base URL (the API is at URL/api/v1/query)?"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Error(w, "<html>no</html>", tt.code)
+			}))
+			t.Cleanup(srv.Close)
+			p := buildProm(t, PrometheusSpec{URL: srv.URL, Query: "up", Expect: "== 1", BearerTokenFile: tt.tokenFile})
+			s := probeOnce(p)
+			assert.False(t, s.OK)
+			assert.True(t, s.Unmeasured, "a refused query measured the service: %+v", s)
+			assert.Equal(t, fmt.Sprintf("prometheus refused the query: %d %s", tt.code, http.StatusText(tt.code)), s.Err)
+			assert.Equal(t, FieldError{Field: tt.field, Msg: tt.msg}, p.Preflight(context.Background()))
+		})
+	}
 }
 
 func TestPrometheusProbeBadPromQL(t *testing.T) {
