@@ -90,10 +90,9 @@ func outage(t *testing.T, ss []probes.Sample, probe string) (from, to time.Time)
 }
 
 // TestLoadProbeDuringKill: a load probe at 200 req/s runs against the
-// supervised demo target while it is killed and restarted. The target has
-// no counters of its own yet (a /metrics is being added to it), so the
-// client side counts instead: the load probe's traffic goes through a
-// counting proxy in this test, and what the journal recorded (every
+// supervised demo target while it is killed and restarted. The target's
+// own counters die with it, so the client side counts instead: the load
+// probe's traffic goes through a counting proxy in this test, and what the journal recorded (every
 // sample: the run is short) must match what the proxy saw sent and failed,
 // but for the few requests in flight when the run ended, which the probe
 // cancels and does not record. The outage the load probe saw must match
