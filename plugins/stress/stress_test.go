@@ -57,50 +57,19 @@ func inject(t *testing.T, action string, params plugins.Params) (*Fault, []byte,
 	return f, data, rd
 }
 
-// cpuTimes is the summed user+system CPU seconds of the workers.
-func cpuTimes(t *testing.T, rd revertData) float64 {
-	t.Helper()
-	var sum float64
-	for _, w := range rd.Workers {
-		p, err := process.NewProcess(int32(w.PID))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ts, err := p.Times()
-		if err != nil {
-			t.Fatal(err)
-		}
-		sum += ts.User + ts.System
-	}
-	return sum
-}
-
-func TestCPULoadReached(t *testing.T) {
-	if testing.Short() {
-		t.Skip("measures for 3s")
-	}
-	const load = 50.0
-	f, data, rd := inject(t, "cpu", plugins.Params{"workers": int64(2), "load": load})
+// TestCPUWorkersStopOnRevert: Inject starts the workers asked for and
+// Revert stops them, after which Status says the fault is gone. The CPU
+// they burn is measured in test/ (TestStressTwoCPUWorkersThroughChaosctl),
+// where no other package shares the machine.
+func TestCPUWorkersStopOnRevert(t *testing.T) {
+	f, data, rd := inject(t, "cpu", plugins.Params{"workers": int64(2), "load": 50.0})
 	if len(rd.Workers) != 2 {
 		t.Fatalf("%d workers, want 2", len(rd.Workers))
 	}
-	time.Sleep(300 * time.Millisecond) // past start-up
-	// Other tests share these 2 CPUs: a window where the workers got less
-	// than asked may be the machine's doing, so up to 3 windows are
-	// measured; more than asked is always a failure.
-	var got float64
-	for try := 0; try < 3; try++ {
-		c0, t0 := cpuTimes(t, rd), time.Now()
-		time.Sleep(2 * time.Second)
-		c1, t1 := cpuTimes(t, rd), time.Now()
-		got = (c1 - c0) / t1.Sub(t0).Seconds() / 2 * 100 // percent of one CPU per worker
-		t.Logf("asked %.0f%% per worker, measured %.1f%%", load, got)
-		if got > load*1.15 || got >= load*0.85 {
-			break
+	for _, w := range rd.Workers {
+		if !alive(context.Background(), w) {
+			t.Fatalf("worker %d not running once Inject returned", w.PID)
 		}
-	}
-	if got < load*0.85 || got > load*1.15 {
-		t.Fatalf("workers use %.1f%% of a CPU each, want %.0f%% within 15%%", got, load)
 	}
 	if err := f.Revert(context.Background(), "cpu", data); err != nil {
 		t.Fatal(err)
@@ -232,12 +201,14 @@ var (
 	rssDetail = regexp.MustCompile(`^1 of 1 workers running, (\d+) MiB resident$`)
 )
 
-// TestCPUStatusMeasuresTheWorkers: Status counts the workers from /proc
-// and measures the CPU they burn; workers stopped or killed behind the
-// plugin's back show in it.
-func TestCPUStatusMeasuresTheWorkers(t *testing.T) {
+// TestCPUStatusCountsTheWorkers: Status counts the workers from /proc and
+// reports the CPU they burn; workers stopped or killed behind the plugin's
+// back show in it. The figure itself is only read here: that it is not 0
+// for workers that burn CPU is checked in test/
+// (TestStressTwoCPUWorkersThroughChaosctl), where no other package competes.
+func TestCPUStatusCountsTheWorkers(t *testing.T) {
 	ctx := context.Background()
-	f, data, rd := inject(t, "cpu", plugins.Params{"workers": int64(2), "load": 100.0})
+	f, data, rd := inject(t, "cpu", plugins.Params{"workers": int64(2), "load": 10.0})
 	st, err := New().Status(ctx, "cpu", data)
 	if err != nil {
 		t.Fatal(err)
@@ -245,10 +216,6 @@ func TestCPUStatusMeasuresTheWorkers(t *testing.T) {
 	m := cpuDetail.FindStringSubmatch(st.Detail)
 	if !st.Active || m == nil || m[1] != "2" || m[2] != "2" {
 		t.Fatalf("status %+v, want 2 of 2 workers running with their CPU", st)
-	}
-	t.Log(st.Detail)
-	if pct, _ := strconv.Atoi(m[3]); pct == 0 {
-		t.Fatalf("status %+v: two workers at 100%% measured at 0%% CPU", st)
 	}
 
 	stopped := rd.Workers[0].PID
