@@ -19,14 +19,12 @@ build:
 # container, mount, nft table: test/leftovers.sh), whether or not they
 # passed. Unit packages run in parallel: their tests simulate time
 # (testing/synctest) or assert none tight enough for a busy machine to break.
-# The packages that measure real time and CPU then run one at a time (-p 1),
-# since on a 2-core machine two packages at once would measure each other:
-# test/ (recovery ground truth, CPU stress) and, until their measurements
-# move there, plugins/stress (a CPU share within 15%) and
-# plugins/latency/tcpproxy (round trips under 40ms).
+# test/ alone measures real time and CPU (recovery ground truth, CPU stress,
+# the proxy's toxic timings), so it runs one package at a time (-p 1): on a
+# 2-core machine two packages at once would measure each other.
 MODULE   = $(shell $(GO) list -m)
-MEASURED = $(MODULE)/test/... $(MODULE)/plugins/stress $(MODULE)/plugins/latency/tcpproxy
-UNIT     = $(filter-out $(MODULE)/test $(MODULE)/test/% $(MODULE)/plugins/stress $(MODULE)/plugins/latency/tcpproxy,$(shell $(GO) list ./...))
+MEASURED = $(MODULE)/test/...
+UNIT     = $(filter-out $(MODULE)/test $(MODULE)/test/%,$(shell $(GO) list ./...))
 test: lint
 	@mkdir -p $(BIN) && bash test/leftovers.sh snapshot $(BIN)/.before-test
 	@status=0; \
