@@ -6,6 +6,8 @@ package plugins
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -129,6 +131,25 @@ func (d Descriptor) Action(name string) (Action, bool) {
 		}
 	}
 	return Action{}, false
+}
+
+// ActionName is the action's name: a plugin's own action type, which
+// embeds Action, has it too (LookupAction).
+func (a Action) ActionName() string { return a.Name }
+
+// LookupAction is the action of list named name, or ErrUnknownAction
+// naming the known ones: the one lookup of the built-in plugins' action
+// tables.
+func LookupAction[A interface{ ActionName() string }](list []A, name string) (A, error) {
+	names := make([]string, 0, len(list))
+	for _, a := range list {
+		if a.ActionName() == name {
+			return a, nil
+		}
+		names = append(names, a.ActionName())
+	}
+	var none A
+	return none, fmt.Errorf("%w %q (known: %s)", ErrUnknownAction, name, strings.Join(names, ", "))
 }
 
 // Action is one thing a plugin can do.

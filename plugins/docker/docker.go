@@ -58,14 +58,7 @@ type action struct {
 // actions is the one list of docker actions.
 var actions = []*action{crashAction, killAction, stopAction, pauseAction, restartAction, partitionAction, fillAction}
 
-func lookup(name string) (*action, error) {
-	for _, a := range actions {
-		if a.Name == name {
-			return a, nil
-		}
-	}
-	return nil, fmt.Errorf("%w %q", plugins.ErrUnknownAction, name)
-}
+func lookup(name string) (*action, error) { return plugins.LookupAction(actions, name) }
 
 // revertData is stored durably by the engine; a fresh process reverts from
 // it alone.

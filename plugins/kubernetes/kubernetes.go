@@ -102,14 +102,7 @@ var actions = []*action{
 	networkLossAction, networkBlockAction, networkBandwidthAction, networkDNSAction,
 }
 
-func lookup(name string) (*action, error) {
-	for _, a := range actions {
-		if a.Name == name {
-			return a, nil
-		}
-	}
-	return nil, fmt.Errorf("%w %q", plugins.ErrUnknownAction, name)
-}
+func lookup(name string) (*action, error) { return plugins.LookupAction(actions, name) }
 
 // revertData is stored durably by the engine; a fresh process reverts
 // from it alone.

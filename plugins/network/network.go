@@ -73,14 +73,7 @@ type plan struct {
 
 var actions = []*action{lossAction, blockAction, dnsAction, bandwidthAction}
 
-func lookup(name string) (*action, error) {
-	for _, a := range actions {
-		if a.Name == name {
-			return a, nil
-		}
-	}
-	return nil, fmt.Errorf("%w %q (network has loss, block, dns, bandwidth)", plugins.ErrUnknownAction, name)
-}
+func lookup(name string) (*action, error) { return plugins.LookupAction(actions, name) }
 
 func fieldError(field, msg string) error { return &plugins.ValidationError{Field: field, Msg: msg} }
 
