@@ -22,17 +22,10 @@ func (d *decoder) validateRunbook(s *Scenario, probeIdx map[string]int) {
 		r.add("runbook", "at least one [[runbook.step]] is required: a runbook that does nothing restores nothing")
 	}
 	refs := stepRefs(s, probeIdx)
-	names := map[string]string{}
+	names := newNames(r, "step")
 	check := func(st *Step, path, defName string) {
 		d.validateStep(st, path, defName, refs)
-		if st.Name == "" {
-			return
-		}
-		if prev, dup := names[st.Name]; dup {
-			r.add(joinKey(path, "name"), "duplicate step name %q (also %s)", st.Name, prev)
-			return
-		}
-		names[st.Name] = path
+		names.claim(joinKey(path, "name"), path, st.Name, false)
 	}
 	for i := range rb.Before {
 		check(&rb.Before[i], indexPath("runbook.before", i), fmt.Sprintf("before-%d", i))

@@ -108,19 +108,14 @@ func (d *decoder) validateProbes(s *Scenario) map[string]int {
 		r.add("probe", "at least one [[probe]] is required")
 	}
 	byName := make(map[string]int, len(s.Probes))
+	names := newNames(r, "probe")
 	for i := range s.Probes {
 		p := &s.Probes[i]
 		path := indexPath("probe", i)
 		f := func(k string) string { return joinKey(path, k) }
 		keys := d.probeKeys[i]
 		set := func(k string) bool { _, ok := keys[k]; return ok }
-		switch prev, dup := byName[p.Name]; {
-		case r.bad[f("name")]:
-		case p.Name == "":
-			r.add(f("name"), "required")
-		case dup:
-			r.add(f("name"), "duplicate probe name %q (also probe[%d])", p.Name, prev)
-		default:
+		if names.claim(f("name"), path, p.Name, true) {
 			byName[p.Name] = i
 		}
 		d.durationSet(f("interval"), set("interval"), &p.Interval, DefaultProbeInterval, true)
@@ -150,20 +145,12 @@ func (d *decoder) validateSLOs(s *Scenario, probeIdx map[string]int) {
 	if len(s.SLOs) == 0 && !r.bad["slo"] {
 		r.add("slo", "at least one [[slo]] is required")
 	}
-	names := map[string]int{}
+	names := newNames(r, "SLO")
 	for i := range s.SLOs {
 		o := &s.SLOs[i]
 		path := indexPath("slo", i)
 		f := func(k string) string { return joinKey(path, k) }
-		switch prev, dup := names[o.Name]; {
-		case r.bad[f("name")]:
-		case o.Name == "":
-			r.add(f("name"), "required")
-		case dup:
-			r.add(f("name"), "duplicate SLO name %q (also slo[%d])", o.Name, prev)
-		default:
-			names[o.Name] = i
-		}
+		names.claim(f("name"), path, o.Name, true)
 		d.probeRef(f("probe"), o.Probe, probeIdx)
 		if o.Availability != nil {
 			percent(r, f("availability"), *o.Availability)
@@ -276,7 +263,7 @@ func (d *decoder) validateSafety(s *Safety, probeIdx map[string]int) {
 
 func (d *decoder) validateFaults(ctx context.Context, s *Scenario, cat plugins.Catalog) {
 	r := d.r
-	names := map[string]int{}
+	names := newNames(r, "fault")
 	for i := range s.Faults {
 		ft := &s.Faults[i]
 		path := indexPath("fault", i)
@@ -292,11 +279,7 @@ func (d *decoder) validateFaults(ctx context.Context, s *Scenario, cat plugins.C
 		if ft.Name == "" && !r.bad[f("name")] {
 			ft.Name = fmt.Sprintf("%s-%s-%d", ft.Plugin, ft.Action, i)
 		}
-		if prev, dup := names[ft.Name]; dup {
-			r.add(f("name"), "duplicate fault name %q (also fault[%d])", ft.Name, prev)
-		} else {
-			names[ft.Name] = i
-		}
+		names.claim(f("name"), path, ft.Name, false)
 		if cat != nil && ft.Plugin != "" && ft.Action != "" {
 			d.checkFault(ctx, cat, ft, path)
 		}
@@ -391,4 +374,37 @@ func (d *decoder) validateSchedule(s *Scenario) {
 	default:
 		r.add("concurrency", "must be forbid, allow or replace, got %q", s.Concurrency)
 	}
+}
+
+// names checks that the names of one kind of table (probes, SLOs, faults,
+// steps) are given where they are required, and unique.
+type names struct {
+	r    *report
+	kind string
+	at   map[string]string // name -> the path of the table that took it first
+}
+
+func newNames(r *report, kind string) *names {
+	return &names{r: r, kind: kind, at: map[string]string{}}
+}
+
+// claim takes name for the table at path, whose name key is key, and
+// reports whether it got it: not when the key is already reported bad,
+// when the name is missing (an error where required), or when another
+// table has it.
+func (n *names) claim(key, path, name string, required bool) bool {
+	prev, dup := n.at[name]
+	switch {
+	case n.r.bad[key]:
+	case name == "":
+		if required {
+			n.r.add(key, "required")
+		}
+	case dup:
+		n.r.add(key, "duplicate %s name %q (also %s)", n.kind, name, prev)
+	default:
+		n.at[name] = path
+		return true
+	}
+	return false
 }
