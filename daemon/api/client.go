@@ -4,8 +4,8 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -122,27 +122,20 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	if err != nil {
 		return err
 	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+	a, err := httpapi.Do(ctx, c.hc, req, out)
+	switch {
+	case errors.Is(err, httpapi.ErrBadAnswer):
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	case err != nil && ctx.Err() != nil:
+		return err
+	case err != nil:
 		return fmt.Errorf("%w at %s: %w", ErrUnreachable, c.where, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		ae := &APIError{Status: resp.StatusCode}
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		if json.Unmarshal(b, &ae.ErrorResponse) != nil || ae.ErrorResponse.Error == "" {
-			ae.ErrorResponse.Error = fmt.Sprintf("%s %s: %s", method, path, resp.Status)
+	case a.Code >= 300:
+		ae := &APIError{Status: a.Code}
+		if json.Unmarshal(a.Body, &ae.ErrorResponse) != nil || ae.ErrorResponse.Error == "" {
+			ae.ErrorResponse.Error = fmt.Sprintf("%s %s: %s", method, path, a.Status)
 		}
 		return ae
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("%s %s: bad response: %w", method, path, err)
 	}
 	return nil
 }

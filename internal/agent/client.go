@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -153,39 +152,32 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		// net/http replays only requests it is told are idempotent.
 		req.Header.Set("Idempotency-Key", path)
 	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+	a, err := httpapi.Do(ctx, c.hc, req, out)
+	switch {
+	case errors.Is(err, httpapi.ErrBadAnswer):
+		return fmt.Errorf("agent %s: %s %s: %w", c.base, method, path, err)
+	case err != nil && ctx.Err() != nil:
+		return err
+	case err != nil:
 		return fmt.Errorf("%w at %s: %w", ErrUnreachable, c.base, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		var eb ErrorBody
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		if json.Unmarshal(b, &eb) != nil || eb.Error == "" {
-			eb.Error = resp.Status
-		}
-		msg := eb.Error
-		if len(eb.Errors) > 0 {
-			msg += ": " + strings.Join(eb.Errors, "; ")
-		}
-		switch {
-		case resp.StatusCode == http.StatusNotFound && eb.Code == CodeUnknownFault:
-			return fmt.Errorf("agent %s: %w: %s", c.base, ErrUnknownFault, msg)
-		case resp.StatusCode >= 400 && resp.StatusCode < 500:
-			return fmt.Errorf("agent %s: %w: %s", c.base, ErrRefused, msg)
-		}
-		return fmt.Errorf("agent %s: %s %s: %s", c.base, method, path, msg)
-	}
-	if out == nil {
+	case a.Code < 300:
 		return nil
 	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("agent %s: %s %s: bad response: %w", c.base, method, path, err)
+	var eb ErrorBody
+	if json.Unmarshal(a.Body, &eb) != nil || eb.Error == "" {
+		eb.Error = a.Status
 	}
-	return nil
+	msg := eb.Error
+	if len(eb.Errors) > 0 {
+		msg += ": " + strings.Join(eb.Errors, "; ")
+	}
+	switch {
+	case a.Code == http.StatusNotFound && eb.Code == CodeUnknownFault:
+		return fmt.Errorf("agent %s: %w: %s", c.base, ErrUnknownFault, msg)
+	case a.Code >= 400 && a.Code < 500:
+		return fmt.Errorf("agent %s: %w: %s", c.base, ErrRefused, msg)
+	}
+	return fmt.Errorf("agent %s: %s %s: %s", c.base, method, path, msg)
 }
 
 // CodeUnknownFault names ErrUnknownFault on the wire.

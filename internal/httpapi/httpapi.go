@@ -1,7 +1,7 @@
 // Package httpapi is what chaosctl's API clients share: the daemon's
 // (daemon/api) and the node agent's (internal/agent). Each keeps its own
-// errors; this is only how a request leaves and how a peer's certificate
-// is checked.
+// errors; this is only how a request leaves, how its answer comes back
+// and how a peer's certificate is checked.
 package httpapi
 
 import (
@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -63,4 +64,42 @@ func NewRequest(ctx context.Context, method, url, token string, body any) (*http
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	return req, nil
+}
+
+// Answer is how a peer answered a request that got an answer: a 2xx is
+// decoded into the caller's value; anything else is kept for the caller
+// to word in its own errors.
+type Answer struct {
+	Code   int
+	Status string // "404 Not Found"
+	Body   []byte // the first MiB of an answer of 300 or more
+}
+
+// ErrBadAnswer wraps a 2xx answer whose JSON would not decode.
+var ErrBadAnswer = errors.New("bad response")
+
+// Do sends req and, for a 2xx answer, decodes its JSON into out (unless
+// out is nil). err is the transport's error (ctx's own when ctx ended),
+// or ErrBadAnswer; an answer of 300 or more is no error here: the caller
+// reads it from Answer.
+func Do(ctx context.Context, hc *http.Client, req *http.Request, out any) (Answer, error) {
+	resp, err := hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return Answer{}, ctx.Err()
+		}
+		return Answer{}, err
+	}
+	defer resp.Body.Close()
+	a := Answer{Code: resp.StatusCode, Status: resp.Status}
+	if resp.StatusCode >= 300 {
+		a.Body, _ = io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return a, nil
+	}
+	if out != nil {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			return a, fmt.Errorf("%w: %w", ErrBadAnswer, err)
+		}
+	}
+	return a, nil
 }
