@@ -231,8 +231,8 @@ func TestRelapseFails(t *testing.T) {
 		}
 		var states []string
 		for _, e := range events {
-			if n := len(states); n == 0 || states[n-1] != e.State {
-				states = append(states, e.State)
+			if n := len(states); n == 0 || states[n-1] != string(e.State) {
+				states = append(states, string(e.State))
 			}
 		}
 		if got := strings.Join(states, ","); !strings.HasSuffix(got, "confirming,recovered,relapsed") {

@@ -176,19 +176,25 @@ func judgeAll(js []slo.Judge, judge func(j slo.Judge, now time.Time) slo.Judgeme
 	return st
 }
 
-// Recovery states, for live progress (RecoveryState.State).
+// RecoveryStep is where the recovery judgement stands, for live progress
+// (RecoveryState.State). It is not a phase (journal.PhaseName), though two
+// of its words are also the names of SLO windows: "recovering" and
+// "recovered" here say what the judgement has seen so far, live.
+type RecoveryStep string
+
+// The recovery judgement's steps.
 const (
-	RecoveryWaiting    = "recovering" // some SLO has not held since the last fault
-	RecoveryConfirming = "confirming" // every SLO holds; hold_for is being confirmed
-	RecoveryWatching   = "recovered"  // confirmed; watching for a relapse
-	RecoveryRelapsed   = "relapsed"
+	RecoveryWaiting    RecoveryStep = "recovering" // some SLO has not held since the last fault
+	RecoveryConfirming RecoveryStep = "confirming" // every SLO holds; hold_for is being confirmed
+	RecoveryWatching   RecoveryStep = "recovered"  // confirmed; watching for a relapse
+	RecoveryRelapsed   RecoveryStep = "relapsed"
 )
 
 // RecoveryState is where recovery stands, for live progress: the live line
 // shows it instead of the SLOs' sliding windows, which still hold the
 // outage for a while after service is back.
 type RecoveryState struct {
-	State     string        `json:"state"`
+	State     RecoveryStep  `json:"state"`
 	At        time.Duration `json:"at_ns,omitempty"`       // the recovery instant, from the recovery clock's start
 	Elapsed   time.Duration `json:"elapsed_ns,omitempty"`  // confirming: how much of it has held; recovered: how much of the watch is over
 	Need      time.Duration `json:"need_ns,omitempty"`     // confirming: all it takes; recovered: the whole watch

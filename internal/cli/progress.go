@@ -34,7 +34,7 @@ type sloLog struct {
 	e     *env
 	held  map[string]bool
 	at    map[string]time.Time
-	state string // the recovery state last logged
+	state experiments.RecoveryStep // the recovery step last logged
 }
 
 func (l *sloLog) event(ev experiments.Event) {
@@ -56,7 +56,7 @@ func (l *sloLog) event(ev experiments.Event) {
 	case experiments.EventRecovery:
 		if rs := ev.Recovery; rs.State != l.state {
 			l.state = rs.State
-			l.e.log.Info().Str("run_id", ev.RunID).Str("state", rs.State).Msg(recoveryLine(rs))
+			l.e.log.Info().Str("run_id", ev.RunID).Str("state", string(rs.State)).Msg(recoveryLine(rs))
 		}
 	}
 }
@@ -77,7 +77,7 @@ func recoveryLine(rs *experiments.RecoveryState) string {
 	case experiments.RecoveryRelapsed:
 		return fmt.Sprintf("✗ recovered at %s, relapsed at +%s (SLO %s)", at, rs.Relapsed.Round(time.Millisecond), rs.SLO)
 	}
-	return rs.State
+	return string(rs.State)
 }
 
 // faultLine is the line a fault event is worth, or "" when it says
