@@ -270,3 +270,18 @@ func Targets(ctx context.Context, e Engine, sel plugins.Params) ([]plugins.Targe
 	}
 	return out, nil
 }
+
+// InspectTarget connects through l when need be and inspects the container
+// a fault's target names, as it is now. An error names the target and
+// wraps the Engine's (ErrNotFound for a container that is gone).
+func InspectTarget(ctx context.Context, l *Lazy, t plugins.Target) (Container, error) {
+	e, err := l.Get(ctx)
+	if err != nil {
+		return Container{}, err
+	}
+	c, err := e.Inspect(ctx, t.ID)
+	if err != nil {
+		return Container{}, fmt.Errorf("inspect %s: %w", t, err)
+	}
+	return c, nil
+}

@@ -137,13 +137,9 @@ func (f *Fault) Prepare(ctx context.Context, req plugins.InjectRequest) ([]byte,
 	if err != nil || a.revert == nil {
 		return nil, err
 	}
-	e, err := f.eng(ctx)
+	c, err := dockerengine.InspectTarget(ctx, &f.engine, req.Target)
 	if err != nil {
 		return nil, err
-	}
-	c, err := e.Inspect(ctx, req.Target.ID)
-	if err != nil {
-		return nil, fmt.Errorf("inspect %s: %w", req.Target, err)
 	}
 	rd := identity(c)
 	if a.prepare != nil {

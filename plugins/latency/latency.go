@@ -312,13 +312,9 @@ func (f *Fault) Inject(ctx context.Context, req plugins.InjectRequest) ([]byte, 
 
 // netemTarget identifies the container's network namespace exactly.
 func (f *Fault) netemTarget(ctx context.Context, req plugins.InjectRequest) (*netemData, error) {
-	e, err := f.eng(ctx)
+	c, err := dockerengine.InspectTarget(ctx, &f.engine, req.Target)
 	if err != nil {
 		return nil, err
-	}
-	c, err := e.Inspect(ctx, req.Target.ID)
-	if err != nil {
-		return nil, fmt.Errorf("inspect %s: %w", req.Target, err)
 	}
 	if !c.Running || c.Pid <= 0 {
 		return nil, fmt.Errorf("container %s is %s, not running", c.Name, c.State)
