@@ -204,6 +204,9 @@
     on('sample', function (ev) {
       var s = ev.sample, p = chart(s.probe);
       var at = t(s.time);
+      // An unmeasured sample (Prometheus unreachable) is no evidence either
+      // way: a gap in the chart, not a failure, as in the report.
+      if (s.unmeasured) { return; }
       p.samples.push({ t: at, ok: s.ok, lat: s.latency_ns / 1e6, err: s.error });
       st.samples++;
       st.last = Math.max(st.last, at + s.latency_ns / 1e6);
