@@ -55,6 +55,17 @@ func startAgent(t *testing.T) agentRig {
 	return agentRig{v: v, cfg: cfg, td: td, c: agentClient(t, cfg, o)}
 }
 
+// pause has the agent pause the victim under lease, and fails the test if
+// it cannot.
+func (r agentRig) pause(t *testing.T, lease time.Duration) agent.Fault {
+	t.Helper()
+	f, err := r.c.Inject(context.Background(), pauseRequest(r.v.pid, lease))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 func agentClient(t *testing.T, cfg Config, o agent.Options) *agent.Client {
 	t.Helper()
 	c, err := agent.NewClient("http://"+cfg.API.Listen, o)
@@ -127,10 +138,7 @@ func TestAgentLeaseRunsOut(t *testing.T) {
 	rig := startAgent(t)
 	v, c := rig.v, rig.c
 	ctx := context.Background()
-	f, err := c.Inject(ctx, pauseRequest(v.pid, agent.MinLease))
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := rig.pause(t, agent.MinLease)
 	injected := time.Now()
 	waitFor(t, "the agent to revert when the lease ran out", 10*time.Second, func() bool { return !stopped(t, v.pid) })
 	if d := time.Since(injected); d < agent.MinLease-100*time.Millisecond {
@@ -198,10 +206,7 @@ func TestAgentRestartReverts(t *testing.T) {
 	rig := startAgent(t)
 	v, td, c := rig.v, rig.td, rig.c
 	ctx := context.Background()
-	f, err := c.Inject(ctx, pauseRequest(v.pid, time.Minute))
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := rig.pause(t, time.Minute)
 	// A crash, not a shutdown (which reverts): the ledger as it was, the
 	// agent's memory gone.
 	e, err := td.d.agent.entry(f.ID)
@@ -241,10 +246,7 @@ func TestAgentRetryLoopLeavesHeldFaults(t *testing.T) {
 	rig := startAgent(t)
 	v, td, c := rig.v, rig.td, rig.c
 	ctx := context.Background()
-	f, err := c.Inject(ctx, pauseRequest(v.pid, time.Minute))
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := rig.pause(t, time.Minute)
 	td.d.retryFailed(ctx)
 	if g, err := c.Get(ctx, f.ID); err != nil || g.State != agent.StateHeld || !stopped(t, v.pid) {
 		t.Fatalf("after a retry pass: %+v %v, stopped %v; want still held", g, err, stopped(t, v.pid))
