@@ -120,18 +120,13 @@ func revertFill(ctx context.Context, c k8s.Interface, connect connectFunc, rd re
 	if rd.Fill == nil {
 		return nil
 	}
-	err := withFillEngine(ctx, connect, rd, func(e dockerengine.Engine) error {
+	gone, err := onFill(ctx, c, connect, rd, func(e dockerengine.Engine) error {
 		return rd.fillFile().Revert(ctx, e, rd.Fill.ContainerID, rd.fillWho())
 	})
-	if !errors.Is(err, dockerengine.ErrNotFound) {
-		return err
+	if gone != "" {
+		log.Info().Msgf("not removing the fill file: %s", gone)
 	}
-	why, gerr := fillGone(ctx, c, rd)
-	if gerr != nil {
-		return fmt.Errorf("remove fill file %s of %s: %w", path.Join(rd.Fill.ContainerPath, rd.Fill.File), rd.fillWho(), gerr)
-	}
-	log.Info().Err(err).Msgf("not removing the fill file: %s", why)
-	return nil
+	return err
 }
 
 // statusFill reads the fill file's real state; one that cannot be reached
@@ -141,19 +136,31 @@ func statusFill(ctx context.Context, c k8s.Interface, connect connectFunc, rd re
 		return plugins.Status{}, fmt.Errorf("revert data names no fill file")
 	}
 	var st plugins.Status
-	err := withFillEngine(ctx, connect, rd, func(e dockerengine.Engine) error {
+	gone, err := onFill(ctx, c, connect, rd, func(e dockerengine.Engine) error {
 		var err error
 		st, err = rd.fillFile().Status(ctx, e, rd.Fill.ContainerID, rd.fillWho())
 		return err
 	})
+	if gone != "" {
+		return plugins.Status{Detail: "no fill file: " + gone}, nil
+	}
+	return st, err
+}
+
+// onFill calls do on the fill file as this machine's Engine reaches it.
+// When no container reaches it any more (ErrNotFound), gone says why the
+// file went with what held it (fillGone); when it may still be there, the
+// error leaves it to a retry.
+func onFill(ctx context.Context, c k8s.Interface, connect connectFunc, rd revertData, do func(dockerengine.Engine) error) (gone string, err error) {
+	err = withFillEngine(ctx, connect, rd, do)
 	if !errors.Is(err, dockerengine.ErrNotFound) {
-		return st, err
+		return "", err
 	}
 	why, gerr := fillGone(ctx, c, rd)
 	if gerr != nil {
-		return plugins.Status{}, fmt.Errorf("fill file %s of %s: %w", path.Join(rd.Fill.ContainerPath, rd.Fill.File), rd.fillWho(), gerr)
+		return "", fmt.Errorf("fill file %s of %s: %w", path.Join(rd.Fill.ContainerPath, rd.Fill.File), rd.fillWho(), gerr)
 	}
-	return plugins.Status{Detail: "no fill file: " + why}, nil
+	return why, nil
 }
 
 // withFillEngine calls do with this machine's Engine, when the fill file
