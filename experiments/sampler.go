@@ -114,10 +114,14 @@ func (r *recorder) unmeasuredIn(probe string, from, to time.Time) (int, string) 
 // start time as a journal's samples are.
 func (r *recorder) withUnmeasured(samples []probes.Sample) []probes.Sample {
 	r.mu.RLock()
+	n := len(samples)
 	for _, kept := range r.unmeasuredKept {
 		samples = append(samples, kept...)
 	}
 	r.mu.RUnlock()
+	if len(samples) == n {
+		return samples // already in order
+	}
 	slices.SortStableFunc(samples, func(a, b probes.Sample) int { return a.Time.Compare(b.Time) })
 	return samples
 }

@@ -180,8 +180,11 @@ func (j *Journal) AdoptSampleLog(path string) error {
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
+	// One read keeps every sample while there are few enough to keep them
+	// all; a long run's log is read again, thinned, once its span is known.
 	n := 0
 	var first, last time.Time
+	var all []probes.Sample
 	err := ReadSampleLog(path, func(s probes.Sample) error {
 		if n == 0 || s.Time.Before(first) {
 			first = s.Time
@@ -189,7 +192,11 @@ func (j *Journal) AdoptSampleLog(path string) error {
 		if e := s.End(); e.After(last) {
 			last = e
 		}
-		n++
+		if n++; n <= MaxWholeSamples {
+			all = append(all, s)
+		} else {
+			all = nil
+		}
 		return nil
 	})
 	if err != nil {
@@ -211,7 +218,11 @@ func (j *Journal) AdoptSampleLog(path string) error {
 		width = ThinWidth(j.StartedAt, j.EndedAt, ThinPoints)
 	}
 	th := NewThinner(j.StartedAt, width, 2*ThinPoints)
-	if err := ReadSampleLog(path, func(s probes.Sample) error { th.Add(s); return nil }); err != nil {
+	if all != nil {
+		for _, s := range all {
+			th.Add(s)
+		}
+	} else if err := ReadSampleLog(path, func(s probes.Sample) error { th.Add(s); return nil }); err != nil {
 		return err
 	}
 	j.Samples = th.Samples()

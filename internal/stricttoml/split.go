@@ -28,7 +28,7 @@ import (
 // placed in the whole file.
 
 // splitMin is the smallest file parsed in pieces: below it, one parse is
-// quick enough that the scan and the goroutines are not worth it.
+// quick enough that the goroutines and the join are not worth it.
 var splitMin = 256 << 10
 
 // maxPieces bounds the pieces, whatever the cores.
