@@ -279,6 +279,28 @@ func qdiscs(t testing.TB, pid int) string {
 }
 
 // agentFaultOf is the agent's fault that a journal's fault went to.
+// passedThroughAgent runs the example scenario, which must pass with its
+// one fault's effect confirmed and carried out by the node agent as
+// plugin/action; a reversible one (reverted) must be reverted, by chaosctl
+// and in the agent's own record.
+func passedThroughAgent(t *testing.T, cl *agent.Client, example, plugin, action string, reverted bool) journal.Fault {
+	t.Helper()
+	r := runExample(t, example)
+	j := r.journal
+	if j.Verdict != journal.Passed {
+		t.Fatalf("verdict %s (exit %d), want passed\n%s\n%s", j.Verdict, r.code, r.stdout, r.stderr)
+	}
+	f := j.Faults[0]
+	if f.Effect != journal.EffectConfirmed || (reverted && f.RevertedAt == nil) {
+		t.Fatalf("fault effect %q %q, reverted %v", f.Effect, f.EffectDetail, f.RevertedAt)
+	}
+	af := agentFaultOf(t, cl, f)
+	if af.Plugin != plugin || af.Action != action || (reverted && af.State != agent.StateReverted) {
+		t.Fatalf("the agent's fault: %+v, want %s/%s (reverted: %v)", af, plugin, action, reverted)
+	}
+	return f
+}
+
 func agentFaultOf(t testing.TB, cl *agent.Client, f journal.Fault) agent.Fault {
 	t.Helper()
 	var rd struct {
@@ -321,18 +343,7 @@ func TestKubernetesAgentNetworkBlock(t *testing.T) {
 		t.Fatalf("the dry run injected: %d rules", n)
 	}
 
-	r := runExample(t, "kubernetes-pod-network-block.toml")
-	j := r.journal
-	if j.Verdict != journal.Passed {
-		t.Fatalf("verdict %s (exit %d), want passed\n%s\n%s", j.Verdict, r.code, r.stdout, r.stderr)
-	}
-	f := j.Faults[0]
-	if f.Effect != journal.EffectConfirmed || f.RevertedAt == nil {
-		t.Fatalf("fault effect %q %q, reverted %v", f.Effect, f.EffectDetail, f.RevertedAt)
-	}
-	if af := agentFaultOf(t, cl, f); af.State != agent.StateReverted || af.Plugin != "network" || af.Action != "block" {
-		t.Fatalf("the agent's fault: %+v, want network/block reverted", af)
-	}
+	f := passedThroughAgent(t, cl, "kubernetes-pod-network-block.toml", "network", "block", true)
 	if _, ok := truth.backTo(f.IntentAt, 1); !ok {
 		t.Fatalf("the pod never went unready and back: %+v", truth.changes)
 	}
@@ -350,18 +361,7 @@ func TestKubernetesAgentPodVolumeFull(t *testing.T) {
 	deploymentWith(t, c, "notes", "notes", 1, withVolume)
 	truth := watchReady(t, c, "notes", "notes")
 
-	r := runExample(t, "kubernetes-pod-volume-full.toml")
-	j := r.journal
-	if j.Verdict != journal.Passed {
-		t.Fatalf("verdict %s (exit %d), want passed\n%s\n%s", j.Verdict, r.code, r.stdout, r.stderr)
-	}
-	f := j.Faults[0]
-	if f.Effect != journal.EffectConfirmed || f.RevertedAt == nil {
-		t.Fatalf("fault effect %q %q, reverted %v", f.Effect, f.EffectDetail, f.RevertedAt)
-	}
-	if af := agentFaultOf(t, cl, f); af.State != agent.StateReverted || af.Plugin != "docker" || af.Action != "fill" {
-		t.Fatalf("the agent's fault: %+v, want docker/fill reverted", af)
-	}
+	f := passedThroughAgent(t, cl, "kubernetes-pod-volume-full.toml", "docker", "fill", true)
 	if _, ok := truth.backTo(f.IntentAt, 1); !ok {
 		t.Fatalf("the pod never went unready and back: %+v", truth.changes)
 	}
@@ -380,18 +380,7 @@ func TestKubernetesAgentContainerCrash(t *testing.T) {
 	deployment(t, c, "shop", "checkout-api", 2)
 	before := restarts(t, c, "shop")
 
-	r := runExample(t, "kubernetes-container-crash.toml")
-	j := r.journal
-	if j.Verdict != journal.Passed {
-		t.Fatalf("verdict %s (exit %d), want passed\n%s\n%s", j.Verdict, r.code, r.stdout, r.stderr)
-	}
-	f := j.Faults[0]
-	if f.Effect != journal.EffectConfirmed {
-		t.Fatalf("fault effect %q: %q", f.Effect, f.EffectDetail)
-	}
-	if af := agentFaultOf(t, cl, f); af.Plugin != "docker" || af.Action != "crash" {
-		t.Fatalf("the agent's fault: %+v, want docker/crash", af)
-	}
+	passedThroughAgent(t, cl, "kubernetes-container-crash.toml", "docker", "crash", false)
 	var bumped int
 	for uid, n := range restarts(t, c, "shop") {
 		if n == before[uid]+1 {
