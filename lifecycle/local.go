@@ -102,8 +102,12 @@ func (l *LocalLedgers) InterruptQuiet(context.Context) ([]Outcome, error) {
 			continue // Recover's, kept for a failed revert
 		}
 		o := Outcome{RunID: p.RunID, Scenario: p.Scenario, Journal: p.Journal}
-		if j, err := journal.Read(p.Journal); p.Journal != "" && (err != nil || j.Verdict == journal.Running) {
-			if err := writeInterrupted(o, "chaosctl"); err != nil {
+		j, err := journal.Read(p.Journal)
+		if err != nil {
+			j = nil
+		}
+		if p.Journal != "" && (j == nil || j.Verdict == journal.Running) {
+			if err := completeInterrupted(o, "chaosctl", j); err != nil {
 				errs = append(errs, fmt.Errorf("journal of run %s: %w", id, err))
 				continue // its ledger stays, for the next attempt
 			}
@@ -131,6 +135,16 @@ func (l *LocalLedgers) Close() error {
 func writeInterrupted(o Outcome, by string) error {
 	j, err := journal.Read(o.Journal)
 	if err != nil {
+		j = nil
+	}
+	return completeInterrupted(o, by, j)
+}
+
+// completeInterrupted writes the dead run's journal j as read from
+// o.Journal (nil: there is none, or it is unreadable), completed with
+// what recovery did.
+func completeInterrupted(o Outcome, by string, j *journal.Journal) error {
+	if j == nil {
 		now := time.Now()
 		j = &journal.Journal{Format: journal.FormatVersion, RunID: o.RunID, Scenario: o.Scenario, StartedAt: now, EndedAt: now,
 			Phases: []journal.Phase{}, Verdict: journal.Running}
